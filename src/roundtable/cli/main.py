@@ -1,0 +1,116 @@
+"""The `roundtable` command line: server processes here, client commands in sibling modules."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import sys
+
+import typer
+from rich.console import Console
+
+from roundtable.config import Settings
+from roundtable.errors import RoundtableError
+
+app = typer.Typer(
+    name="roundtable",
+    help="Coordination and audit server for teams of AI agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with command-line options on top; bad values exit 2."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except Exception as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def fail(error: RoundtableError) -> typer.Exit:
+    err.print(f"[red]{error.code}:[/red] {error.message}")
+    for key, value in error.data.items():
+        err.print(f"  {key}: {value}")
+    return typer.Exit(error.exit_code)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address [default: 127.0.0.1]."),
+    port: int | None = typer.Option(None, help="Port [default: 8765]."),
+) -> None:
+    """Run the HTTP API, the MCP endpoint (/mcp) and the session sweeper."""
+    import uvicorn
+
+    from roundtable.api.app import create_app
+
+    settings = load_settings(host=host, port=port)
+    if settings.auth_disabled and not _is_loopback(settings.host):
+        err.print(
+            f"[red]refusing to bind {settings.host}:[/red] authentication is disabled "
+            "(ROUNDTABLE_AUTH_DISABLED); bind 127.0.0.1 or enable auth"
+        )
+        raise typer.Exit(2)
+    err.print(
+        f"Roundtable on http://{settings.host}:{settings.port} "
+        f"(database: {'SQLite' if settings.is_sqlite else 'PostgreSQL'}, "
+        f"data: {settings.data_dir})"
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command()
+def mcp(
+    agent: str | None = typer.Option(None, help="Agent identity [env: ROUNDTABLE_AGENT]."),
+    namespace: str | None = typer.Option(None, help="Namespace [env: ROUNDTABLE_NAMESPACE]."),
+) -> None:
+    """Run the MCP server on stdio (launch it from an agent's MCP config)."""
+    from roundtable.mcp.stdio import serve_stdio
+
+    settings = load_settings(agent=agent, namespace=namespace)
+    asyncio.run(serve_stdio(settings))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (the server also does this on start)."""
+    from roundtable.store import migrate
+    from roundtable.store.engine import Database
+
+    settings = load_settings()
+
+    async def run() -> str | None:
+        db = Database(
+            settings.effective_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
+        try:
+            await migrate.upgrade(db)
+            return await migrate.current_revision(db)
+        finally:
+            await db.close()
+
+    revision = asyncio.run(run())
+    err.print(f"database at revision {revision}")
+
+
+def main() -> None:
+    try:
+        app()
+    except RoundtableError as error:
+        err.print(f"[red]{error.code}:[/red] {error.message}")
+        sys.exit(error.exit_code)

@@ -1,0 +1,95 @@
+"""Projects: named journals in a namespace, each with its chain head."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roundtable.errors import ConflictError, NotFound
+from roundtable.events import log as events
+from roundtable.events.log import EventTypes
+from roundtable.journal.hashing import GENESIS
+from roundtable.journal.models import ProjectInfo
+from roundtable.store import tables
+from roundtable.store.dialect import insert_ignore
+from roundtable.validation import check_name
+
+P = tables.projects
+
+
+def project_info(row: Any) -> ProjectInfo:
+    m = row._mapping
+    return ProjectInfo(
+        namespace=m["namespace"],
+        name=m["name"],
+        description=m["description"],
+        created_at=m["created_at"],
+        created_by=m["created_by"],
+        size=m["head_seq"],
+        head_hash=m["head_hash"],
+    )
+
+
+async def find(
+    conn: AsyncConnection, namespace: str, name: str, *, lock: bool = False
+) -> Any | None:
+    """The project row, or None. `lock=True` holds its row lock to the end of the transaction."""
+    query = select(P).where(P.c.namespace == namespace, P.c.name == name)
+    if lock:
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+async def require(conn: AsyncConnection, namespace: str, name: str, *, lock: bool = False) -> Any:
+    row = await find(conn, namespace, check_name("project", name), lock=lock)
+    if row is None:
+        raise NotFound(
+            f"no project {name!r} in namespace {namespace!r} (create it with create=true)",
+            project=name,
+        )
+    return row
+
+
+async def create(
+    conn: AsyncConnection,
+    namespace: str,
+    name: str,
+    agent: str,
+    now: datetime,
+    description: str = "",
+    *,
+    exist_ok: bool = False,
+) -> Any:
+    """Create a project (emitting `project.created`); `exist_ok` returns an existing one."""
+    check_name("project", name)
+    result = await conn.execute(
+        insert_ignore(
+            conn,
+            P,
+            namespace=namespace,
+            name=name,
+            description=description,
+            created_at=now,
+            created_by=agent,
+            head_seq=0,
+            head_hash=GENESIS,
+        )
+    )
+    if result.rowcount == 0 and not exist_ok:
+        raise ConflictError(f"project {name!r} already exists", project=name)
+    if result.rowcount:
+        await events.record(
+            conn,
+            events.event_row(
+                now,
+                namespace,
+                EventTypes.PROJECT_CREATED,
+                {"project": name, "description": description},
+                project=name,
+                agent=agent,
+            ),
+        )
+    return await require(conn, namespace, name)

@@ -1,0 +1,135 @@
+"""`query_entries`: filtered, cursor-paginated search across one or all projects of a namespace.
+
+The regex filter runs in Python (the `regex` module, with a per-match timeout) over rows the SQL
+filters let through, and is bounded: at most `regex_scan_limit` rows are examined per call; when
+the bound is reached the page ends early with a cursor to continue from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import regex
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roundtable.config import Settings
+from roundtable.errors import InvalidInput
+from roundtable.journal import cursor
+from roundtable.journal.models import EntryPage, QueryFilter
+from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
+from roundtable.store import tables
+from roundtable.store.dialect import meta_equals, text_search
+from roundtable.store.engine import Database
+from roundtable.validation import check_name
+
+E = tables.entries
+P = tables.projects
+
+MAX_REGEX_CHARS = 256
+REGEX_TIMEOUT_SECONDS = 0.05
+_CHUNK = 500
+
+
+def _compile(pattern: str) -> Any:
+    if len(pattern) > MAX_REGEX_CHARS:
+        raise InvalidInput(f"regex longer than {MAX_REGEX_CHARS} characters", field="regex")
+    try:
+        return regex.compile(pattern)
+    except regex.error as exc:
+        raise InvalidInput(f"invalid regex: {exc}", field="regex") from None
+
+
+def _base_query(conn: AsyncConnection, namespace: str, f: QueryFilter) -> Select[Any]:
+    query = (
+        select(*ENTRY_COLUMNS)
+        .select_from(E.join(P, E.c.project_id == P.c.id))
+        .where(P.c.namespace == namespace)
+    )
+    if f.projects is not None:
+        query = query.where(P.c.name.in_([check_name("project", p) for p in f.projects]))
+    if f.agent is not None:
+        query = query.where(E.c.agent == f.agent)
+    if f.session_id is not None:
+        query = query.where(E.c.session_id == f.session_id)
+    if f.status:
+        query = query.where(E.c.status.in_([s.value for s in f.status]))
+    if f.kind is not None:
+        query = query.where(E.c.kind == f.kind)
+    if f.text is not None:
+        if not f.text.strip():
+            raise InvalidInput("text filter is empty", field="text")
+        query = query.where(text_search(conn, f.text))
+    for key, value in (f.meta or {}).items():
+        query = query.where(meta_equals(conn, check_name("meta key", key), value))
+    if f.since is not None:
+        query = query.where(E.c.ts >= f.since)
+    if f.until is not None:
+        query = query.where(E.c.ts < f.until)
+    if f.seq_min is not None:
+        query = query.where(E.c.seq >= f.seq_min)
+    if f.seq_max is not None:
+        query = query.where(E.c.seq <= f.seq_max)
+    return query
+
+
+async def query_entries(
+    db: Database, settings: Settings, namespace: str, f: QueryFilter
+) -> EntryPage:
+    if f.limit > settings.max_page_size:
+        raise InvalidInput(f"limit must be at most {settings.max_page_size}", field="limit")
+    for moment in (f.since, f.until):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput("since/until need a timezone (e.g. ...Z)", field="since")
+    pattern = _compile(f.regex) if f.regex is not None else None
+    position = cursor.decode(f.cursor)
+    newest = f.order == "newest"
+    order = E.c.id.desc() if newest else E.c.id.asc()
+    found: list[Any] = []
+    scanned = 0
+    last_id: int | None = None
+    async with db.read() as conn:
+        base = _base_query(conn, namespace, f).order_by(order)
+        while True:
+            query = base
+            after = last_id if last_id is not None else position
+            if after is not None:
+                query = query.where(E.c.id < after if newest else E.c.id > after)
+            chunk_size = _CHUNK if pattern is not None else f.limit + 1
+            rows = (await conn.execute(query.limit(chunk_size))).mappings().all()
+            for row in rows:
+                if pattern is not None:
+                    if scanned >= settings.regex_scan_limit:
+                        break
+                    scanned += 1
+                    last_id = row["id"]
+                    if not _matches(pattern, row["message"]):
+                        continue
+                found.append(row)
+                if len(found) > f.limit:
+                    break
+            if pattern is None or len(found) > f.limit or len(rows) < chunk_size:
+                break
+            if scanned >= settings.regex_scan_limit:
+                break
+    has_more = len(found) > f.limit
+    page = found[: f.limit]
+    next_cursor: str | None = None
+    if has_more:
+        next_cursor = cursor.encode(page[-1]["id"])
+    elif pattern is not None and scanned >= settings.regex_scan_limit and last_id is not None:
+        next_cursor = cursor.encode(last_id)  # bound reached: continue scanning from here
+    return EntryPage(
+        entries=[entry_from_row(row) for row in page],
+        next_cursor=next_cursor,
+        scanned=scanned if pattern is not None else None,
+    )
+
+
+def _matches(pattern: Any, message: str) -> bool:
+    try:
+        return pattern.search(message, timeout=REGEX_TIMEOUT_SECONDS) is not None
+    except TimeoutError:
+        raise InvalidInput(
+            "regex took too long on one message; simplify it", field="regex"
+        ) from None

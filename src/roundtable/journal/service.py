@@ -1,0 +1,187 @@
+"""The journal (D4): append under the project's lock, read recent entries, manage projects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from roundtable.config import Settings
+from roundtable.errors import InvalidInput
+from roundtable.events import log as events
+from roundtable.events.log import EventTypes
+from roundtable.ids import utcnow
+from roundtable.journal import cursor, projects
+from roundtable.journal.hashing import canonical_entry, entry_hash
+from roundtable.journal.models import (
+    AppendResult,
+    EntryInput,
+    EntryPage,
+    ProjectInfo,
+    QueryFilter,
+    VerifyReport,
+)
+from roundtable.journal.query import query_entries
+from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
+from roundtable.journal.verify import verify_chain
+from roundtable.sessions.leases import SessionService
+from roundtable.sessions.registry import touch_agent
+from roundtable.store import tables
+from roundtable.store.engine import Database
+from roundtable.validation import check_message, check_meta, check_name
+
+E = tables.entries
+P = tables.projects
+
+
+class JournalService:
+    def __init__(self, db: Database, settings: Settings, sessions: SessionService) -> None:
+        self.db = db
+        self.settings = settings
+        self.sessions = sessions
+
+    def _validate(self, items: Sequence[EntryInput]) -> None:
+        if not items:
+            raise InvalidInput("nothing to append: give at least one entry", field="entries")
+        if len(items) > self.settings.max_batch_entries:
+            raise InvalidInput(
+                f"{len(items)} entries in one batch; the limit is {self.settings.max_batch_entries}",
+                field="entries",
+                limit=self.settings.max_batch_entries,
+            )
+        for item in items:
+            check_message(item.message, self.settings.max_message_chars)
+            check_name("kind", item.kind)
+            check_meta(item.meta, self.settings.max_meta_bytes)
+
+    async def append(
+        self,
+        namespace: str,
+        agent: str,
+        project: str,
+        items: Sequence[EntryInput],
+        *,
+        session_id: str | None = None,
+    ) -> AppendResult:
+        """Append one entry or a batch, atomically: all get consecutive seqs, or none is written."""
+        check_name("namespace", namespace)
+        check_name("agent", agent)
+        check_name("project", project)
+        self._validate(items)
+        self.sessions.limiter.take(namespace, agent)
+        now = utcnow()
+        async with self.db.write() as conn:
+            if session_id is not None:
+                await self.sessions.renew(conn, namespace, agent, session_id, now)
+            await touch_agent(conn, namespace, agent, now)
+            head = await projects.require(conn, namespace, project, lock=True)
+            seq, prev = head.head_seq, head.head_hash
+            rows: list[dict[str, Any]] = []
+            for item in items:
+                seq += 1
+                fields = {
+                    "seq": seq,
+                    "ts": now,
+                    "agent": agent,
+                    "session_id": session_id,
+                    "status": item.status.value,
+                    "kind": item.kind,
+                    "message": item.message,
+                    "meta": item.meta,
+                    "prev_hash": prev,
+                }
+                digest = entry_hash(canonical_entry(namespace=namespace, project=project, **fields))
+                rows.append({**fields, "project_id": head.id, "hash": digest})
+                prev = digest
+            await conn.execute(insert(E), rows)
+            await conn.execute(
+                update(P).where(P.c.id == head.id).values(head_seq=seq, head_hash=prev)
+            )
+            await events.record(
+                conn,
+                events.event_row(
+                    now,
+                    namespace,
+                    EventTypes.JOURNAL_APPENDED,
+                    {
+                        "project": project,
+                        "first_seq": rows[0]["seq"],
+                        "last_seq": seq,
+                        "count": len(rows),
+                        "head_hash": prev,
+                        "statuses": sorted({r["status"] for r in rows}),
+                    },
+                    project=project,
+                    agent=agent,
+                    session_id=session_id,
+                ),
+            )
+        entries = [
+            entry_from_row({**row, "namespace": namespace, "project": project}) for row in rows
+        ]
+        return AppendResult(
+            project=project,
+            first_seq=entries[0].seq,
+            last_seq=seq,
+            head_hash=prev,
+            entries=entries,
+        )
+
+    async def read_recent(
+        self, namespace: str, project: str, *, limit: int = 20, cursor_: str | None = None
+    ) -> EntryPage:
+        """Newest entries first; `next_cursor` pages further back."""
+        self._check_limit(limit)
+        before = cursor.decode(cursor_)
+        async with self.db.read() as conn:
+            head = await projects.require(conn, namespace, project)
+            query = (
+                select(*ENTRY_COLUMNS)
+                .select_from(E.join(P, E.c.project_id == P.c.id))
+                .where(E.c.project_id == head.id)
+            )
+            if before is not None:
+                query = query.where(E.c.seq < before)
+            rows = (await conn.execute(query.order_by(E.c.seq.desc()).limit(limit))).mappings()
+            entries = [entry_from_row(row) for row in rows]
+        more = len(entries) == limit and entries[-1].seq > 1
+        return EntryPage(
+            entries=entries, next_cursor=cursor.encode(entries[-1].seq) if more else None
+        )
+
+    def _check_limit(self, limit: int) -> None:
+        if not 1 <= limit <= self.settings.max_page_size:
+            raise InvalidInput(
+                f"limit must be between 1 and {self.settings.max_page_size}", field="limit"
+            )
+
+    async def create_project(
+        self, namespace: str, agent: str, name: str, description: str = ""
+    ) -> ProjectInfo:
+        check_name("namespace", namespace)
+        check_name("agent", agent)
+        now = utcnow()
+        async with self.db.write() as conn:
+            await touch_agent(conn, namespace, agent, now)
+            row = await projects.create(conn, namespace, name, agent, now, description)
+        return projects.project_info(row)
+
+    async def get_project(self, namespace: str, name: str) -> ProjectInfo:
+        async with self.db.read() as conn:
+            return projects.project_info(await projects.require(conn, namespace, name))
+
+    async def list_projects(self, namespace: str) -> list[ProjectInfo]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(P).where(P.c.namespace == namespace).order_by(P.c.name)
+            )
+            return [projects.project_info(row) for row in rows]
+
+    async def query(self, namespace: str, filters: QueryFilter) -> EntryPage:
+        """Search entries across the namespace's projects (see `journal.query`)."""
+        return await query_entries(self.db, self.settings, namespace, filters)
+
+    async def verify(self, namespace: str, project: str) -> VerifyReport:
+        """Recompute the project's hash chain (see `journal.verify`)."""
+        return await verify_chain(self.db, namespace, project)

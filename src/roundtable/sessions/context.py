@@ -1,0 +1,175 @@
+"""Agent-scoped context (D2): each agent's current project per namespace, versioned.
+
+A write naming `expected_version` succeeds only if the stored version still equals it; otherwise
+it fails with `ConflictError` carrying the current version and project, and a `context.conflict`
+event records the attempt. A write without it is an explicit last-write-wins, recorded as such.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+
+from roundtable.config import Settings
+from roundtable.errors import ConflictError, InvalidInput
+from roundtable.events import log as events
+from roundtable.events.log import EventTypes
+from roundtable.ids import utcnow
+from roundtable.journal import projects
+from roundtable.sessions.leases import SessionService
+from roundtable.sessions.models import ContextInfo
+from roundtable.sessions.registry import touch_agent
+from roundtable.store import tables
+from roundtable.store.dialect import insert_ignore
+from roundtable.store.engine import Database
+from roundtable.validation import check_name
+
+C = tables.agent_context
+P = tables.projects
+
+
+class ContextService:
+    def __init__(self, db: Database, settings: Settings, sessions: SessionService) -> None:
+        self.db = db
+        self.settings = settings
+        self.sessions = sessions
+
+    async def get(self, namespace: str, agent: str) -> ContextInfo:
+        check_name("agent", agent)
+        query = (
+            select(C, P.c.name.label("project"))
+            .select_from(C.outerjoin(P, C.c.project_id == P.c.id))
+            .where(C.c.namespace == namespace, C.c.agent == agent)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return ContextInfo(namespace=namespace, agent=agent, project=None, version=0)
+        return _context(row._mapping)
+
+    async def set(
+        self,
+        namespace: str,
+        agent: str,
+        project: str,
+        *,
+        expected_version: int | None = None,
+        create: bool = False,
+        session_id: str | None = None,
+    ) -> ContextInfo:
+        check_name("namespace", namespace)
+        check_name("agent", agent)
+        check_name("project", project)
+        if expected_version is not None and expected_version < 0:
+            raise InvalidInput("expected_version must be >= 0", field="expected_version")
+        self.sessions.limiter.take(namespace, agent)
+        now = utcnow()
+        conflict: ConflictError | None = None
+        async with self.db.write() as conn:
+            if session_id is not None:
+                await self.sessions.renew(conn, namespace, agent, session_id, now)
+            await touch_agent(conn, namespace, agent, now)
+            if create:
+                target = await projects.create(conn, namespace, project, agent, now, exist_ok=True)
+            else:
+                target = await projects.require(conn, namespace, project)
+            await conn.execute(
+                insert_ignore(
+                    conn,
+                    C,
+                    namespace=namespace,
+                    agent=agent,
+                    project_id=None,
+                    version=0,
+                    updated_at=now,
+                )
+            )
+            current = (
+                await conn.execute(
+                    select(C.c.version, P.c.name)
+                    .select_from(C.outerjoin(P, C.c.project_id == P.c.id))
+                    .where(C.c.namespace == namespace, C.c.agent == agent)
+                    .with_for_update(of=C)
+                )
+            ).one()
+            old_version, old_project = current.version, current.name
+            if expected_version is not None and expected_version != old_version:
+                conflict = ConflictError(
+                    f"context of agent {agent!r} is at version {old_version}, "
+                    f"not {expected_version}",
+                    current_version=old_version,
+                    current_project=old_project,
+                    expected_version=expected_version,
+                )
+                await events.record(
+                    conn,
+                    events.event_row(
+                        now,
+                        namespace,
+                        EventTypes.CONTEXT_CONFLICT,
+                        {**conflict.data, "requested_project": project},
+                        project=project,
+                        agent=agent,
+                        session_id=session_id,
+                    ),
+                )
+            else:
+                row = (
+                    await conn.execute(
+                        update(C)
+                        .where(C.c.namespace == namespace, C.c.agent == agent)
+                        .values(
+                            project_id=target.id,
+                            version=C.c.version + 1,
+                            updated_at=now,
+                            updated_by_session=session_id,
+                        )
+                        .returning(*C.c)
+                    )
+                ).one()
+                info = _context({**row._mapping, "project": project})
+                await events.record(
+                    conn,
+                    events.event_row(
+                        now,
+                        namespace,
+                        EventTypes.CONTEXT_CHANGED,
+                        {
+                            "old_project": old_project,
+                            "new_project": project,
+                            "old_version": old_version,
+                            "new_version": info.version,
+                            "mode": "versioned"
+                            if expected_version is not None
+                            else "last_write_wins",
+                        },
+                        project=project,
+                        agent=agent,
+                        session_id=session_id,
+                    ),
+                )
+        if conflict is not None:
+            raise conflict  # raised after commit, so the conflict event is kept
+        return info
+
+    async def current_project(self, namespace: str, agent: str) -> str:
+        """The agent's current project, or a clear error when none is set."""
+        info = await self.get(namespace, agent)
+        if info.project is None:
+            raise InvalidInput(
+                f"agent {agent!r} has no current project: call set_project first or name one",
+                field="project",
+            )
+        return info.project
+
+
+def _context(m: Any) -> ContextInfo:
+    return ContextInfo(
+        namespace=m["namespace"],
+        agent=m["agent"],
+        project=m["project"],
+        version=m["version"],
+        updated_at=m["updated_at"],
+        updated_by_session=m["updated_by_session"],
+    )

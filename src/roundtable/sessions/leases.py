@@ -1,0 +1,297 @@
+"""Leased sessions (D3): start, renew, end, and the sweep that expires abandoned ones."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from roundtable.config import Settings
+from roundtable.errors import (
+    InvalidInput,
+    LeaseExpiredError,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
+from roundtable.events import log as events
+from roundtable.events.log import EventTypes
+from roundtable.ids import utcnow, uuid7
+from roundtable.sessions.limits import RateLimiter
+from roundtable.sessions.models import EndStatus, SessionInfo, SessionStatus
+from roundtable.sessions.registry import touch_agent
+from roundtable.store import tables
+from roundtable.store.engine import Database
+from roundtable.validation import check_meta, check_name
+
+S = tables.sessions
+ACTIVE = SessionStatus.ACTIVE.value
+
+
+def _info(row: Any) -> SessionInfo:
+    return SessionInfo.model_validate(dict(row._mapping))
+
+
+class SessionService:
+    def __init__(self, db: Database, settings: Settings, limiter: RateLimiter) -> None:
+        self.db = db
+        self.settings = settings
+        self.limiter = limiter
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(seconds=self.settings.session_ttl_seconds)
+
+    async def start(
+        self,
+        namespace: str,
+        agent: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        parent_id: str | None = None,
+    ) -> SessionInfo:
+        """Open a session; the agent's expired-but-unclaimed sessions are marked superseded."""
+        check_name("namespace", namespace)
+        check_name("agent", agent)
+        metadata = check_meta(metadata, self.settings.max_meta_bytes)
+        self.limiter.take(namespace, agent)
+        now = utcnow()
+        session_id = uuid7()
+        async with self.db.write() as conn:
+            await touch_agent(conn, namespace, agent, now)
+            await self._check_limits(conn, namespace, agent, now)
+            root_id = session_id
+            if parent_id is not None:
+                parent = await self._get(conn, namespace, parent_id)
+                root_id = parent.root_id
+            superseded = await self._supersede(conn, namespace, agent, session_id, now)
+            row = {
+                "id": session_id,
+                "namespace": namespace,
+                "agent": agent,
+                "parent_id": parent_id,
+                "root_id": root_id,
+                "status": ACTIVE,
+                "metadata": metadata,
+                "created_at": now,
+                "lease_expires_at": now + self.ttl,
+            }
+            await conn.execute(S.insert().values(**row))
+            await events.record(
+                conn,
+                *[
+                    events.event_row(
+                        now,
+                        namespace,
+                        EventTypes.SESSION_SUPERSEDED,
+                        {"session_id": old, "superseded_by": session_id},
+                        agent=agent,
+                        session_id=old,
+                    )
+                    for old in superseded
+                ],
+                events.event_row(
+                    now,
+                    namespace,
+                    EventTypes.SESSION_STARTED,
+                    {"session_id": session_id, "parent_id": parent_id, "metadata": metadata},
+                    agent=agent,
+                    session_id=session_id,
+                ),
+            )
+        return SessionInfo.model_validate(row)
+
+    async def _check_limits(
+        self, conn: AsyncConnection, namespace: str, agent: str, now: datetime
+    ) -> None:
+        live = and_(S.c.namespace == namespace, S.c.status == ACTIVE, S.c.lease_expires_at > now)
+        per_agent = await conn.scalar(select(func.count()).where(live, S.c.agent == agent))
+        if (per_agent or 0) >= self.settings.max_sessions_per_agent:
+            raise RateLimited(
+                f"agent {agent!r} already has {per_agent} active sessions "
+                f"(limit {self.settings.max_sessions_per_agent}); end one or let it expire",
+                retry_after=self.settings.sweep_interval_seconds,
+                limit="max_sessions_per_agent",
+            )
+        per_namespace = await conn.scalar(select(func.count()).where(live))
+        if (per_namespace or 0) >= self.settings.max_sessions_per_namespace:
+            raise RateLimited(
+                f"namespace {namespace!r} has {per_namespace} active sessions "
+                f"(limit {self.settings.max_sessions_per_namespace})",
+                retry_after=self.settings.sweep_interval_seconds,
+                limit="max_sessions_per_namespace",
+            )
+
+    async def _supersede(
+        self, conn: AsyncConnection, namespace: str, agent: str, new_id: str, now: datetime
+    ) -> list[str]:
+        lapsed = or_(
+            and_(S.c.status == ACTIVE, S.c.lease_expires_at <= now),
+            S.c.status == SessionStatus.EXPIRED.value,
+        )
+        result = await conn.execute(
+            update(S)
+            .where(S.c.namespace == namespace, S.c.agent == agent, S.c.superseded_by.is_(None))
+            .where(lapsed)
+            .values(
+                status=SessionStatus.EXPIRED.value,
+                superseded_by=new_id,
+                ended_at=func.coalesce(S.c.ended_at, S.c.lease_expires_at),
+            )
+            .returning(S.c.id)
+        )
+        return sorted(result.scalars().all())
+
+    async def renew(
+        self, conn: AsyncConnection, namespace: str, agent: str, session_id: str, now: datetime
+    ) -> SessionInfo:
+        """Check the session is live and owned by `agent`, and extend its lease (in `conn`'s txn)."""
+        result = await conn.execute(
+            update(S)
+            .where(S.c.id == session_id, S.c.namespace == namespace, S.c.agent == agent)
+            .where(S.c.status == ACTIVE, S.c.lease_expires_at > now)
+            .values(lease_expires_at=now + self.ttl)
+            .returning(*S.c)
+        )
+        row = result.first()
+        if row is not None:
+            return _info(row)
+        current = await self._get(conn, namespace, session_id)
+        if current.agent != agent:
+            raise PermissionDenied(
+                f"session {session_id} belongs to agent {current.agent!r}, not {agent!r}",
+                session_id=session_id,
+            )
+        raise LeaseExpiredError(
+            f"session {session_id} is {current.status.value}"
+            + (" (lease ran out)" if current.status == SessionStatus.ACTIVE else "")
+            + (f"; superseded by {current.superseded_by}" if current.superseded_by else "")
+            + "; start a new session",
+            session_id=session_id,
+            status="expired" if current.status == SessionStatus.ACTIVE else current.status.value,
+            superseded_by=current.superseded_by,
+        )
+
+    async def heartbeat(self, namespace: str, agent: str, session_id: str) -> SessionInfo:
+        now = utcnow()
+        async with self.db.write() as conn:
+            info = await self.renew(conn, namespace, agent, session_id, now)
+            await touch_agent(conn, namespace, agent, now)
+            await events.record(
+                conn,
+                events.event_row(
+                    now,
+                    namespace,
+                    EventTypes.SESSION_HEARTBEAT,
+                    {
+                        "session_id": session_id,
+                        "lease_expires_at": info.lease_expires_at.isoformat(),
+                    },
+                    agent=agent,
+                    session_id=session_id,
+                ),
+            )
+        return info
+
+    async def end(
+        self, namespace: str, agent: str, session_id: str, status: EndStatus = EndStatus.FINISHED
+    ) -> SessionInfo:
+        """End a live session with `status`. Ending an expired or ended one is a LeaseExpiredError."""
+        status = EndStatus(status)
+        now = utcnow()
+        async with self.db.write() as conn:
+            await self.renew(conn, namespace, agent, session_id, now)
+            result = await conn.execute(
+                update(S)
+                .where(S.c.id == session_id)
+                .values(status=status.value, ended_at=now, lease_expires_at=now)
+                .returning(*S.c)
+            )
+            info = _info(result.one())
+            await events.record(
+                conn,
+                events.event_row(
+                    now,
+                    namespace,
+                    EventTypes.SESSION_ENDED,
+                    {"session_id": session_id, "status": status.value},
+                    agent=agent,
+                    session_id=session_id,
+                ),
+            )
+        return info
+
+    async def get(self, namespace: str, session_id: str) -> SessionInfo:
+        async with self.db.read() as conn:
+            return await self._get(conn, namespace, session_id)
+
+    async def _get(self, conn: AsyncConnection, namespace: str, session_id: str) -> SessionInfo:
+        row = (
+            await conn.execute(select(S).where(S.c.id == session_id, S.c.namespace == namespace))
+        ).first()
+        if row is None:
+            raise NotFound(
+                f"no session {session_id} in namespace {namespace!r}", session_id=session_id
+            )
+        return _info(row)
+
+    async def list(
+        self,
+        namespace: str,
+        *,
+        agent: str | None = None,
+        status: SessionStatus | None = None,
+        limit: int = 100,
+    ) -> list[SessionInfo]:
+        """Sessions newest first. `status=active` means a live lease, not merely unswept."""
+        if limit < 1 or limit > self.settings.max_page_size:
+            raise InvalidInput(f"limit must be 1-{self.settings.max_page_size}", field="limit")
+        query = select(S).where(S.c.namespace == namespace)
+        if agent is not None:
+            query = query.where(S.c.agent == agent)
+        if status is not None:
+            query = query.where(S.c.status == SessionStatus(status).value)
+            if status == SessionStatus.ACTIVE:
+                query = query.where(S.c.lease_expires_at > utcnow())
+        async with self.db.read() as conn:
+            rows = await conn.execute(query.order_by(S.c.id.desc()).limit(limit))
+            return [_info(row) for row in rows]
+
+    async def sweep(self, now: datetime | None = None, batch: int = 5_000) -> int:
+        """Mark sessions whose lease ran out as expired, with one event each; returns the count."""
+        now = now or utcnow()
+        total = 0
+        while True:
+            async with self.db.write() as conn:
+                due = (
+                    select(S.c.id)
+                    .where(S.c.status == ACTIVE, S.c.lease_expires_at <= now)
+                    .limit(batch)
+                    .scalar_subquery()
+                )
+                result = await conn.execute(
+                    update(S)
+                    .where(S.c.id.in_(due))
+                    .values(status=SessionStatus.EXPIRED.value, ended_at=S.c.lease_expires_at)
+                    .returning(S.c.id, S.c.namespace, S.c.agent, S.c.lease_expires_at)
+                )
+                expired = result.all()
+                await events.record(
+                    conn,
+                    *[
+                        events.event_row(
+                            now,
+                            ns,
+                            EventTypes.SESSION_EXPIRED,
+                            {"session_id": sid, "lease_expired_at": lapsed.isoformat()},
+                            agent=agent,
+                            session_id=sid,
+                        )
+                        for sid, ns, agent, lapsed in expired
+                    ],
+                )
+            total += len(expired)
+            if len(expired) < batch:
+                return total

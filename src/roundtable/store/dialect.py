@@ -1,0 +1,97 @@
+"""The few places where SQLite and PostgreSQL need different SQL, each behind one function."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
+
+from roundtable.store import tables
+
+#: Advisory-lock keys (PostgreSQL only; SQLite's single writer already serialises).
+_EVENT_ORDER_LOCK = 0x52540001
+_MIGRATION_LOCK = 0x52540002
+
+
+def backend_of(conn: AsyncConnection) -> str:
+    return conn.dialect.name
+
+
+def insert_ignore(conn: AsyncConnection, table: Table, **values: Any) -> Insert:
+    """`INSERT ... ON CONFLICT DO NOTHING` for the given dialect."""
+    if backend_of(conn) == "postgresql":
+        return postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    return sqlite.insert(table).values(**values).on_conflict_do_nothing()
+
+
+async def lock_event_order(conn: AsyncConnection) -> None:
+    """Make event ids commit-ordered: hold a transaction lock from the event insert to commit.
+
+    On PostgreSQL a sequence hands out ids at insert time, so a transaction that inserts id 11
+    can commit before one that inserted id 10; a reader resuming after 11 would then miss 10.
+    Serialising the (short) tail of event-writing transactions closes that window. On SQLite the
+    writer lock taken by `BEGIN IMMEDIATE` already does.
+    """
+    if backend_of(conn) == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVENT_ORDER_LOCK})
+
+
+async def lock_migrations(conn: AsyncConnection) -> None:
+    """Let only one process run migrations at a time (SQLite: BEGIN IMMEDIATE already does)."""
+    if backend_of(conn) == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def text_search(conn: AsyncConnection, query: str) -> ColumnElement[bool]:
+    """Full-text match on `entries.message`: every word of `query` must occur (AND of words).
+
+    SQLite uses the FTS5 table `entries_fts`; PostgreSQL the generated `tsv` column. Both use
+    simple (unstemmed) tokenisation so results are the same on either backend.
+    """
+    words = _WORD.findall(query)
+    if backend_of(conn) == "postgresql":
+        tsquery = " & ".join(w.replace("'", "") for w in words)
+        return literal_column("entries.tsv").op("@@")(func.to_tsquery("simple", tsquery))
+    fts = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+    matches: Select[Any] = (
+        select(literal_column("rowid"))
+        .select_from(text("entries_fts"))
+        .where(text("entries_fts MATCH :fts").bindparams(fts=fts))
+    )
+    return tables.entries.c.id.in_(matches)
+
+
+def meta_equals(conn: AsyncConnection, key: str, value: Any) -> ColumnElement[bool]:
+    """`meta[key] == value`, comparing JSON types exactly (the string "1" is not the number 1)."""
+    meta = tables.entries.c.meta
+    if backend_of(conn) == "postgresql":
+        return meta.op("->")(key) == cast(literal(json.dumps(value)), postgresql.JSONB)
+    path = '$."' + key.replace('"', '\\"') + '"'
+    extracted = func.json_extract(meta, path)
+    kind = func.json_type(meta, path)
+    if isinstance(value, bool):
+        return kind == ("true" if value else "false")
+    if isinstance(value, int | float):
+        return and_(kind.in_(("integer", "real")), extracted == value)
+    if value is None:
+        return kind == "null"
+    return and_(kind == "text", extracted == value)

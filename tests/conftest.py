@@ -1,0 +1,70 @@
+"""Fixtures: every storage test runs on a real SQLite file and on a real PostgreSQL server.
+
+`ROUNDTABLE_TEST_BACKENDS` picks the backends (default `sqlite,postgresql`). PostgreSQL is
+started once per run by `tests/pg.py`; each test gets a fresh database on it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from roundtable.config import Settings
+from roundtable.runtime import Roundtable
+from tests import pg
+
+BACKENDS = [b for b in os.environ.get("ROUNDTABLE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pg.PostgresServer]:
+    server = pg.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'roundtable.db'}"
+        return
+    server: pg.PostgresServer = request.getfixturevalue("pg_server")
+    name = "t_" + uuid.uuid4().hex[:16]
+    admin = await asyncpg.connect(server.admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield server.url(name)
+    admin = await asyncpg.connect(server.admin_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        sweep_interval_seconds=3600,
+    )
+
+
+@pytest.fixture
+async def core(settings: Settings) -> AsyncIterator[Roundtable]:
+    async with Roundtable.open(settings, sweeper=False) as rt:
+        yield rt
