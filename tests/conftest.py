@@ -16,9 +16,11 @@ import pytest
 
 from roundtable.config import Settings
 from roundtable.runtime import Roundtable
-from tests import pg
+from tests import live, pg
 
-BACKENDS = [b for b in os.environ.get("ROUNDTABLE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+BACKENDS = [
+    b for b in os.environ.get("ROUNDTABLE_TEST_BACKENDS", "sqlite,postgresql").split(",") if b
+]
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +70,10 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 async def core(settings: Settings) -> AsyncIterator[Roundtable]:
     async with Roundtable.open(settings, sweeper=False) as rt:
         yield rt
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[live.LiveServer]:
+    """`roundtable serve`'s app on a real port (uvicorn in a thread), on this test's backend."""
+    with live.in_thread(settings) as server:
+        yield server

@@ -70,8 +70,20 @@ def start() -> PostgresServer:
         as_user = ["runuser", "-u", "postgres", "--"]
     data = root / "data"
     subprocess.run(
-        [*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-         "--no-sync", "--locale=C"],
+        [
+            *as_user,
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C",
+        ],
         check=True,
         capture_output=True,
     )
@@ -81,8 +93,7 @@ def start() -> PostgresServer:
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
     )
     subprocess.run(
-        [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w",
-         "start"],
+        [*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
         check=True,
         capture_output=True,
     )

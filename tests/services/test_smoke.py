@@ -15,7 +15,9 @@ async def test_core_flow(core: Roundtable) -> None:
         await core.context.set("default", "alice", "web", expected_version=0)
     assert err.value.data["current_version"] == 1
     res = await core.journal.append(
-        "default", "alice", "web",
+        "default",
+        "alice",
+        "web",
         [EntryInput(message="hello world", meta={"k": "v", "n": 1}), EntryInput(message="second")],
         session_id=s.id,
     )
@@ -32,7 +34,9 @@ async def test_core_flow(core: Roundtable) -> None:
     assert q.entries == []
     q = await core_query(core, QueryFilter(regex=r"^sec"))
     assert [e.seq for e in q.entries] == [2]
-    report = await core.journal_verify("default", "web") if hasattr(core, "journal_verify") else None
+    report = (
+        await core.journal_verify("default", "web") if hasattr(core, "journal_verify") else None
+    )
     from roundtable.journal.verify import verify_chain
 
     report = await verify_chain(core.db, "default", "web")

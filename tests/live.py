@@ -1,0 +1,104 @@
+"""A real `roundtable serve` for tests: uvicorn in a background thread, or a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from roundtable.api.app import create_app
+from roundtable.config import Settings
+from tests.pg import free_port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    admin_token: str
+    settings: Settings
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def api(self, namespace: str = "default") -> str:
+        return f"{self.url}/api/v1/namespaces/{namespace}"
+
+
+def _wait_ready(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not become ready")
+
+
+@contextmanager
+def in_thread(settings: Settings) -> Iterator[LiveServer]:
+    """Serve `create_app(settings)` on a free loopback port from a background thread."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url)
+        token = (settings.data_dir / "admin.token").read_text().strip()
+        yield LiveServer(url=url, admin_token=token, settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def env_for(settings: Settings, **extra: str) -> dict[str, str]:
+    """Environment that points a `roundtable` subprocess at the same data and database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUNDTABLE_")}
+    env["ROUNDTABLE_DATA_DIR"] = str(settings.data_dir)
+    env["ROUNDTABLE_DATABASE_URL"] = settings.effective_database_url
+    env.update(extra)
+    return env
+
+
+def roundtable_exe() -> str:
+    exe = Path(sys.executable).parent / "roundtable"
+    return str(exe) if exe.exists() else "roundtable"
+
+
+@contextmanager
+def subprocess_server(settings: Settings, **env: str) -> Iterator[LiveServer]:
+    """Run `roundtable serve` as a real process on a free port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [roundtable_exe(), "serve", "--port", str(port)],
+        env=env_for(settings, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url)
+        token = (settings.data_dir / "admin.token").read_text().strip()
+        yield LiveServer(url=url, admin_token=token, settings=settings)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
