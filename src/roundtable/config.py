@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=1, le=65535)
     url: str | None = Field(default=None, description="Server URL used by the CLI.")
+    token: str | None = Field(default=None, description="Bearer token the CLI sends.")
     namespace: str = "default"
     agent: str | None = Field(default=None, description="Agent identity for `roundtable mcp`.")
     admin_token: str | None = Field(

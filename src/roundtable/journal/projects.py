@@ -62,8 +62,9 @@ async def create(
     description: str = "",
     *,
     exist_ok: bool = False,
-) -> Any:
-    """Create a project (emitting `project.created`); `exist_ok` returns an existing one."""
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Create a project; returns its row and the `project.created` event to record (none if it
+    already existed and `exist_ok`). The caller records events last, after all row locks."""
     check_name("project", name)
     result = await conn.execute(
         insert_ignore(
@@ -80,9 +81,8 @@ async def create(
     )
     if result.rowcount == 0 and not exist_ok:
         raise ConflictError(f"project {name!r} already exists", project=name)
-    if result.rowcount:
-        await events.record(
-            conn,
+    created = (
+        [
             events.event_row(
                 now,
                 namespace,
@@ -90,6 +90,9 @@ async def create(
                 {"project": name, "description": description},
                 project=name,
                 agent=agent,
-            ),
-        )
-    return await require(conn, namespace, name)
+            )
+        ]
+        if result.rowcount
+        else []
+    )
+    return await require(conn, namespace, name), created

@@ -164,7 +164,8 @@ class JournalService:
         now = utcnow()
         async with self.db.write() as conn:
             await touch_agent(conn, namespace, agent, now)
-            row = await projects.create(conn, namespace, name, agent, now, description)
+            row, created = await projects.create(conn, namespace, name, agent, now, description)
+            await events.record(conn, *created)
         return projects.project_info(row)
 
     async def get_project(self, namespace: str, name: str) -> ProjectInfo:

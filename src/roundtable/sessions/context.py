@@ -70,8 +70,11 @@ class ContextService:
             if session_id is not None:
                 await self.sessions.renew(conn, namespace, agent, session_id, now)
             await touch_agent(conn, namespace, agent, now)
+            created: list[dict[str, Any]] = []
             if create:
-                target = await projects.create(conn, namespace, project, agent, now, exist_ok=True)
+                target, created = await projects.create(
+                    conn, namespace, project, agent, now, exist_ok=True
+                )
             else:
                 target = await projects.require(conn, namespace, project)
             await conn.execute(
@@ -104,6 +107,7 @@ class ContextService:
                 )
                 await events.record(
                     conn,
+                    *created,
                     events.event_row(
                         now,
                         namespace,
@@ -131,6 +135,7 @@ class ContextService:
                 info = _context({**row._mapping, "project": project})
                 await events.record(
                     conn,
+                    *created,
                     events.event_row(
                         now,
                         namespace,
