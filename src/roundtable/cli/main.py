@@ -7,9 +7,10 @@ import ipaddress
 import sys
 
 import typer
-from rich.console import Console
 
-from roundtable.config import Settings
+from roundtable.cli import log, projects, sessions, tokens
+from roundtable.cli.common import err, fail, load_settings
+from roundtable.cli.verify import verify
 from roundtable.errors import RoundtableError
 
 app = typer.Typer(
@@ -20,24 +21,13 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(sessions.app, name="session")
+app.add_typer(projects.app, name="project")
+app.add_typer(log.app, name="log")
+app.add_typer(tokens.app, name="token")
+app.command("verify")(verify)
 
-err = Console(stderr=True)
-
-
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with command-line options on top; bad values exit 2."""
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    except Exception as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
-
-
-def fail(error: RoundtableError) -> typer.Exit:
-    err.print(f"[red]{error.code}:[/red] {error.message}")
-    for key, value in error.data.items():
-        err.print(f"  {key}: {value}")
-    return typer.Exit(error.exit_code)
+__all__ = ["app", "err", "fail", "load_settings", "main"]
 
 
 def _is_loopback(host: str) -> bool:
@@ -51,8 +41,8 @@ def _is_loopback(host: str) -> bool:
 
 @app.command()
 def serve(
-    host: str | None = typer.Option(None, help="Bind address [default: 127.0.0.1]."),
-    port: int | None = typer.Option(None, help="Port [default: 8765]."),
+    host: str | None = typer.Option(None, help="Bind address (default: 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port (default: 8765)."),
 ) -> None:
     """Run the HTTP API, the MCP endpoint (/mcp) and the session sweeper."""
     import uvicorn
@@ -76,8 +66,8 @@ def serve(
 
 @app.command()
 def mcp(
-    agent: str | None = typer.Option(None, help="Agent identity [env: ROUNDTABLE_AGENT]."),
-    namespace: str | None = typer.Option(None, help="Namespace [env: ROUNDTABLE_NAMESPACE]."),
+    agent: str | None = typer.Option(None, help="Agent identity (env: ROUNDTABLE_AGENT)."),
+    namespace: str | None = typer.Option(None, help="Namespace (env: ROUNDTABLE_NAMESPACE)."),
 ) -> None:
     """Run the MCP server on stdio (launch it from an agent's MCP config)."""
     from roundtable.mcp.stdio import serve_stdio

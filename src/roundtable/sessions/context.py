@@ -7,9 +7,11 @@ event records the attempt. A write without it is an explicit last-write-wins, re
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roundtable.config import Settings
 from roundtable.errors import ConflictError, InvalidInput
@@ -70,34 +72,9 @@ class ContextService:
             if session_id is not None:
                 await self.sessions.renew(conn, namespace, agent, session_id, now)
             await touch_agent(conn, namespace, agent, now)
-            created: list[dict[str, Any]] = []
-            if create:
-                target, created = await projects.create(
-                    conn, namespace, project, agent, now, exist_ok=True
-                )
-            else:
-                target = await projects.require(conn, namespace, project)
-            await conn.execute(
-                insert_ignore(
-                    conn,
-                    C,
-                    namespace=namespace,
-                    agent=agent,
-                    project_id=None,
-                    version=0,
-                    updated_at=now,
-                )
-            )
-            current = (
-                await conn.execute(
-                    select(C.c.version, P.c.name)
-                    .select_from(C.outerjoin(P, C.c.project_id == P.c.id))
-                    .where(C.c.namespace == namespace, C.c.agent == agent)
-                    .with_for_update(of=C)
-                )
-            ).one()
-            old_version, old_project = current.version, current.name
+            old_version, old_project = await self._lock(conn, namespace, agent, now)
             if expected_version is not None and expected_version != old_version:
+                # Checked before the project is resolved: a refused write creates nothing.
                 conflict = ConflictError(
                     f"context of agent {agent!r} is at version {old_version}, "
                     f"not {expected_version}",
@@ -107,7 +84,6 @@ class ContextService:
                 )
                 await events.record(
                     conn,
-                    *created,
                     events.event_row(
                         now,
                         namespace,
@@ -119,6 +95,13 @@ class ContextService:
                     ),
                 )
             else:
+                created: list[dict[str, Any]] = []
+                if create:
+                    target, created = await projects.create(
+                        conn, namespace, project, agent, now, exist_ok=True
+                    )
+                else:
+                    target = await projects.require(conn, namespace, project)
                 row = (
                     await conn.execute(
                         update(C)
@@ -157,6 +140,31 @@ class ContextService:
         if conflict is not None:
             raise conflict  # raised after commit, so the conflict event is kept
         return info
+
+    async def _lock(
+        self, conn: AsyncConnection, namespace: str, agent: str, now: datetime
+    ) -> tuple[int, str | None]:
+        """Lock the agent's context row (creating it at version 0) and return its state."""
+        await conn.execute(
+            insert_ignore(
+                conn,
+                C,
+                namespace=namespace,
+                agent=agent,
+                project_id=None,
+                version=0,
+                updated_at=now,
+            )
+        )
+        current = (
+            await conn.execute(
+                select(C.c.version, P.c.name)
+                .select_from(C.outerjoin(P, C.c.project_id == P.c.id))
+                .where(C.c.namespace == namespace, C.c.agent == agent)
+                .with_for_update(of=C)
+            )
+        ).one()
+        return current.version, current.name
 
     async def current_project(self, namespace: str, agent: str) -> str:
         """The agent's current project, or a clear error when none is set."""

@@ -1,0 +1,174 @@
+"""How the CLI shows things to people: Rich tables and lines built from the API's models.
+
+User-provided text (messages, names, metadata) is always wrapped in `Text`, never parsed as Rich
+markup, so a message containing `[red]` prints literally.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from roundtable.journal.models import Entry, ProjectInfo, Status, VerifyReport
+from roundtable.sessions.models import ContextInfo, SessionInfo, SessionStatus
+
+STATUS_STYLE: dict[Status, str] = {
+    Status.INFO: "cyan",
+    Status.SUCCESS: "green",
+    Status.WARN: "yellow",
+    Status.ERROR: "red",
+    Status.BUG: "magenta",
+}
+
+SESSION_STYLE: dict[SessionStatus, str] = {
+    SessionStatus.ACTIVE: "green",
+    SessionStatus.FINISHED: "dim",
+    SessionStatus.FAILED: "red",
+    SessionStatus.STOPPED: "yellow",
+    SessionStatus.EXPIRED: "dim red",
+}
+
+
+def when(moment: datetime | None) -> str:
+    """A timestamp in the viewer's local time, to the second."""
+    return "" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def short(digest: str, n: int = 12) -> str:
+    return digest[:n]
+
+
+def meta_text(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, ensure_ascii=False, separators=(",", ":")) if meta else ""
+
+
+def entry_line(entry: Entry, *, show_project: bool = False) -> Text:
+    """One entry as one log line: `#seq time agent status [kind] message meta`."""
+    line = Text()
+    if show_project:
+        line.append(f"{entry.project} ", style="bold")
+    line.append(f"#{entry.seq} ", style="bold")
+    line.append(f"{when(entry.ts)} ", style="dim")
+    line.append(f"{entry.agent} ", style="blue")
+    line.append(f"{entry.emoji} {entry.status.value} ", style=STATUS_STYLE[entry.status])
+    line.append(f"[{entry.kind}] ", style="dim")
+    line.append(entry.message)
+    if entry.meta:
+        line.append(f"  {meta_text(entry.meta)}", style="dim")
+    return line
+
+
+def entries_table(entries: Iterable[Entry], *, title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False)
+    table.add_column("project")
+    table.add_column("seq", justify="right")
+    table.add_column("time", style="dim", no_wrap=True)
+    table.add_column("agent", style="blue")
+    table.add_column("status")
+    table.add_column("kind", style="dim")
+    table.add_column("message", overflow="fold")
+    table.add_column("meta", style="dim", overflow="fold")
+    for e in entries:
+        table.add_row(
+            Text(e.project),
+            str(e.seq),
+            when(e.ts),
+            Text(e.agent),
+            Text(f"{e.emoji} {e.status.value}", style=STATUS_STYLE[e.status]),
+            Text(e.kind),
+            Text(e.message),
+            Text(meta_text(e.meta)),
+        )
+    return table
+
+
+def sessions_table(sessions: Iterable[SessionInfo]) -> Table:
+    table = Table()
+    table.add_column("id", no_wrap=True)
+    table.add_column("agent", style="blue")
+    table.add_column("status")
+    table.add_column("started", style="dim", no_wrap=True)
+    table.add_column("lease until / ended", style="dim", no_wrap=True)
+    table.add_column("parent", style="dim")
+    for s in sessions:
+        table.add_row(
+            s.id,
+            Text(s.agent),
+            Text(s.status.value, style=SESSION_STYLE[s.status]),
+            when(s.created_at),
+            when(s.ended_at or s.lease_expires_at),
+            s.parent_id or "",
+        )
+    return table
+
+
+def projects_table(projects: Iterable[ProjectInfo]) -> Table:
+    table = Table()
+    table.add_column("project", style="bold")
+    table.add_column("entries", justify="right")
+    table.add_column("head", style="dim")
+    table.add_column("created by", style="blue")
+    table.add_column("created", style="dim", no_wrap=True)
+    table.add_column("description", overflow="fold")
+    for p in projects:
+        table.add_row(
+            Text(p.name),
+            str(p.size),
+            short(p.head_hash),
+            Text(p.created_by),
+            when(p.created_at),
+            Text(p.description),
+        )
+    return table
+
+
+def project_details(project: ProjectInfo, context: ContextInfo | None = None) -> Table:
+    """A key/value view of one project, with the agent's context when it is the current one."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("project", Text(project.name))
+    table.add_row("namespace", Text(project.namespace))
+    table.add_row("entries", str(project.size))
+    table.add_row("head hash", project.head_hash)
+    table.add_row("created", f"{when(project.created_at)} by {project.created_by}")
+    if project.description:
+        table.add_row("description", Text(project.description))
+    if context is not None:
+        table.add_row("current of", Text(f"{context.agent} (context version {context.version})"))
+    return table
+
+
+def context_line(context: ContextInfo) -> Text:
+    return Text.assemble(
+        (context.agent, "blue"),
+        " is on project ",
+        (context.project or "(none)", "bold"),
+        (f" (context version {context.version})", "dim"),
+    )
+
+
+def verify_report(report: VerifyReport) -> Text:
+    if report.ok:
+        return Text.assemble(
+            ("✓ ", "bold green"),
+            (report.project, "bold"),
+            f": {report.checked} {'entry' if report.checked == 1 else 'entries'} verified, "
+            f"head {short(report.head_hash)}",
+        )
+    text = Text.assemble(
+        ("✗ ", "bold red"),
+        (report.project, "bold"),
+        ": verification failed",
+        (f" at entry #{report.first_bad_seq}" if report.first_bad_seq is not None else ""),
+        (f" ({report.problem})" if report.problem else "", "red"),
+    )
+    if report.detail:
+        text.append(f"\n  {report.detail}")
+    text.append(f"\n  checked {report.checked} of {report.size} entries", style="dim")
+    return text

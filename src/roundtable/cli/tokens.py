@@ -1,0 +1,88 @@
+"""`roundtable token create`: mint an agent token locally from the data directory's signing key.
+
+Minting needs no running server, only the key the server signs with (DATA_DIR/keys), so it is
+done here rather than over HTTP; the server accepts the token because it holds the same key.
+The token alone goes to stdout, so `TOKEN=$(roundtable token create --agent a)` works.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from roundtable.api.schemas import TokenRequest
+from roundtable.auth.keys import SigningKey
+from roundtable.auth.tokens import TokenService
+from roundtable.cli.common import JsonOpt, NamespaceOpt, err, fail, load_settings, print_json
+from roundtable.cli.timeparse import parse_duration
+from roundtable.errors import InvalidInput, RoundtableError
+from roundtable.validation import check_name
+
+app = typer.Typer(help="Mint agent tokens.", no_args_is_help=True)
+
+#: Where `SigningKey.load_or_create` keeps the key (checked only to warn about a new one).
+KEY_FILE = ("keys", "signing-ed25519.pem")
+
+
+def _request(agent: str, ttl: str | None, default_ttl: int) -> TokenRequest:
+    """The same bounds the HTTP API enforces on a token request (one rule, every interface)."""
+    seconds = (
+        default_ttl if ttl is None else int(parse_duration(ttl, option="--ttl").total_seconds())
+    )
+    try:
+        return TokenRequest(agent=check_name("agent", agent), ttl_seconds=seconds)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "--ttl" if "ttl_seconds" in first["loc"] else ".".join(map(str, first["loc"]))
+        raise InvalidInput(f"{where}: {first['msg']}", field=where) from None
+
+
+@app.command("create")
+def create(
+    agent: Annotated[str, typer.Option("--agent", "-a", help="Agent the token identifies.")],
+    ttl: Annotated[
+        str | None,
+        typer.Option("--ttl", help="Lifetime, e.g. 30m, 1h, 7d (default: token_default_ttl)."),
+    ] = None,
+    namespace: NamespaceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Mint an Ed25519 JWT for AGENT in NAMESPACE and print it."""
+    settings = load_settings(namespace=namespace)
+    try:
+        request = _request(agent, ttl, settings.token_default_ttl_seconds)
+        ns = check_name("namespace", settings.namespace)
+        fresh_key = not settings.data_dir.joinpath(*KEY_FILE).exists()
+        key = SigningKey.load_or_create(settings.data_dir)
+        service = TokenService(settings.data_dir, key, settings.admin_token)
+        issued_at = datetime.now(UTC)
+        token = service.mint(request.agent, ns, timedelta(seconds=request.ttl_seconds))
+    except RoundtableError as error:
+        raise fail(error) from None
+    expires = issued_at + timedelta(seconds=request.ttl_seconds)
+    if fresh_key:
+        err.print(
+            f"[yellow]created a new signing key in {settings.data_dir}[/yellow]: only a server "
+            "using this data directory accepts the token"
+        )
+    if json_:
+        print_json(
+            {
+                "token": token,
+                "agent": request.agent,
+                "namespace": ns,
+                "kid": key.kid,
+                "ttl_seconds": request.ttl_seconds,
+                "expires_at": expires.isoformat(),
+            }
+        )
+        return
+    typer.echo(token)
+    err.print(
+        f"token for agent {request.agent} in namespace {ns}, "
+        f"expires {expires.astimezone():%Y-%m-%d %H:%M:%S %Z}",
+        markup=False,
+    )
