@@ -31,6 +31,10 @@ def check_name(what: str, value: object) -> str:
     return value
 
 
+#: How deeply `meta` (and session metadata) may nest objects and arrays.
+MAX_META_DEPTH = 64
+
+
 def check_meta(meta: object, max_bytes: int) -> dict[str, Any]:
     """A JSON object that canonicalises under RFC 8785 and fits in `max_bytes`."""
     if meta is None:
@@ -42,6 +46,13 @@ def check_meta(meta: object, max_bytes: int) -> dict[str, Any]:
             raise InvalidInput(f"meta is not valid JSON: {exc}", field="meta") from None
     if not isinstance(meta, dict):
         raise InvalidInput("meta must be a JSON object", field="meta")
+    has_nul, depth = _inspect(meta)
+    if depth > MAX_META_DEPTH:
+        raise InvalidInput(
+            f"meta nests {depth} levels deep; the limit is {MAX_META_DEPTH}",
+            field="meta",
+            limit=MAX_META_DEPTH,
+        )
     try:
         size = len(rfc8785.dumps(meta))
     except Exception as exc:  # rfc8785 raises its own types for NaN, huge ints, bad keys
@@ -50,6 +61,8 @@ def check_meta(meta: object, max_bytes: int) -> dict[str, Any]:
         raise InvalidInput(
             f"meta is {size} bytes; the limit is {max_bytes}", field="meta", limit=max_bytes
         )
+    if has_nul:
+        raise InvalidInput("meta contains a NUL character (U+0000)", field="meta")
     return meta
 
 
@@ -62,4 +75,37 @@ def check_message(message: object, max_chars: int) -> str:
             field="message",
             limit=max_chars,
         )
-    return message
+    return check_text("message", message)
+
+
+def check_text(what: str, value: str) -> str:
+    """Text both databases store as given: valid Unicode without NUL (PostgreSQL refuses it)."""
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character (U+0000)", field=what)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid Unicode (lone surrogate)", field=what) from None
+    return value
+
+
+def _inspect(value: object) -> tuple[bool, int]:
+    """Whether a string or key inside a JSON value contains NUL, and how deep containers nest.
+
+    Iterative, so any depth can be measured; deep values are refused because every interface
+    must be able to serialise what was stored (pydantic stops at a few hundred levels).
+    """
+    has_nul, deepest = False, 0
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            has_nul = has_nul or "\x00" in item
+        elif isinstance(item, dict):
+            deepest = max(deepest, depth)
+            pending.extend((key, depth) for key in item)
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in item)
+    return has_nul, deepest

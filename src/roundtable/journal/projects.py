@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from roundtable.errors import ConflictError, NotFound
+from roundtable.errors import ConflictError, InvalidInput, NotFound
 from roundtable.events import log as events
 from roundtable.events.log import EventTypes
 from roundtable.journal.hashing import GENESIS
@@ -49,6 +49,27 @@ async def require(conn: AsyncConnection, namespace: str, name: str, *, lock: boo
         raise NotFound(
             f"no project {name!r} in namespace {namespace!r} (create it with create=true)",
             project=name,
+        )
+    return row
+
+
+async def require_current(
+    conn: AsyncConnection, namespace: str, agent: str, *, lock: bool = False
+) -> Any:
+    """The agent's current project row, or `InvalidInput` when it has none."""
+    C = tables.agent_context
+    query = (
+        select(P)
+        .join(C, C.c.project_id == P.c.id)
+        .where(C.c.namespace == namespace, C.c.agent == agent)
+    )
+    if lock:
+        query = query.with_for_update(of=P)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise InvalidInput(
+            f"agent {agent!r} has no current project: call set_project first or name one",
+            field="project",
         )
     return row
 

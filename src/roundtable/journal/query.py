@@ -19,9 +19,9 @@ from roundtable.journal import cursor
 from roundtable.journal.models import EntryPage, QueryFilter
 from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
 from roundtable.store import tables
-from roundtable.store.dialect import meta_equals, text_search
+from roundtable.store.dialect import meta_equals, search_words, text_search
 from roundtable.store.engine import Database
-from roundtable.validation import check_name
+from roundtable.validation import check_name, check_text
 
 E = tables.entries
 P = tables.projects
@@ -49,18 +49,20 @@ def _base_query(conn: AsyncConnection, namespace: str, f: QueryFilter) -> Select
     if f.projects is not None:
         query = query.where(P.c.name.in_([check_name("project", p) for p in f.projects]))
     if f.agent is not None:
-        query = query.where(E.c.agent == f.agent)
+        query = query.where(E.c.agent == check_text("agent", f.agent))
     if f.session_id is not None:
-        query = query.where(E.c.session_id == f.session_id)
+        query = query.where(E.c.session_id == check_text("session_id", f.session_id))
     if f.status:
         query = query.where(E.c.status.in_([s.value for s in f.status]))
     if f.kind is not None:
-        query = query.where(E.c.kind == f.kind)
+        query = query.where(E.c.kind == check_text("kind", f.kind))
     if f.text is not None:
-        if not f.text.strip():
-            raise InvalidInput("text filter is empty", field="text")
+        if not search_words(f.text):  # FTS5 would fail on an empty match expression
+            raise InvalidInput("text filter has no words to search for", field="text")
         query = query.where(text_search(conn, f.text))
     for key, value in (f.meta or {}).items():
+        if isinstance(value, str):
+            check_text("meta", value)  # PostgreSQL cannot even compare with a NUL
         query = query.where(meta_equals(conn, check_name("meta key", key), value))
     if f.since is not None:
         query = query.where(E.c.ts >= f.since)

@@ -26,10 +26,9 @@ from roundtable.journal.query import query_entries
 from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
 from roundtable.journal.verify import verify_chain
 from roundtable.sessions.leases import SessionService
-from roundtable.sessions.registry import touch_agent
 from roundtable.store import tables
 from roundtable.store.engine import Database
-from roundtable.validation import check_message, check_meta, check_name
+from roundtable.validation import check_message, check_meta, check_name, check_text
 
 E = tables.entries
 P = tables.projects
@@ -59,23 +58,31 @@ class JournalService:
         self,
         namespace: str,
         agent: str,
-        project: str,
+        project: str | None,
         items: Sequence[EntryInput],
         *,
         session_id: str | None = None,
     ) -> AppendResult:
-        """Append one entry or a batch, atomically: all get consecutive seqs, or none is written."""
+        """Append one entry or a batch, atomically: all get consecutive seqs, or none is written.
+
+        `project=None` appends to the agent's current project, resolved in the same transaction.
+        """
         check_name("namespace", namespace)
         check_name("agent", agent)
-        check_name("project", project)
+        if project is not None:
+            check_name("project", project)
         self._validate(items)
         self.sessions.limiter.take(namespace, agent)
         now = utcnow()
         async with self.db.write() as conn:
             if session_id is not None:
                 await self.sessions.renew(conn, namespace, agent, session_id, now)
-            await touch_agent(conn, namespace, agent, now)
-            head = await projects.require(conn, namespace, project, lock=True)
+            await self.sessions.registry.seen(conn, namespace, agent, now)
+            if project is None:
+                head = await projects.require_current(conn, namespace, agent, lock=True)
+                project = str(head.name)
+            else:
+                head = await projects.require(conn, namespace, project, lock=True)
             seq, prev = head.head_seq, head.head_hash
             rows: list[dict[str, Any]] = []
             for item in items:
@@ -161,9 +168,11 @@ class JournalService:
     ) -> ProjectInfo:
         check_name("namespace", namespace)
         check_name("agent", agent)
+        check_text("description", description)
         now = utcnow()
         async with self.db.write() as conn:
-            await touch_agent(conn, namespace, agent, now)
+            await self.sessions.registry.ensure_namespace(conn, namespace, now)
+            await self.sessions.registry.seen(conn, namespace, agent, now)
             row, created = await projects.create(conn, namespace, name, agent, now, description)
             await events.record(conn, *created)
         return projects.project_info(row)

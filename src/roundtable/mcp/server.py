@@ -17,8 +17,9 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar, cast
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
 
 from roundtable.api.deps import authenticate
 from roundtable.auth.tokens import ADMIN, Principal
@@ -143,6 +144,56 @@ def domain_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     return wrapper
 
 
+def invalid_arguments(error: ValidationError) -> InvalidInput:
+    """Arguments that fail a tool's input schema, as the same `invalid_input` the HTTP API gives."""
+    errors = [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type")}
+        for err in error.errors(include_url=False, include_input=False)
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid arguments"}
+    where = ".".join(str(part) for part in first["loc"])
+    return InvalidInput(f"{where}: {first['msg']}", field=where, errors=errors)
+
+
+class RoundtableMCP(MCPServer[McpState]):
+    """An `MCPServer` whose argument errors are domain errors like any other.
+
+    The SDK ignores argument names a tool does not declare and reports schema failures as
+    plain text. Here both become `invalid_input` error results with a structured
+    `error`, as over HTTP: a typo such as `expected_verison` must not silently turn a
+    versioned `set_project` into last-write-wins.
+    """
+
+    _argument_names: dict[str, frozenset[str]] | None = None
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[McpState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        if self._argument_names is None:
+            self._argument_names = {
+                tool.name: frozenset(tool.input_schema.get("properties", {}))
+                for tool in await self.list_tools()
+            }
+        known = self._argument_names.get(name)
+        unknown = sorted(set(arguments) - known) if known is not None else []
+        if known is not None and unknown:
+            return error_result(
+                InvalidInput(
+                    f"unknown argument {unknown[0]!r} for tool {name}",
+                    field=unknown[0],
+                    unknown=unknown,
+                    allowed=sorted(known),
+                )
+            )
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
+                raise
+            return error_result(invalid_arguments(cause))
+
+
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 IDEMPOTENT = ToolAnnotations(
@@ -154,7 +205,7 @@ def build_server(
     lifespan: Callable[[MCPServer[McpState]], AsyncIterator[McpState]],
 ) -> MCPServer[McpState]:
     """An MCP server whose tools find the core through `lifespan`'s `McpState`."""
-    server: MCPServer[McpState] = MCPServer(
+    server = RoundtableMCP(
         "roundtable",
         instructions=INSTRUCTIONS,
         lifespan=asynccontextmanager(lifespan),
@@ -274,7 +325,7 @@ def build_server(
             else [EntryInput(message=cast(str, message), status=status, kind=kind, meta=meta or {})]
         )
         return await c.core.journal.append(
-            c.namespace, c.agent, await _project(c, project), items, session_id=session_id
+            c.namespace, c.agent, project, items, session_id=session_id
         )
 
     @server.tool(title="Read recent entries", annotations=READ)

@@ -21,7 +21,6 @@ from roundtable.ids import utcnow
 from roundtable.journal import projects
 from roundtable.sessions.leases import SessionService
 from roundtable.sessions.models import ContextInfo
-from roundtable.sessions.registry import touch_agent
 from roundtable.store import tables
 from roundtable.store.dialect import insert_ignore
 from roundtable.store.engine import Database
@@ -71,7 +70,8 @@ class ContextService:
         async with self.db.write() as conn:
             if session_id is not None:
                 await self.sessions.renew(conn, namespace, agent, session_id, now)
-            await touch_agent(conn, namespace, agent, now)
+            await self.sessions.registry.ensure_namespace(conn, namespace, now)
+            await self.sessions.registry.seen(conn, namespace, agent, now)
             old_version, old_project = await self._lock(conn, namespace, agent, now)
             if expected_version is not None and expected_version != old_version:
                 # Checked before the project is resolved: a refused write creates nothing.
@@ -156,15 +156,19 @@ class ContextService:
                 updated_at=now,
             )
         )
+        # Lock the context row on its own: after waiting for a concurrent writer, PostgreSQL
+        # re-reads only the locked row, so a joined project name would be the stale one.
         current = (
             await conn.execute(
-                select(C.c.version, P.c.name)
-                .select_from(C.outerjoin(P, C.c.project_id == P.c.id))
+                select(C.c.version, C.c.project_id)
                 .where(C.c.namespace == namespace, C.c.agent == agent)
-                .with_for_update(of=C)
+                .with_for_update()
             )
         ).one()
-        return current.version, current.name
+        name = None
+        if current.project_id is not None:
+            name = await conn.scalar(select(P.c.name).where(P.c.id == current.project_id))
+        return current.version, name
 
     async def current_project(self, namespace: str, agent: str) -> str:
         """The agent's current project, or a clear error when none is set."""

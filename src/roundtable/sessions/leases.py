@@ -21,10 +21,10 @@ from roundtable.events.log import EventTypes
 from roundtable.ids import utcnow, uuid7
 from roundtable.sessions.limits import RateLimiter
 from roundtable.sessions.models import EndStatus, SessionInfo, SessionStatus
-from roundtable.sessions.registry import touch_agent
+from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Database
-from roundtable.validation import check_meta, check_name
+from roundtable.validation import check_meta, check_name, check_text
 
 S = tables.sessions
 ACTIVE = SessionStatus.ACTIVE.value
@@ -39,6 +39,7 @@ class SessionService:
         self.db = db
         self.settings = settings
         self.limiter = limiter
+        self.registry = Registry()
 
     @property
     def ttl(self) -> timedelta:
@@ -60,7 +61,8 @@ class SessionService:
         now = utcnow()
         session_id = uuid7()
         async with self.db.write() as conn:
-            await touch_agent(conn, namespace, agent, now)
+            await self.registry.ensure_namespace(conn, namespace, now)
+            await self.registry.seen(conn, namespace, agent, now)
             await self._check_limits(conn, namespace, agent, now)
             root_id = session_id
             if parent_id is not None:
@@ -106,6 +108,14 @@ class SessionService:
     async def _check_limits(
         self, conn: AsyncConnection, namespace: str, agent: str, now: datetime
     ) -> None:
+        # Count under the namespace row's lock, so concurrent starts cannot all pass on the same
+        # count (PostgreSQL; on SQLite the single writer already serialises them). NO KEY UPDATE
+        # does not block the KEY SHARE locks that foreign keys to the namespace take.
+        await conn.execute(
+            select(tables.namespaces.c.name)
+            .where(tables.namespaces.c.name == namespace)
+            .with_for_update(key_share=True)
+        )
         live = and_(S.c.namespace == namespace, S.c.status == ACTIVE, S.c.lease_expires_at > now)
         per_agent = await conn.scalar(select(func.count()).where(live, S.c.agent == agent))
         if (per_agent or 0) >= self.settings.max_sessions_per_agent:
@@ -148,6 +158,7 @@ class SessionService:
         self, conn: AsyncConnection, namespace: str, agent: str, session_id: str, now: datetime
     ) -> SessionInfo:
         """Check the session is live and owned by `agent`, and extend its lease (in `conn`'s txn)."""
+        check_text("session_id", session_id)
         result = await conn.execute(
             update(S)
             .where(S.c.id == session_id, S.c.namespace == namespace, S.c.agent == agent)
@@ -178,7 +189,7 @@ class SessionService:
         now = utcnow()
         async with self.db.write() as conn:
             info = await self.renew(conn, namespace, agent, session_id, now)
-            await touch_agent(conn, namespace, agent, now)
+            await self.registry.seen(conn, namespace, agent, now)
             await events.record(
                 conn,
                 events.event_row(
@@ -228,6 +239,7 @@ class SessionService:
             return await self._get(conn, namespace, session_id)
 
     async def _get(self, conn: AsyncConnection, namespace: str, session_id: str) -> SessionInfo:
+        check_text("session_id", session_id)
         row = (
             await conn.execute(select(S).where(S.c.id == session_id, S.c.namespace == namespace))
         ).first()
@@ -250,7 +262,7 @@ class SessionService:
             raise InvalidInput(f"limit must be 1-{self.settings.max_page_size}", field="limit")
         query = select(S).where(S.c.namespace == namespace)
         if agent is not None:
-            query = query.where(S.c.agent == agent)
+            query = query.where(S.c.agent == check_text("agent", agent))
         if status is not None:
             query = query.where(S.c.status == SessionStatus(status).value)
             if status == SessionStatus.ACTIVE:

@@ -1,8 +1,13 @@
-"""Namespaces and agents come into being the first time they are used."""
+"""Namespaces and agents come into being the first time they are used.
+
+`last_seen` is kept to the minute: an agent's row is upserted at most once per
+`SEEN_RESOLUTION` per process, which keeps a statement off every write's hot path. (If that
+write then rolls back, the row catches up on the agent's next write after the window.)
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -10,16 +15,33 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of, insert_ignore
 
+SEEN_RESOLUTION = timedelta(seconds=60)
 
-async def touch_agent(conn: AsyncConnection, namespace: str, agent: str, now: datetime) -> None:
-    """Ensure the namespace and agent rows exist and record that the agent was seen now."""
-    await conn.execute(insert_ignore(conn, tables.namespaces, name=namespace, created_at=now))
-    insert = postgresql.insert if backend_of(conn) == "postgresql" else sqlite.insert
-    statement = insert(tables.agents).values(
-        namespace=namespace, name=agent, first_seen=now, last_seen=now
-    )
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["namespace", "name"], set_={"last_seen": statement.excluded.last_seen}
+
+class Registry:
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], datetime] = {}
+
+    async def ensure_namespace(self, conn: AsyncConnection, namespace: str, now: datetime) -> None:
+        """Create the namespace row if missing (before anything that references it)."""
+        await conn.execute(insert_ignore(conn, tables.namespaces, name=namespace, created_at=now))
+
+    async def seen(self, conn: AsyncConnection, namespace: str, agent: str, now: datetime) -> None:
+        """Record the agent (creating its row) unless this process did so within the window.
+
+        The namespace must exist: callers either ensured it or act on a row that references it.
+        """
+        last = self._seen.get((namespace, agent))
+        if last is not None and now - last < SEEN_RESOLUTION:
+            return
+        insert = postgresql.insert if backend_of(conn) == "postgresql" else sqlite.insert
+        statement = insert(tables.agents).values(
+            namespace=namespace, name=agent, first_seen=now, last_seen=now
         )
-    )
+        await conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["namespace", "name"],
+                set_={"last_seen": statement.excluded.last_seen},
+            )
+        )
+        self._seen[(namespace, agent)] = now

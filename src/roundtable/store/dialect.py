@@ -61,13 +61,18 @@ async def lock_migrations(conn: AsyncConnection) -> None:
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+def search_words(query: str) -> list[str]:
+    """The words `text_search` looks for (a query without any is refused by its callers)."""
+    return _WORD.findall(query)
+
+
 def text_search(conn: AsyncConnection, query: str) -> ColumnElement[bool]:
     """Full-text match on `entries.message`: every word of `query` must occur (AND of words).
 
     SQLite uses the FTS5 table `entries_fts`; PostgreSQL the generated `tsv` column. Both use
     simple (unstemmed) tokenisation so results are the same on either backend.
     """
-    words = _WORD.findall(query)
+    words = search_words(query)
     if backend_of(conn) == "postgresql":
         tsquery = " & ".join(w.replace("'", "") for w in words)
         return literal_column("entries.tsv").op("@@")(func.to_tsquery("simple", tsquery))

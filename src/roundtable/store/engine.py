@@ -9,6 +9,7 @@ that must be serialised (a project's chain head, an agent's context) are locked 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,7 +36,13 @@ class Database:
             self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE", busy_timeout_ms, synchronous, 1)
             self.reader = _sqlite_engine(url, "BEGIN", busy_timeout_ms, synchronous, 4)
         else:
-            engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            engine = create_async_engine(
+                url,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+                json_deserializer=_jsonb_loads,
+            )
             self.writer = self.reader = engine
 
     @asynccontextmanager
@@ -56,6 +63,25 @@ class Database:
             await self.reader.dispose()
 
 
+#: Integers beyond this never pass `check_meta` (RFC 8785 refuses them as JSON numbers).
+_MAX_SAFE_INT = 2**53 - 1
+
+
+def _jsonb_loads(text: str) -> Any:
+    """Parse JSON read back from a PostgreSQL `jsonb` column, keeping floats floats.
+
+    `jsonb` keeps a number's decimal value but not its spelling: the float `1e20` comes back as
+    `100000000000000000000`, which `json.loads` would make an int that no longer canonicalises
+    (RFC 8785), so the hash chain could not be verified. Such a numeral was written as a float.
+    """
+    return json.loads(text, parse_int=_parse_int)
+
+
+def _parse_int(numeral: str) -> int | float:
+    value = int(numeral)
+    return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else float(numeral)
+
+
 def _sqlite_engine(
     url: str, begin: str, busy_timeout_ms: int, synchronous: str, pool_size: int
 ) -> AsyncEngine:
@@ -64,6 +90,9 @@ def _sqlite_engine(
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=600,
+        # Every transaction ends in an explicit COMMIT or ROLLBACK (`begin()`), so the pool's
+        # extra rollback on check-in would only cost a round trip to the driver thread.
+        pool_reset_on_return=None,
         connect_args={"timeout": busy_timeout_ms / 1000},
     )
 

@@ -105,6 +105,7 @@ entries = Table(
     Index(None, "agent"),
     Index(None, "session_id"),
     Index(None, "ts"),
+    sqlite_autoincrement=True,
 )
 
 events = Table(
@@ -120,4 +121,5 @@ events = Table(
     Column("payload", JSONDoc, nullable=False),
     Index(None, "namespace", "id"),
     Index(None, "ts"),
+    sqlite_autoincrement=True,  # never reuse an id, even after pruning: readers resume by id
 )

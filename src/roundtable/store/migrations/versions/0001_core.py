@@ -89,6 +89,7 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
         sa.UniqueConstraint("project_id", "seq", name="uq_entries_project_id_seq"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_entries_agent", "entries", ["agent"])
     op.create_index("ix_entries_session_id", "entries", ["session_id"])
@@ -103,6 +104,7 @@ def upgrade() -> None:
         sa.Column("agent", sa.String(128)),
         sa.Column("session_id", sa.String(36)),
         sa.Column("payload", JSONDoc, nullable=False),
+        sqlite_autoincrement=True,  # ids are resume points: never reuse one
     )
     op.create_index("ix_events_namespace_id", "events", ["namespace", "id"])
     op.create_index("ix_events_ts", "events", ["ts"])
@@ -110,17 +112,22 @@ def upgrade() -> None:
 
 
 def _full_text_index() -> None:
-    """SQLite: an external-content FTS5 table kept by triggers; PostgreSQL: a tsvector column."""
+    """SQLite: an external-content FTS5 table kept by triggers; PostgreSQL: a tsvector column.
+
+    Both split words the same way: PostgreSQL's parser would keep `src/app.py`, `a@b.com` or
+    `example.com` as single tokens, so punctuation becomes spaces first, as in FTS5's
+    `unicode61`; FTS5 keeps diacritics (`café` is not `cafe`), as PostgreSQL's `simple` does.
+    """
     if op.get_context().dialect.name == "postgresql":
         op.execute(
-            "ALTER TABLE entries ADD COLUMN tsv tsvector "
-            "GENERATED ALWAYS AS (to_tsvector('simple', message)) STORED"
+            "ALTER TABLE entries ADD COLUMN tsv tsvector GENERATED ALWAYS AS (to_tsvector("
+            "'simple', regexp_replace(message, '[[:punct:][:space:]]+', ' ', 'g'))) STORED"
         )
         op.execute("CREATE INDEX ix_entries_tsv ON entries USING gin (tsv)")
         return
     op.execute(
-        "CREATE VIRTUAL TABLE entries_fts USING fts5("
-        "message, content='entries', content_rowid='id', tokenize='unicode61')"
+        "CREATE VIRTUAL TABLE entries_fts USING fts5(message, content='entries', "
+        "content_rowid='id', tokenize='unicode61 remove_diacritics 0')"
     )
     op.execute(
         "CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN "
