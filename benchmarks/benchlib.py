@@ -134,6 +134,13 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the temp data directory (path on stderr)"
     )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS for the machine to be idle (other work skews results)",
+    )
 
 
 @contextlib.contextmanager
@@ -159,7 +166,7 @@ async def scratch_database(database_url: str | None) -> AsyncIterator[str | None
     if backend_of(database_url) == "sqlite":
         yield database_url
         return
-    import asyncpg  # only needed for PostgreSQL
+    import asyncpg  # type: ignore[import-untyped]  # only needed for PostgreSQL
 
     assert database_url is not None
     url = make_url(database_url)
@@ -214,6 +221,65 @@ class CpuMeter:
         return self.used
 
 
+def system_busy_seconds() -> float:
+    """CPU seconds all processors spent busy since boot (Linux /proc/stat, all CPUs summed)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _clock_ticks()
+
+
+@dataclass
+class Interference:
+    """How busy the machine was with other people's work while a benchmark ran.
+
+    `foreign_cpu_share` is the CPU time used by processes other than this benchmark (and its
+    server), as a share of all the machine's CPU time over the run: 0 is a quiet machine, 0.5
+    on two cores means one core was busy elsewhere. Results with a high share are noisy.
+    """
+
+    #: Processes that belong to the benchmark besides this one (a subprocess server).
+    pids: list[int] = field(default_factory=list)
+    started_wall: float = 0.0
+    started_busy: float = 0.0
+    started_own: float = 0.0
+
+    def own(self) -> float:
+        return sum(process_cpu_seconds(pid) for pid in {os.getpid(), *self.pids})
+
+    def start(self) -> None:
+        self.started_wall = time.perf_counter()
+        self.started_busy = system_busy_seconds()
+        self.started_own = self.own()
+
+    def report(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.started_wall
+        busy = system_busy_seconds() - self.started_busy
+        own = self.own() - self.started_own
+        cpus = os.cpu_count() or 1
+        return {
+            "wall_s": rounded(wall),
+            "own_cpu_s": rounded(own),
+            "foreign_cpu_s": rounded(max(0.0, busy - own)),
+            "foreign_cpu_share": rounded(max(0.0, busy - own) / (wall * cpus)) if wall else 0.0,
+            "load_avg_1m": rounded(os.getloadavg()[0], 2),
+        }
+
+
+def wait_quiet(max_seconds: float, threshold: float = 0.15) -> float:
+    """Wait (up to `max_seconds`) for a second in which the machine is less than `threshold`
+    busy; returns the last measured busy share. 0 disables waiting."""
+    cpus = os.cpu_count() or 1
+    deadline = time.monotonic() + max_seconds
+    share = 0.0
+    while True:
+        before = system_busy_seconds()
+        time.sleep(1.0)
+        share = (system_busy_seconds() - before) / cpus
+        if share < threshold or time.monotonic() >= deadline:
+            return share
+        log(f"machine {share:.0%} busy with other work; waiting for a quiet moment")
+
+
 # ---------------------------------------------------------------------------------------------
 # A real server
 
@@ -224,7 +290,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(
+    url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

@@ -62,4 +62,6 @@ def test_data_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.delenv("ROUNDTABLE_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert Settings().data_dir == tmp_path / "roundtable"
-    assert Settings().effective_database_url.endswith(str(tmp_path / "roundtable" / "roundtable.db"))
+    assert Settings().effective_database_url.endswith(
+        str(tmp_path / "roundtable" / "roundtable.db")
+    )
