@@ -10,11 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roundtable.store import tables
 from roundtable.store.dialect import lock_event_order
-from roundtable.store.engine import Database
+from roundtable.store.engine import Conn, Database
 
 
 class EventTypes:
@@ -63,7 +62,7 @@ def event_row(
     }
 
 
-async def record(conn: AsyncConnection, *rows: dict[str, Any]) -> None:
+async def record(conn: Conn, *rows: dict[str, Any]) -> None:
     """Insert events as the last step of a write transaction (see `lock_event_order`)."""
     if not rows:
         return

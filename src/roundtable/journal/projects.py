@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roundtable.errors import ConflictError, InvalidInput, NotFound
 from roundtable.events import log as events
@@ -15,6 +14,7 @@ from roundtable.journal.hashing import GENESIS
 from roundtable.journal.models import ProjectInfo
 from roundtable.store import tables
 from roundtable.store.dialect import insert_ignore
+from roundtable.store.engine import Conn
 from roundtable.validation import check_name
 
 P = tables.projects
@@ -33,9 +33,7 @@ def project_info(row: Any) -> ProjectInfo:
     )
 
 
-async def find(
-    conn: AsyncConnection, namespace: str, name: str, *, lock: bool = False
-) -> Any | None:
+async def find(conn: Conn, namespace: str, name: str, *, lock: bool = False) -> Any | None:
     """The project row, or None. `lock=True` holds its row lock to the end of the transaction."""
     query = select(P).where(P.c.namespace == namespace, P.c.name == name)
     if lock:
@@ -43,7 +41,7 @@ async def find(
     return (await conn.execute(query)).first()
 
 
-async def require(conn: AsyncConnection, namespace: str, name: str, *, lock: bool = False) -> Any:
+async def require(conn: Conn, namespace: str, name: str, *, lock: bool = False) -> Any:
     row = await find(conn, namespace, check_name("project", name), lock=lock)
     if row is None:
         raise NotFound(
@@ -53,9 +51,7 @@ async def require(conn: AsyncConnection, namespace: str, name: str, *, lock: boo
     return row
 
 
-async def require_current(
-    conn: AsyncConnection, namespace: str, agent: str, *, lock: bool = False
-) -> Any:
+async def require_current(conn: Conn, namespace: str, agent: str, *, lock: bool = False) -> Any:
     """The agent's current project row, or `InvalidInput` when it has none."""
     C = tables.agent_context
     query = (
@@ -75,7 +71,7 @@ async def require_current(
 
 
 async def create(
-    conn: AsyncConnection,
+    conn: Conn,
     namespace: str,
     name: str,
     agent: str,

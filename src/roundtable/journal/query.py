@@ -11,7 +11,6 @@ from typing import Any
 
 import regex
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roundtable.config import Settings
 from roundtable.errors import InvalidInput
@@ -20,7 +19,7 @@ from roundtable.journal.models import EntryPage, QueryFilter
 from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
 from roundtable.store import tables
 from roundtable.store.dialect import meta_equals, search_words, text_search
-from roundtable.store.engine import Database
+from roundtable.store.engine import Conn, Database
 from roundtable.validation import check_name, check_text
 
 E = tables.entries
@@ -40,7 +39,7 @@ def _compile(pattern: str) -> Any:
         raise InvalidInput(f"invalid regex: {exc}", field="regex") from None
 
 
-def _base_query(conn: AsyncConnection, namespace: str, f: QueryFilter) -> Select[Any]:
+def _base_query(conn: Conn, namespace: str, f: QueryFilter) -> Select[Any]:
     query = (
         select(*ENTRY_COLUMNS)
         .select_from(E.join(P, E.c.project_id == P.c.id))

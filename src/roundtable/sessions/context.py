@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roundtable.config import Settings
 from roundtable.errors import ConflictError, InvalidInput
@@ -23,7 +22,7 @@ from roundtable.sessions.leases import SessionService
 from roundtable.sessions.models import ContextInfo
 from roundtable.store import tables
 from roundtable.store.dialect import insert_ignore
-from roundtable.store.engine import Database
+from roundtable.store.engine import Conn, Database
 from roundtable.validation import check_name
 
 C = tables.agent_context
@@ -142,7 +141,7 @@ class ContextService:
         return info
 
     async def _lock(
-        self, conn: AsyncConnection, namespace: str, agent: str, now: datetime
+        self, conn: Conn, namespace: str, agent: str, now: datetime
     ) -> tuple[int, str | None]:
         """Lock the agent's context row (creating it at version 0) and return its state."""
         await conn.execute(

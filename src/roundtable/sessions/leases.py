@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roundtable.config import Settings
 from roundtable.errors import (
@@ -23,7 +22,7 @@ from roundtable.sessions.limits import RateLimiter
 from roundtable.sessions.models import EndStatus, SessionInfo, SessionStatus
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
-from roundtable.store.engine import Database
+from roundtable.store.engine import Conn, Database
 from roundtable.validation import check_meta, check_name, check_text
 
 S = tables.sessions
@@ -105,9 +104,7 @@ class SessionService:
             )
         return SessionInfo.model_validate(row)
 
-    async def _check_limits(
-        self, conn: AsyncConnection, namespace: str, agent: str, now: datetime
-    ) -> None:
+    async def _check_limits(self, conn: Conn, namespace: str, agent: str, now: datetime) -> None:
         # Count under the namespace row's lock, so concurrent starts cannot all pass on the same
         # count (PostgreSQL; on SQLite the single writer already serialises them). NO KEY UPDATE
         # does not block the KEY SHARE locks that foreign keys to the namespace take.
@@ -135,7 +132,7 @@ class SessionService:
             )
 
     async def _supersede(
-        self, conn: AsyncConnection, namespace: str, agent: str, new_id: str, now: datetime
+        self, conn: Conn, namespace: str, agent: str, new_id: str, now: datetime
     ) -> list[str]:
         lapsed = or_(
             and_(S.c.status == ACTIVE, S.c.lease_expires_at <= now),
@@ -155,7 +152,7 @@ class SessionService:
         return sorted(result.scalars().all())
 
     async def renew(
-        self, conn: AsyncConnection, namespace: str, agent: str, session_id: str, now: datetime
+        self, conn: Conn, namespace: str, agent: str, session_id: str, now: datetime
     ) -> SessionInfo:
         """Check the session is live and owned by `agent`, and extend its lease (in `conn`'s txn)."""
         check_text("session_id", session_id)
@@ -238,7 +235,7 @@ class SessionService:
         async with self.db.read() as conn:
             return await self._get(conn, namespace, session_id)
 
-    async def _get(self, conn: AsyncConnection, namespace: str, session_id: str) -> SessionInfo:
+    async def _get(self, conn: Conn, namespace: str, session_id: str) -> SessionInfo:
         check_text("session_id", session_id)
         row = (
             await conn.execute(select(S).where(S.c.id == session_id, S.c.namespace == namespace))

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of, insert_ignore
+from roundtable.store.engine import Conn
 
 SEEN_RESOLUTION = timedelta(seconds=60)
 
@@ -22,11 +22,11 @@ class Registry:
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], datetime] = {}
 
-    async def ensure_namespace(self, conn: AsyncConnection, namespace: str, now: datetime) -> None:
+    async def ensure_namespace(self, conn: Conn, namespace: str, now: datetime) -> None:
         """Create the namespace row if missing (before anything that references it)."""
         await conn.execute(insert_ignore(conn, tables.namespaces, name=namespace, created_at=now))
 
-    async def seen(self, conn: AsyncConnection, namespace: str, agent: str, now: datetime) -> None:
+    async def seen(self, conn: Conn, namespace: str, agent: str, now: datetime) -> None:
         """Record the agent (creating its row) unless this process did so within the window.
 
         The namespace must exist: callers either ensured it or act on a row that references it.

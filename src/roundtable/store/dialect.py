@@ -19,28 +19,28 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from roundtable.store import tables
+from roundtable.store.engine import Conn
 
 #: Advisory-lock keys (PostgreSQL only; SQLite's single writer already serialises).
 _EVENT_ORDER_LOCK = 0x52540001
 _MIGRATION_LOCK = 0x52540002
 
 
-def backend_of(conn: AsyncConnection) -> str:
+def backend_of(conn: Conn) -> str:
     return conn.dialect.name
 
 
-def insert_ignore(conn: AsyncConnection, table: Table, **values: Any) -> Insert:
+def insert_ignore(conn: Conn, table: Table, **values: Any) -> Insert:
     """`INSERT ... ON CONFLICT DO NOTHING` for the given dialect."""
     if backend_of(conn) == "postgresql":
         return postgresql.insert(table).values(**values).on_conflict_do_nothing()
     return sqlite.insert(table).values(**values).on_conflict_do_nothing()
 
 
-async def lock_event_order(conn: AsyncConnection) -> None:
+async def lock_event_order(conn: Conn) -> None:
     """Make event ids commit-ordered: hold a transaction lock from the event insert to commit.
 
     On PostgreSQL a sequence hands out ids at insert time, so a transaction that inserts id 11
@@ -52,7 +52,7 @@ async def lock_event_order(conn: AsyncConnection) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVENT_ORDER_LOCK})
 
 
-async def lock_migrations(conn: AsyncConnection) -> None:
+async def lock_migrations(conn: Conn) -> None:
     """Let only one process run migrations at a time (SQLite: BEGIN IMMEDIATE already does)."""
     if backend_of(conn) == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
@@ -66,7 +66,7 @@ def search_words(query: str) -> list[str]:
     return _WORD.findall(query)
 
 
-def text_search(conn: AsyncConnection, query: str) -> ColumnElement[bool]:
+def text_search(conn: Conn, query: str) -> ColumnElement[bool]:
     """Full-text match on `entries.message`: every word of `query` must occur (AND of words).
 
     SQLite uses the FTS5 table `entries_fts`; PostgreSQL the generated `tsv` column. Both use
@@ -85,7 +85,7 @@ def text_search(conn: AsyncConnection, query: str) -> ColumnElement[bool]:
     return tables.entries.c.id.in_(matches)
 
 
-def meta_equals(conn: AsyncConnection, key: str, value: Any) -> ColumnElement[bool]:
+def meta_equals(conn: Conn, key: str, value: Any) -> ColumnElement[bool]:
     """`meta[key] == value`, comparing JSON types exactly (the string "1" is not the number 1)."""
     meta = tables.entries.c.meta
     if backend_of(conn) == "postgresql":

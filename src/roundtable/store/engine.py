@@ -1,10 +1,11 @@
 """Database access: one writer and a pool of readers, the same API on SQLite and PostgreSQL.
 
 On SQLite (the default) every write transaction starts with `BEGIN IMMEDIATE` on a single writer
-connection, so writers queue in-process on the pool and across processes on SQLite's own lock
-(with a busy timeout) instead of failing half-way with `SQLITE_BUSY`. The database runs in WAL
-mode so readers never block the writer. On PostgreSQL both roles share one pool, and the rows
-that must be serialised (a project's chain head, an agent's context) are locked explicitly.
+connection (`store.sqlite_writer`), so writers queue in-process on a lock and across processes
+on SQLite's own lock (with a busy timeout) instead of failing half-way with `SQLITE_BUSY`. The
+database runs in WAL mode so readers (a small aiosqlite pool) never block the writer. On
+PostgreSQL both roles share one pool, and the rows that must be serialised (a project's chain
+head, an agent's context) are locked explicitly.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from roundtable.store.sqlite_writer import InlineConnection, SQLiteWriter
 
 Backend = Literal["sqlite", "postgresql"]
+
+#: A connection inside a transaction, as services see it (both share the API they use).
+Conn = AsyncConnection | InlineConnection
 
 
 class Database:
@@ -33,8 +39,22 @@ class Database:
             database = parsed.database or ""
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.writer = _sqlite_engine(url, "BEGIN IMMEDIATE", busy_timeout_ms, synchronous, 1)
-            self.reader = _sqlite_engine(url, "BEGIN", busy_timeout_ms, synchronous, 4)
+            self.sqlite_writer: SQLiteWriter | None = SQLiteWriter.for_url(
+                url,
+                lambda engine: _configure_sqlite(
+                    engine, "BEGIN IMMEDIATE", busy_timeout_ms, synchronous
+                ),
+            )
+            self.reader = create_async_engine(
+                url,
+                pool_size=4,
+                max_overflow=0,
+                pool_timeout=600,
+                # Every transaction ends in an explicit COMMIT or ROLLBACK (`begin()`), so the
+                # pool's extra rollback on check-in would only cost a trip to the driver thread.
+                pool_reset_on_return=None,
+            )
+            _configure_sqlite(self.reader.sync_engine, "BEGIN", busy_timeout_ms, synchronous)
         else:
             engine = create_async_engine(
                 url,
@@ -43,13 +63,18 @@ class Database:
                 pool_pre_ping=True,
                 json_deserializer=_jsonb_loads,
             )
-            self.writer = self.reader = engine
+            self.sqlite_writer = None
+            self.reader = engine
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Conn]:
         """A write transaction: commits on success, rolls back on any exception (never swallowed)."""
-        async with self.writer.begin() as conn:
-            yield conn
+        if self.sqlite_writer is not None:
+            async with self.sqlite_writer.transaction() as inline:
+                yield inline
+        else:
+            async with self.reader.begin() as conn:
+                yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -58,9 +83,9 @@ class Database:
             yield conn
 
     async def close(self) -> None:
-        await self.writer.dispose()
-        if self.reader is not self.writer:
-            await self.reader.dispose()
+        if self.sqlite_writer is not None:
+            await self.sqlite_writer.close()
+        await self.reader.dispose()
 
 
 #: Integers beyond this never pass `check_meta` (RFC 8785 refuses them as JSON numbers).
@@ -82,21 +107,10 @@ def _parse_int(numeral: str) -> int | float:
     return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else float(numeral)
 
 
-def _sqlite_engine(
-    url: str, begin: str, busy_timeout_ms: int, synchronous: str, pool_size: int
-) -> AsyncEngine:
-    engine = create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=0,
-        pool_timeout=600,
-        # Every transaction ends in an explicit COMMIT or ROLLBACK (`begin()`), so the pool's
-        # extra rollback on check-in would only cost a round trip to the driver thread.
-        pool_reset_on_return=None,
-        connect_args={"timeout": busy_timeout_ms / 1000},
-    )
+def _configure_sqlite(engine: Engine, begin: str, busy_timeout_ms: int, synchronous: str) -> None:
+    """Pragmas on every new connection, and our own BEGIN (deferred or IMMEDIATE)."""
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (the driver would start a deferred one lazily).
         dbapi_connection.isolation_level = None
@@ -107,8 +121,6 @@ def _sqlite_engine(
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)
-
-    return engine
