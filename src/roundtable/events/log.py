@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 
 from roundtable.store import tables
 from roundtable.store.dialect import lock_event_order
@@ -68,6 +68,13 @@ async def record(conn: Conn, *rows: dict[str, Any]) -> None:
         return
     await lock_event_order(conn)
     await conn.execute(insert(tables.events), list(rows))
+
+
+async def record_from(conn: Conn, rows: Select[Any], columns: tuple[str, ...]) -> None:
+    """Insert events the database computes from `rows` (bulk work, no per-row Python)."""
+    await lock_event_order(conn)
+    events = tables.events
+    await conn.execute(insert(events).from_select([events.c[name] for name in columns], rows))
 
 
 async def read_after(

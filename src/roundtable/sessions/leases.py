@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 
 from roundtable.config import Settings
 from roundtable.errors import (
@@ -22,7 +22,9 @@ from roundtable.sessions.limits import RateLimiter
 from roundtable.sessions.models import EndStatus, SessionInfo, SessionStatus
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
+from roundtable.store.dialect import iso_utc, json_object
 from roundtable.store.engine import Conn, Database
+from roundtable.store.types import UTCDateTime
 from roundtable.validation import check_meta, check_name, check_text
 
 S = tables.sessions
@@ -269,7 +271,11 @@ class SessionService:
             return [_info(row) for row in rows]
 
     async def sweep(self, now: datetime | None = None, batch: int = 5_000) -> int:
-        """Mark sessions whose lease ran out as expired, with one event each; returns the count."""
+        """Mark sessions whose lease ran out as expired, with one event each; returns the count.
+
+        Works in batches, each its own transaction. The database builds the event rows itself
+        (INSERT ... SELECT), so expiring 100,000 sessions costs no per-session Python work.
+        """
         now = now or utcnow()
         total = 0
         while True:
@@ -277,6 +283,7 @@ class SessionService:
                 due = (
                     select(S.c.id)
                     .where(S.c.status == ACTIVE, S.c.lease_expires_at <= now)
+                    .order_by(S.c.lease_expires_at)
                     .limit(batch)
                     .scalar_subquery()
                 )
@@ -284,23 +291,28 @@ class SessionService:
                     update(S)
                     .where(S.c.id.in_(due))
                     .values(status=SessionStatus.EXPIRED.value, ended_at=S.c.lease_expires_at)
-                    .returning(S.c.id, S.c.namespace, S.c.agent, S.c.lease_expires_at)
+                    .returning(S.c.id)
                 )
-                expired = result.all()
-                await events.record(
-                    conn,
-                    *[
-                        events.event_row(
-                            now,
-                            ns,
-                            EventTypes.SESSION_EXPIRED,
-                            {"session_id": sid, "lease_expired_at": lapsed.isoformat()},
-                            agent=agent,
-                            session_id=sid,
+                expired = list(result.scalars())
+                if expired:
+                    await events.record_from(
+                        conn,
+                        select(
+                            literal(now, UTCDateTime),
+                            S.c.namespace,
+                            literal(EventTypes.SESSION_EXPIRED),
+                            S.c.agent,
+                            S.c.id,
+                            json_object(
+                                conn,
+                                session_id=S.c.id,
+                                lease_expired_at=iso_utc(conn, S.c.lease_expires_at),
+                            ),
                         )
-                        for sid, ns, agent, lapsed in expired
-                    ],
-                )
+                        .where(S.c.id.in_(expired))
+                        .order_by(S.c.lease_expires_at, S.c.id),
+                        columns=("ts", "namespace", "type", "agent", "session_id", "payload"),
+                    )
             total += len(expired)
             if len(expired) < batch:
                 return total

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     Table,
     and_,
     cast,
@@ -56,6 +57,24 @@ async def lock_migrations(conn: Conn) -> None:
     """Let only one process run migrations at a time (SQLite: BEGIN IMMEDIATE already does)."""
     if backend_of(conn) == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+
+
+def json_object(conn: Conn, **fields: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A JSON object built by the database from column expressions (for INSERT ... SELECT)."""
+    pairs: list[Any] = []
+    for key, value in fields.items():
+        pairs += [cast(literal(key), String), value]
+    if backend_of(conn) == "postgresql":
+        return func.jsonb_build_object(*pairs)
+    return func.json_object(*pairs)
+
+
+def iso_utc(conn: Conn, column: ColumnElement[Any]) -> ColumnElement[str]:
+    """A UTC timestamp column as ISO 8601 text with microseconds (`...T12:00:00.000000+00:00`)."""
+    if backend_of(conn) == "postgresql":
+        return func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+    # SQLAlchemy stores SQLite datetimes as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC, see UTCDateTime).
+    return func.replace(column, " ", "T").concat("+00:00")
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

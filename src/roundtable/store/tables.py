@@ -12,6 +12,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from roundtable.store.types import BigIntPK, JSONDoc, UTCDateTime
@@ -70,8 +71,14 @@ sessions = Table(
     Column("lease_expires_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime),
     Column("superseded_by", String(36)),
-    Index(None, "namespace", "agent", "status"),
-    Index(None, "status", "lease_expires_at"),
+    Index(None, "namespace", "agent"),
+    # Only live leases are looked up by expiry (the sweep, the session limits).
+    Index(
+        "ix_sessions_active_lease",
+        "lease_expires_at",
+        sqlite_where=text("status = 'active'"),
+        postgresql_where=text("status = 'active'"),
+    ),
     Index(None, "root_id"),
 )
 

@@ -58,11 +58,13 @@ def upgrade() -> None:
         sa.Column("ended_at", UTCDateTime),
         sa.Column("superseded_by", sa.String(36)),
     )
+    op.create_index("ix_sessions_namespace_agent", "sessions", ["namespace", "agent"])
     op.create_index(
-        "ix_sessions_namespace_agent_status", "sessions", ["namespace", "agent", "status"]
-    )
-    op.create_index(
-        "ix_sessions_status_lease_expires_at", "sessions", ["status", "lease_expires_at"]
+        "ix_sessions_active_lease",
+        "sessions",
+        ["lease_expires_at"],
+        sqlite_where=sa.text("status = 'active'"),
+        postgresql_where=sa.text("status = 'active'"),
     )
     op.create_index("ix_sessions_root_id", "sessions", ["root_id"])
     op.create_table(
