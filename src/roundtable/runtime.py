@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from roundtable.auth.keys import SigningKey
-from roundtable.auth.tokens import TokenService
+from roundtable.auth.tokens import ADMIN, Principal, TokenService
 from roundtable.config import Settings
 from roundtable.journal.service import JournalService
 from roundtable.sessions.context import ContextService
@@ -72,6 +72,13 @@ class Roundtable:
                         await task
         finally:
             await db.close()
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The caller behind an HTTP `Authorization` header (all admin when auth is disabled)."""
+        if self.settings.auth_disabled:
+            return ADMIN
+        scheme, _, token = (authorization or "").partition(" ")
+        return self.tokens.authenticate(token.strip() if scheme.lower() == "bearer" else None)
 
     async def _sweep_forever(self) -> None:
         """Expire lapsed sessions every `sweep_interval_seconds`; errors are logged, then retried."""

@@ -12,7 +12,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__
 from roundtable.api import problems
-from roundtable.api.deps import authenticate
 from roundtable.api.routes import router
 from roundtable.config import Settings
 from roundtable.errors import RoundtableError
@@ -32,7 +31,7 @@ class _McpAuth:
         if scope["type"] == "http":
             headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
             try:
-                authenticate(self.core, headers.get("authorization"))
+                self.core.authenticate(headers.get("authorization"))
             except RoundtableError as error:
                 await problems.problem(error, scope["path"])(scope, receive, send)
                 return

@@ -21,7 +21,6 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from roundtable.api.deps import authenticate
 from roundtable.auth.tokens import ADMIN, Principal
 from roundtable.errors import InvalidInput, RoundtableError
 from roundtable.journal.models import (
@@ -94,7 +93,7 @@ def _principal(ctx: Context) -> Principal:
     if state.transport == "stdio":
         return ADMIN  # the local process already holds the database; identity is declared
     headers = ctx.headers or {}
-    return authenticate(state.core, headers.get("authorization"))
+    return state.core.authenticate(headers.get("authorization"))
 
 
 def _caller(ctx: Context, agent: str | None, namespace: str | None) -> Caller:
