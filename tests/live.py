@@ -26,6 +26,7 @@ class LiveServer:
     url: str
     admin_token: str
     settings: Settings
+    process: subprocess.Popen[bytes] | None = None  # set for `subprocess_server`
 
     @property
     def headers(self) -> dict[str, str]:
@@ -35,9 +36,17 @@ class LiveServer:
         return f"{self.url}/api/v1/namespaces/{namespace}"
 
 
-def _wait_ready(url: str, timeout: float = 30.0) -> None:
+def _wait_ready(
+    url: str,
+    timeout: float = 30.0,
+    process: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            output = log.read_text() if log is not None else ""
+            raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
         try:
             if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
                 return
@@ -81,24 +90,26 @@ def roundtable_exe() -> str:
 
 
 @contextmanager
-def subprocess_server(settings: Settings, **env: str) -> Iterator[LiveServer]:
-    """Run `roundtable serve` as a real process on a free port."""
+def subprocess_server(settings: Settings, log: Path, **env: str) -> Iterator[LiveServer]:
+    """Run `roundtable serve` as a real process on a free port, its output appended to `log`."""
     port = free_port()
-    proc = subprocess.Popen(
-        [roundtable_exe(), "serve", "--port", str(port)],
-        env=env_for(settings, **env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [roundtable_exe(), "serve", "--port", str(port)],
+            env=env_for(settings, **env),
+            stdout=sink,
+            stderr=sink,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url)
+        _wait_ready(url, process=proc, log=log)
         token = (settings.data_dir / "admin.token").read_text().strip()
-        yield LiveServer(url=url, admin_token=token, settings=settings)
+        yield LiveServer(url=url, admin_token=token, settings=settings, process=proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -6,19 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from roundtable.config import Settings
-from tests.live import env_for, roundtable_exe
-from tests.pg import free_port
+from tests.live import subprocess_server
 
 WORKERS = 8
 KILL_AFTER = 300  # acknowledged entries before the kill
@@ -27,52 +21,6 @@ ENV = {
     "ROUNDTABLE_WRITE_BURST": "1000000",
     "ROUNDTABLE_SWEEP_INTERVAL_SECONDS": "3600",
 }
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    url: str
-    headers: dict[str, str]
-    log: Path
-
-    @property
-    def api(self) -> str:
-        return f"{self.url}/api/v1/namespaces/default"
-
-
-@contextmanager
-def serve_process(settings: Settings, log: Path) -> Iterator[Server]:
-    port = free_port()
-    with log.open("ab") as sink:
-        proc = subprocess.Popen(
-            [roundtable_exe(), "serve", "--port", str(port)],
-            env=env_for(settings, **ENV),
-            stdout=sink,
-            stderr=sink,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # bounded wait for start-up
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise AssertionError(f"server did not start:\n{log.read_text()}")
-        token = (settings.data_dir / "admin.token").read_text().strip()
-        yield Server(proc, url, {"Authorization": f"Bearer {token}"}, log)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def read_all(client: httpx.AsyncClient) -> list[dict[str, Any]]:
@@ -96,9 +44,9 @@ async def test_sigkill_mid_storm_loses_no_acknowledged_entry(
     log = tmp_path / "server.log"
     acked: dict[int, tuple[str, str]] = {}  # seq -> (hash, message)
     attempted: set[str] = set()
-    with serve_process(settings, log) as server:
+    with subprocess_server(settings, log, **ENV) as server:
         async with httpx.AsyncClient(
-            base_url=server.api, headers=server.headers, timeout=30
+            base_url=server.api(), headers=server.headers, timeout=30
         ) as client:
             assert (await client.post("/projects", json={"name": "crash"})).status_code == 201
             enough = asyncio.Event()
@@ -122,14 +70,15 @@ async def test_sigkill_mid_storm_loses_no_acknowledged_entry(
 
             workers = [asyncio.create_task(worker(n)) for n in range(WORKERS)]
             await asyncio.wait_for(enough.wait(), timeout=300)
-            os.kill(server.proc.pid, signal.SIGKILL)
+            assert server.process is not None
+            os.kill(server.process.pid, signal.SIGKILL)
             await asyncio.gather(*workers)
-            assert server.proc.wait(timeout=30) == -signal.SIGKILL
+            assert server.process.wait(timeout=30) == -signal.SIGKILL
 
     assert len(acked) >= KILL_AFTER
-    with serve_process(settings, log) as server:
+    with subprocess_server(settings, log, **ENV) as server:
         async with httpx.AsyncClient(
-            base_url=server.api, headers=server.headers, timeout=30
+            base_url=server.api(), headers=server.headers, timeout=30
         ) as client:
             stored = await read_all(client)
             by_seq = {e["seq"]: e for e in stored}
