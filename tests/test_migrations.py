@@ -49,13 +49,13 @@ def test_db_upgrade_command_is_idempotent(settings: Settings) -> None:
             timeout=120,
         )
         assert done.returncode == 0, done.stderr
-        assert "revision 0001" in done.stderr
+        assert f"revision {migrate.head_revision()}" in done.stderr
 
 
 async def test_concurrent_first_starts_migrate_once(settings: Settings) -> None:
     """Four processes migrating a fresh database at once: all succeed, schema at head."""
 
-    async def upgrade() -> int:
+    async def upgrade() -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
             roundtable_exe(),
             "db",
@@ -64,10 +64,11 @@ async def test_concurrent_first_starts_migrate_once(settings: Settings) -> None:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
-        await proc.wait()
-        return proc.returncode or 0
+        _, err = await proc.communicate()
+        return proc.returncode or 0, err.decode()
 
-    assert await asyncio.gather(*(upgrade() for _ in range(4))) == [0, 0, 0, 0]
+    done = await asyncio.gather(*(upgrade() for _ in range(4)))
+    assert [code for code, _ in done] == [0, 0, 0, 0], [err for _, err in done]
     db = Database(settings.effective_database_url)
     try:
         assert await migrate.current_revision(db) == migrate.head_revision()

@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     token_default_ttl_seconds: int = Field(default=3600, ge=60)
 
+    # Events (D10)
+    event_retention_seconds: float = Field(default=7 * 86_400.0, gt=0)
+    event_queue_size: int = Field(default=1_000, ge=1)
+    event_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    event_poll_seconds: float = Field(default=0.05, gt=0)
+    event_fallback_poll_seconds: float = Field(default=2.0, gt=0)
+    max_wait_seconds: float = Field(default=60.0, gt=0)
+
+    # Audit (D4, D5)
+    log_origin: str = Field(default="roundtable", min_length=1, max_length=200)
+    checkpoint_every_entries: int = Field(default=1_000, ge=1)
+    checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+    rotate_max_entries: int = Field(default=100_000, ge=0)
+    rotate_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    hot_segments: int | None = Field(default=None, ge=0)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -54,6 +57,12 @@ projects = Table(
     Column("created_by", String(128), nullable=False),
     Column("head_seq", Integer, nullable=False, default=0),
     Column("head_hash", String(64), nullable=False),
+    # The Merkle tree's right edge: hex roots of its perfect subtrees, largest first (RFC 9162).
+    Column("tree_frontier", JSONDoc, nullable=False, server_default=text("'[]'")),
+    # Canonical bytes appended since the last rotation (automatic rotation by size).
+    Column("segment_bytes", BigInteger, nullable=False, server_default=text("0")),
+    # Where the Markdown mirror of this journal is written, if anywhere (a projection).
+    Column("mirror_path", Text),
     UniqueConstraint("namespace", "name"),
 )
 
@@ -108,6 +117,10 @@ entries = Table(
     Column("meta", JSONDoc, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # RFC 9162 leaf hash: SHA-256(0x00 || canonical entry); kept when a body is pruned.
+    Column("leaf_hash", String(64), nullable=False, server_default=text("''")),
+    # True once retention dropped the body (message, meta): it lives in the segment's archive.
+    Column("pruned", Boolean, nullable=False, server_default=text("false")),
     UniqueConstraint("project_id", "seq"),
     Index(None, "agent"),
     Index(None, "session_id"),
@@ -129,4 +142,67 @@ events = Table(
     Index(None, "namespace", "id"),
     Index(None, "ts"),
     sqlite_autoincrement=True,  # never reuse an id, even after pruning: readers resume by id
+)
+
+#: Hashes of the Merkle tree's complete inner nodes (level >= 1; leaves are `entries.leaf_hash`).
+#: Node (level, index) covers leaves [index * 2**level, (index + 1) * 2**level).
+merkle_nodes = Table(
+    "merkle_nodes",
+    metadata,
+    Column("project_id", BigIntPK, ForeignKey("projects.id"), primary_key=True),
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+#: Signed statements of a journal's size and Merkle root (C2SP tlog-checkpoint signed notes).
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("project_id", BigIntPK, ForeignKey("projects.id"), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "project_id", "size"),
+    sqlite_autoincrement=True,
+)
+
+#: Sealed, rotated ranges of a journal and their archives (D5).
+segments = Table(
+    "segments",
+    metadata,
+    Column("project_id", BigIntPK, ForeignKey("projects.id"), primary_key=True),
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("first_seq", Integer, nullable=False),
+    Column("last_seq", Integer, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("tree_root", String(64), nullable=False),
+    Column("archive", Text, nullable=False),
+    Column("archive_sha256", String(64), nullable=False),
+    Column("markdown", Text, nullable=False),
+    Column("rotation_seq", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("pruned_at", UTCDateTime),
+)
+
+#: Public halves of every signing key this deployment has used (private keys stay on disk).
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("public_key", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime),
+)
+
+#: Small named counters, e.g. `events.pruned_through` (the newest event id retention removed).
+markers = Table(
+    "markers",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
