@@ -114,6 +114,10 @@ class Target:
     def client(self) -> RoundtableClient:
         return RoundtableClient(self.url, self.token, self.namespace)
 
+    def with_agent(self, agent: str) -> Target:
+        """The same target acting as `agent` (e.g. the agent the server answered for)."""
+        return Target(self.settings, self.url, self.token, self.namespace, agent)
+
     def require_agent(self) -> str:
         if self.agent is None:
             raise InvalidInput(

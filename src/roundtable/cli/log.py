@@ -22,6 +22,7 @@ from roundtable.cli.common import (
     run,
     target,
 )
+from roundtable.cli.state import session_or_remembered
 from roundtable.cli.timeparse import parse_when
 from roundtable.client.http import RoundtableClient
 from roundtable.errors import InvalidInput
@@ -63,7 +64,11 @@ def append(
     ] = None,
     project: ProjectOpt = None,
     session: Annotated[
-        str | None, typer.Option("--session", help="Session to write in (renews its lease).")
+        str | None,
+        typer.Option(
+            "--session",
+            help="Session to write in, renewing its lease (default: the remembered one).",
+        ),
     ] = None,
     agent: AgentOpt = None,
     json_: JsonOpt = False,
@@ -77,8 +82,15 @@ def append(
     async def work(client: RoundtableClient) -> AppendResult:
         details = check_meta(meta, t.settings.max_meta_bytes)  # before any request: fail fast
         name = await current_project(client, t, project)
+        session_id = await session_or_remembered(t, client, session)
         return await client.append(
-            name, message, status=status, kind=kind, meta=details, agent=t.agent, session_id=session
+            name,
+            message,
+            status=status,
+            kind=kind,
+            meta=details,
+            agent=t.agent,
+            session_id=session_id,
         )
 
     result = t.call(work)

@@ -18,6 +18,7 @@ from roundtable.cli.common import (
     print_json,
     target,
 )
+from roundtable.cli.state import remember, session_or_remembered
 from roundtable.client.context import use_project
 from roundtable.client.http import RoundtableClient
 from roundtable.errors import InvalidInput, RoundtableError
@@ -67,7 +68,10 @@ def use(
         ),
     ] = None,
     session: Annotated[
-        str | None, typer.Option("--session", help="Session to renew with this call.")
+        str | None,
+        typer.Option(
+            "--session", help="Session to renew with this call (default: the remembered one)."
+        ),
     ] = None,
     agent: AgentOpt = None,
     json_: JsonOpt = False,
@@ -80,15 +84,17 @@ def use(
 
     async def work(client: RoundtableClient) -> ContextInfo:
         who = t.require_agent()
+        session_id = await session_or_remembered(t, client, session)
         if expect_version is not None:
             return await client.set_project(
-                who, name, expected_version=expect_version, create=create, session_id=session
+                who, name, expected_version=expect_version, create=create, session_id=session_id
             )
         return await use_project(
-            client, who, name, create=create, session_id=session, on_retry=_report_retry
+            client, who, name, create=create, session_id=session_id, on_retry=_report_retry
         )
 
     context = t.call(work)
+    remember(t, project=context.project, version=context.version)
     if json_:
         print_json(context)
         return

@@ -18,6 +18,7 @@ from roundtable.cli.common import (
     print_json,
     target,
 )
+from roundtable.cli.state import forget_session, remember
 from roundtable.client.http import RoundtableClient
 from roundtable.errors import InvalidInput
 from roundtable.sessions.models import EndStatus, SessionInfo, SessionStatus
@@ -38,7 +39,10 @@ def start(
     token: TokenOpt = None,
     url: UrlOpt = None,
 ) -> None:
-    """Start a leased session and print its id (pass it as --session to renew the lease)."""
+    """Start a leased session and print its id.
+
+    The session is remembered for this agent: later `log append` and `project use` commands
+    without --session write in it while it is active."""
     t = target(url=url, token=token, namespace=namespace, agent=agent)
 
     async def work(client: RoundtableClient) -> SessionInfo:
@@ -46,6 +50,7 @@ def start(
         return await client.start_session(t.agent, metadata=metadata, parent_id=parent)
 
     session = t.call(work)
+    remember(t.with_agent(session.agent), session_id=session.id)
     if json_:
         print_json(session)
         return
@@ -91,6 +96,7 @@ def end(
         return await client.end_session(chosen, status=status, agent=t.agent)
 
     session = t.call(work)
+    forget_session(t.with_agent(session.agent), session.id)
     if json_:
         print_json(session)
         return

@@ -160,6 +160,10 @@ class RoundtableClient:
         path = f"/sessions/{quote(session_id, safe='')}/end"
         return SessionInfo.model_validate(await self._call("POST", path, json=body))
 
+    async def get_session(self, session_id: str) -> SessionInfo:
+        path = f"/sessions/{quote(session_id, safe='')}"
+        return SessionInfo.model_validate(await self._call("GET", path))
+
     async def list_sessions(
         self,
         *,
