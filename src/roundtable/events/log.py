@@ -1,6 +1,8 @@
 """The durable event log: every state change writes its event in the same transaction.
 
-The live stream (SSE, LISTEN/NOTIFY) is built on this table; here we only write and read it.
+The live stream (events/bus.py, SSE) is built on this table; here we only write and read it.
+Writers take the event-order lock (ids are commit-ordered) and, on PostgreSQL, send the newest
+id with NOTIFY in the same transaction, delivered at commit, to wake other instances' buses.
 """
 
 from __future__ import annotations
@@ -9,15 +11,19 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, Text, cast, func, insert, select, text
 
+from roundtable.events.catalogue import CATALOGUE_VERSION
 from roundtable.store import tables
-from roundtable.store.dialect import lock_event_order
+from roundtable.store.dialect import backend_of, lock_event_order
 from roundtable.store.engine import Conn, Database
+
+#: The PostgreSQL NOTIFY channel; its payload is the newest event id a transaction wrote.
+NOTIFY_CHANNEL = "roundtable_events"
 
 
 class EventTypes:
-    """The event catalogue's names (payloads are described in docs/events.md)."""
+    """The event catalogue's names (payload models: events/catalogue.py; docs/events.md)."""
 
     SESSION_STARTED = "session.started"
     SESSION_HEARTBEAT = "session.heartbeat"
@@ -28,6 +34,8 @@ class EventTypes:
     CONTEXT_CONFLICT = "context.conflict"
     JOURNAL_APPENDED = "journal.appended"
     PROJECT_CREATED = "project.created"
+    JOURNAL_ROTATED = "journal.rotated"
+    CHECKPOINT_SIGNED = "checkpoint.signed"
 
 
 class Event(BaseModel):
@@ -39,6 +47,7 @@ class Event(BaseModel):
     agent: str | None
     session_id: str | None
     payload: dict[str, Any]
+    catalogue_version: int = CATALOGUE_VERSION
 
 
 def event_row(
@@ -68,13 +77,37 @@ async def record(conn: Conn, *rows: dict[str, Any]) -> None:
         return
     await lock_event_order(conn)
     await conn.execute(insert(tables.events), list(rows))
+    if backend_of(conn) == "postgresql":
+        # `currval` is this session's last id from the sequence: the newest row just inserted.
+        await conn.execute(_NOTIFY_NEWEST, {"channel": NOTIFY_CHANNEL})
 
 
 async def record_from(conn: Conn, rows: Select[Any], columns: tuple[str, ...]) -> None:
     """Insert events the database computes from `rows` (bulk work, no per-row Python)."""
     await lock_event_order(conn)
     events = tables.events
-    await conn.execute(insert(events).from_select([events.c[name] for name in columns], rows))
+    statement = insert(events).from_select([events.c[name] for name in columns], rows)
+    if backend_of(conn) == "postgresql":
+        await _insert_and_notify(conn, statement)
+    else:
+        await conn.execute(statement)
+
+
+_NOTIFY_NEWEST = text(
+    "SELECT pg_notify(:channel, currval(pg_get_serial_sequence('events', 'id'))::text)"
+)
+
+
+async def _insert_and_notify(conn: Conn, statement: Any) -> None:
+    """One round trip: insert, then `pg_notify` the newest id inserted (if any row was; with
+    none, `currval` would fail). Bulk inserts only: building the CTE costs more than a trip."""
+    inserted = statement.returning(tables.events.c.id).cte("inserted")
+    newest = func.max(inserted.c.id)
+    await conn.execute(
+        select(func.pg_notify(NOTIFY_CHANNEL, cast(newest, Text)))
+        .select_from(inserted)
+        .having(func.count() > 0)
+    )
 
 
 async def read_after(

@@ -59,6 +59,20 @@ async def lock_migrations(conn: Conn) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
 
 
+def wildcard_match(backend: str, column: ColumnElement[str], pattern: str) -> ColumnElement[bool]:
+    """`column` matches `pattern` whose `*` is any run of characters, case-sensitively.
+
+    PostgreSQL: LIKE with `%`, `_` and `\\` escaped. SQLite's LIKE ignores ASCII case, so there
+    GLOB, whose other metacharacters (`?`, `[`) are escaped as one-character classes.
+    """
+    parts = pattern.split("*")
+    if backend == "postgresql":
+        escaped = [re.sub(r"([\\%_])", r"\\\1", part) for part in parts]
+        return column.like("%".join(escaped), escape="\\")
+    escaped = [re.sub(r"([?\[\]])", r"[\1]", part) for part in parts]
+    return column.op("GLOB", is_comparison=True)("*".join(escaped))
+
+
 def json_object(conn: Conn, **fields: ColumnElement[Any]) -> ColumnElement[Any]:
     """A JSON object built by the database from column expressions (for INSERT ... SELECT)."""
     pairs: list[Any] = []

@@ -11,7 +11,7 @@ head, an agent's context) are locked explicitly.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +65,13 @@ class Database:
             )
             self.sqlite_writer = None
             self.reader = engine
+        self._commit_hooks: list[Callable[[], None]] = []
+
+    def on_commit(self, hook: Callable[[], None]) -> Callable[[], None]:
+        """Call `hook` (cheap, synchronous) after every committed write transaction; returns a
+        function that removes it. The event bus uses it to wake at once on local writes."""
+        self._commit_hooks.append(hook)
+        return lambda: self._commit_hooks.remove(hook)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Conn]:
@@ -75,6 +82,8 @@ class Database:
         else:
             async with self.reader.begin() as conn:
                 yield conn
+        for hook in self._commit_hooks:
+            hook()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

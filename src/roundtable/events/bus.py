@@ -1,0 +1,178 @@
+"""The per-process event bus: one fetcher reads new rows in id order and fans them out.
+
+Subscribers never query for live events themselves: however many there are, the process reads
+each new event once. The fetcher sleeps until woken: by a local commit (`Database.on_commit`),
+by another process (PostgreSQL NOTIFY, SQLite `data_version` poll; events/wakeup.py) or by a
+safety timer every `event_fallback_poll_seconds`. It starts on the first subscription, so a
+process that never waits for events (e.g. most `roundtable mcp` agents) pays nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from roundtable.config import Settings
+from roundtable.events.log import Event
+from roundtable.events.subscription import Subscription
+from roundtable.events.wakeup import DataVersionPoller, PgListener
+from roundtable.store import tables
+from roundtable.store.engine import Database
+
+log = logging.getLogger("roundtable.events")
+
+#: Rows per fetch; a burst larger than this is read in several pages.
+PAGE = 1000
+
+
+class EventBus:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        #: The newest event id fanned out to subscribers.
+        self.position = 0
+        self.listener: PgListener | None = None
+        self._by_namespace: dict[str, set[Subscription]] = {}
+        self._any_namespace: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._start_lock = asyncio.Lock()
+        self._started = False
+        self._remove_hook: Callable[[], None] | None = None
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._any_namespace) + sum(len(s) for s in self._by_namespace.values())
+
+    async def start(self) -> None:
+        """Start the fetcher and the wake-up sources (idempotent)."""
+        if self._started:
+            return
+        async with self._start_lock:
+            if self._started:
+                return
+            self.position = await self._newest_id()
+            self._remove_hook = self.db.on_commit(self.wake)
+            self._spawn(self._fetch_forever())
+            self._spawn(self._wake_every(self.settings.event_fallback_poll_seconds))
+            if self.db.backend == "postgresql":
+                self.listener = PgListener(
+                    self.db.url,
+                    self._notified,
+                    self.wake,
+                    self.settings.event_fallback_poll_seconds,
+                )
+                self._spawn(self.listener.run())
+            else:
+                path = make_url(self.db.url).database
+                if path and path != ":memory:":
+                    poller = DataVersionPoller(path, self.settings.event_poll_seconds, self.wake)
+                    self._spawn(poller.run())
+            self._started = True
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(coroutine))
+
+    async def close(self) -> None:
+        """Stop every task and end every subscription."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._remove_hook is not None:
+            self._remove_hook()
+            self._remove_hook = None
+        for sub in [*self._any_namespace, *(s for v in self._by_namespace.values() for s in v)]:
+            sub.close()
+        self._started = False
+
+    def register(self, sub: Subscription) -> int:
+        """Add a subscriber; returns the position after which it will be offered every event."""
+        if sub.filter.namespace is None:
+            self._any_namespace.add(sub)
+        else:
+            self._by_namespace.setdefault(sub.filter.namespace, set()).add(sub)
+        return self.position
+
+    def unregister(self, sub: Subscription) -> None:
+        if sub.filter.namespace is None:
+            self._any_namespace.discard(sub)
+            return
+        group = self._by_namespace.get(sub.filter.namespace)
+        if group is not None:
+            group.discard(sub)
+            if not group:
+                del self._by_namespace[sub.filter.namespace]
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _notified(self, newest: int) -> None:
+        if newest > self.position:
+            self.wake()
+
+    async def _wake_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self.wake()
+
+    async def _fetch_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._catch_up()
+            except Exception:
+                # Logged, not swallowed: subscribers keep their place and the next wake (at
+                # the latest the fallback timer) reads again from the same position.
+                log.exception("reading new events failed; retrying")
+                await asyncio.sleep(self.settings.event_poll_seconds)
+                self.wake()
+
+    async def _catch_up(self) -> None:
+        e = tables.events
+        while True:
+            if not self.subscriber_count:
+                # Nobody listens: move to the newest id without reading the rows.
+                newest = await self._newest_id()
+                if not self.subscriber_count:
+                    self.position = max(self.position, newest)
+                    return
+            async with self.db.read() as conn:
+                rows = (
+                    await conn.execute(
+                        select(e).where(e.c.id > self.position).order_by(e.c.id).limit(PAGE)
+                    )
+                ).mappings()
+                batch = [Event.model_validate(dict(row)) for row in rows]
+            if not batch or batch[-1].id <= self.position:
+                return
+            self._dispatch(batch)
+            if len(batch) < PAGE:
+                return
+
+    def _dispatch(self, batch: list[Event]) -> None:
+        """Fan out in id order and advance the position, without yielding to the loop."""
+        for event in batch:
+            if event.id <= self.position:
+                continue
+            gone: list[Subscription] = []
+            group = self._by_namespace.get(event.namespace, ())
+            for sub in (*group, *self._any_namespace):
+                if not sub.offer(event):
+                    gone.append(sub)
+            for sub in gone:
+                self.unregister(sub)
+            self.position = event.id
+
+    async def _newest_id(self) -> int:
+        async with self.db.read() as conn:
+            return int(await conn.scalar(select(func.max(tables.events.c.id))) or 0)

@@ -1,0 +1,172 @@
+"""Live subscriptions: backlog then live without gap or duplicate, bounded queues, resync."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import pytest
+
+from roundtable.config import Settings
+from roundtable.errors import InvalidInput
+from roundtable.events.filters import EventFilter
+from roundtable.events.log import Event
+from roundtable.events.models import Dropped, Resync
+from roundtable.events.subscription import Subscription
+from roundtable.ids import utcnow
+from roundtable.journal.models import EntryInput
+from roundtable.runtime import Roundtable
+from tests.events.util import all_events, until, write_events
+
+
+@contextlib.asynccontextmanager
+async def small_queue_core(settings: Settings, size: int) -> AsyncIterator[Roundtable]:
+    async with Roundtable.open(
+        settings.model_copy(update={"event_queue_size": size}), sweeper=False
+    ) as core:
+        yield core
+
+
+def has(items: list[Event], count: int) -> Callable[[], bool]:
+    return lambda: len(items) >= count
+
+
+async def collect(sub: Subscription, into: list[Event]) -> None:
+    async for item in sub:
+        assert isinstance(item, Event), item
+        into.append(item)
+
+
+async def test_backlog_and_live_hand_over_under_concurrent_writers(core: Roundtable) -> None:
+    for ns in ("ns-a", "ns-b"):
+        for i in range(3):
+            await core.sessions.start(ns, f"seed{i}")
+
+    async def writer(ns: str, i: int) -> None:
+        agent = f"w{i}"
+        session = await core.sessions.start(ns, agent)
+        await core.context.set(ns, agent, f"p{i}", create=True, session_id=session.id)
+        for n in range(12):
+            await core.journal.append(ns, agent, None, [EntryInput(message=f"{n}")])
+            if n % 4 == 0:
+                await core.sessions.heartbeat(ns, agent, session.id)
+            await asyncio.sleep(0)
+        await core.sessions.end(ns, agent, session.id)
+
+    specs: list[tuple[EventFilter, int | None]] = [
+        (EventFilter(), 0),
+        (EventFilter.build(namespace="ns-a", types=["session.*"]), 0),
+        (EventFilter.build(types=["journal.*", "context.changed"]), 3),
+        (EventFilter.build(namespace="ns-b"), None),
+        (EventFilter.build(types=["*.ended", "session.heartbeat"]), None),
+    ]
+    received: list[list[Event]] = [[] for _ in specs]
+    starts: list[int] = []
+    async with contextlib.AsyncExitStack() as stack:
+        tasks = []
+        writers = [asyncio.create_task(writer(ns, i)) for ns in ("ns-a", "ns-b") for i in range(4)]
+        for index, (flt, after) in enumerate(specs):
+            sub = await stack.enter_async_context(core.events.subscribe(flt, after))
+            starts.append(sub.position)
+            tasks.append(asyncio.create_task(collect(sub, received[index])))
+            for _ in range(5):  # let the writers get ahead between subscriptions
+                await asyncio.sleep(0)
+        await asyncio.gather(*writers)
+        everything = await all_events(core)
+        for index, (flt, _after) in enumerate(specs):
+            expected = [e.id for e in everything if e.id > starts[index] and flt.matches(e)]
+            assert expected, index
+            await until(has(received[index], len(expected)), f"subscriber {index}")
+            assert [e.id for e in received[index]] == expected, index
+        for task in tasks:
+            task.cancel()
+    assert starts[0] == 0 and starts[3] > 0  # "from now" started past the seed events
+
+
+async def test_slow_subscriber_is_dropped_and_resumes_without_loss(settings: Settings) -> None:
+    async with small_queue_core(settings, 5) as core:
+        flt = EventFilter.build(types=["test.*"])
+        async with core.events.subscribe(flt) as sub:
+            first = await write_events(core, 3)
+            got = [await sub.next(30) for _ in range(3)]
+            assert [e.id for e in got if isinstance(e, Event)] == first
+            rest = await write_events(core, 20)
+            await until(lambda: core.events.bus.position >= rest[-1], "the bus to fan out")
+            notice = await sub.next(30)
+            assert notice == Dropped(resume_after=first[-1])
+            with pytest.raises(StopAsyncIteration):
+                await sub.next(0)
+        assert core.events.bus.subscriber_count == 0
+        async with core.events.subscribe(flt, after=notice.resume_after) as again:
+            resumed = [await again.next(30) for _ in rest]
+        assert [e.id for e in resumed if isinstance(e, Event)] == rest
+
+
+async def test_full_queue_while_reading_backlog_is_not_fatal(settings: Settings) -> None:
+    async with small_queue_core(settings, 5) as core:
+        backlog = await write_events(core, 40)
+        async with core.events.subscribe(EventFilter(), after=0) as sub:
+            first = await sub.next(30)
+            assert isinstance(first, Event) and first.id == backlog[0]
+            live = await write_events(core, 30)
+            await until(lambda: core.events.bus.position >= live[-1], "the bus to fan out")
+            items = [await sub.next(30) for _ in range(len(backlog) + len(live) - 1)]
+            assert await sub.next(0) is None
+        assert [first.id] + [e.id for e in items if isinstance(e, Event)] == backlog + live
+
+
+async def test_from_now_skips_the_past(core: Roundtable) -> None:
+    await write_events(core, 3)
+    async with core.events.subscribe(EventFilter()) as sub:
+        assert await sub.next(0) is None
+        new = await write_events(core, 2)
+        got = [await sub.next(30), await sub.next(30)]
+    assert [e.id for e in got if isinstance(e, Event)] == new
+
+
+async def test_resume_below_retention_gets_a_resync(core: Roundtable) -> None:
+    old = await write_events(core, 10, ts=utcnow() - timedelta(days=30))
+    young = await write_events(core, 5)
+    assert await core.events.prune() == 10
+    assert await core.events.pruned_through() == old[-1]
+
+    async with core.events.subscribe(EventFilter(), after=2) as sub:
+        first = await sub.next(30)
+        assert first == Resync(requested_after=2, pruned_through=old[-1], resume_after=old[-1])
+        got = [await sub.next(30) for _ in young]
+        assert [e.id for e in got if isinstance(e, Event)] == young
+
+    page = await core.events.read(EventFilter(), after=0)
+    assert page.resync is not None and page.resync.resume_after == old[-1]
+    assert [e.id for e in page.events] == young
+    waited = await core.events.wait(EventFilter(), after=0, timeout=0)
+    assert waited.resync is not None and [e.id for e in waited.events] == young
+    # A resync is news in itself: a long-poll returns it at once even with no event to add.
+    nothing = EventFilter.build(types=["nothing.*"])
+    only = await core.events.wait(nothing, after=0, timeout=3600)
+    assert only.resync is not None and only.events == [] and only.next_after >= old[-1]
+
+    at_marker = await core.events.read(EventFilter(), after=old[-1])
+    assert at_marker.resync is None and [e.id for e in at_marker.events] == young
+    async with core.events.subscribe(EventFilter(), after=old[-1]) as sub:
+        assert isinstance(await sub.next(30), Event)
+
+
+async def test_bad_resume_points_and_limits_are_refused(core: Roundtable) -> None:
+    ids = await write_events(core, 2)
+    flt = EventFilter()
+    for after in (-1, ids[-1] + 1):
+        with pytest.raises(InvalidInput):
+            await core.events.read(flt, after)
+        with pytest.raises(InvalidInput):
+            async with core.events.subscribe(flt, after):
+                pass
+        with pytest.raises(InvalidInput):
+            await core.events.wait(flt, after, 0)
+    for limit in (0, 1001):
+        with pytest.raises(InvalidInput):
+            await core.events.read(flt, 0, limit)
+        with pytest.raises(InvalidInput):
+            await core.events.wait(flt, 0, 0, limit)
