@@ -11,10 +11,11 @@ Measured in one run:
   batches' `EntryInput` objects are built before the clock starts (the HTTP/MCP layer builds
   them from the request).
 - raw: right after each service batch (interleaved, so both see the same background load), the
-  rows that batch stored, exactly as stored, inserted with the `sqlite3` module into a separate
-  database with the same schema (made by Roundtable's migrations: indexes, foreign keys, FTS5
-  triggers), WAL, the same `synchronous` setting (default FULL), one transaction per batch.
-  On PostgreSQL: asyncpg executemany into a clone of `entries` (`LIKE entries INCLUDING ALL`).
+  rows that batch stored (entries and the Merkle tree nodes it completed), exactly as stored,
+  inserted with the `sqlite3` module into a separate database with the same schema (made by
+  Roundtable's migrations: indexes, foreign keys, FTS5 triggers), WAL, the same `synchronous`
+  setting (default FULL), one transaction per batch. On PostgreSQL: asyncpg executemany into
+  clones of `entries` and `merkle_nodes` (`LIKE ... INCLUDING ALL`).
 - raw_bare (SQLite): likewise into a table with only the primary key and the (project_id, seq)
   unique constraint: what the secondary and full-text indexes cost.
 - sqlalchemy_core (after the loop): the same rows inserted with SQLAlchemy Core
@@ -83,6 +84,13 @@ COLUMNS = (
     "meta",
     "prev_hash",
     "hash",
+    "leaf_hash",
+)
+#: The Merkle nodes a batch of seqs [?, ?] completed: node (level, idx) ends at leaf seq
+#: (idx + 1) * 2**level. The raw inserts copy them too, so both sides write the same rows.
+NODES_OF_BATCH = (
+    "SELECT project_id, level, idx, hash FROM merkle_nodes "
+    "WHERE project_id = {p} AND ((idx + 1) << level) BETWEEN {a} AND {b}"
 )
 
 
@@ -242,7 +250,7 @@ BARE_TABLE = (
     "seq INTEGER NOT NULL, ts DATETIME NOT NULL, agent VARCHAR(128) NOT NULL, "
     "session_id VARCHAR(36), status VARCHAR(16) NOT NULL, kind VARCHAR(64) NOT NULL, "
     "message TEXT NOT NULL, meta JSON NOT NULL, prev_hash VARCHAR(64) NOT NULL, "
-    "hash VARCHAR(64) NOT NULL, UNIQUE (project_id, seq))"
+    "hash VARCHAR(64) NOT NULL, leaf_hash VARCHAR(64) NOT NULL, UNIQUE (project_id, seq))"
 )
 
 
@@ -295,10 +303,15 @@ class RawSqlite:
 
     async def take(self, first_seq: int, last_seq: int) -> None:
         rows = self.source.execute(self.select, (self.project_id, first_seq, last_seq)).fetchall()
+        nodes = self.source.execute(
+            NODES_OF_BATCH.format(p="?", a="?", b="?"), (self.project_id, first_seq, last_seq)
+        ).fetchall()
         for table, sql in self.inserts.items():
             t0 = time.perf_counter()
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany(sql, rows)
+            if table == "entries" and nodes:
+                self.conn.executemany("INSERT INTO merkle_nodes VALUES (?, ?, ?, ?)", nodes)
             self.conn.execute("COMMIT")
             self.timed[table].add(time.perf_counter() - t0, len(rows))
 
@@ -351,14 +364,23 @@ class RawPostgres:
             database=url.database,
         )
         await conn.execute("CREATE TABLE entries_raw (LIKE entries INCLUDING ALL)")
+        await conn.execute("CREATE TABLE merkle_nodes_raw (LIKE merkle_nodes INCLUDING ALL)")
         return cls(conn, project_id)
 
     async def take(self, first_seq: int, last_seq: int) -> None:
         rows = await self.conn.fetch(self.select, self.project_id, first_seq, last_seq)
         values = [tuple(row) for row in rows]
+        nodes = await self.conn.fetch(
+            NODES_OF_BATCH.format(p="$1", a="$2", b="$3"), self.project_id, first_seq, last_seq
+        )
         t0 = time.perf_counter()
         async with self.conn.transaction():
             await self.conn.executemany(self.insert, values)
+            if nodes:
+                await self.conn.executemany(
+                    "INSERT INTO merkle_nodes_raw VALUES ($1, $2, $3, $4)",
+                    [tuple(n) for n in nodes],
+                )
         self.timed.add(time.perf_counter() - t0, len(values))
 
     async def close(self) -> dict[str, Any]:

@@ -86,9 +86,110 @@ def upgrade() -> None:
     _backfill_merkle()
 
 
+#: The columns the backfill touches, as revision 0001 left them (never the live `tables`, which
+#: later revisions may change).
+_projects = sa.table(
+    "projects",
+    sa.column("id", BigIntPK),
+    sa.column("namespace", sa.String),
+    sa.column("name", sa.String),
+    sa.column("tree_frontier", JSONDoc),
+    sa.column("segment_bytes", sa.BigInteger),
+)
+_entries = sa.table(
+    "entries",
+    sa.column("id", BigIntPK),
+    sa.column("project_id", BigIntPK),
+    sa.column("seq", sa.Integer),
+    sa.column("ts", UTCDateTime),
+    sa.column("agent", sa.String),
+    sa.column("session_id", sa.String),
+    sa.column("status", sa.String),
+    sa.column("kind", sa.String),
+    sa.column("message", sa.Text),
+    sa.column("meta", JSONDoc),
+    sa.column("prev_hash", sa.String),
+    sa.column("leaf_hash", sa.String),
+)
+_nodes = sa.table(
+    "merkle_nodes",
+    sa.column("project_id", BigIntPK),
+    sa.column("level", sa.Integer),
+    sa.column("idx", sa.BigInteger),
+    sa.column("hash", sa.LargeBinary),
+)
+_CHUNK = 5_000
+
+
 def _backfill_merkle() -> None:
-    """Journals written before this revision get their leaf hashes, tree nodes and frontier."""
-    # Filled in by the Merkle tree work (journal/merkle.py): see that module.
+    """Journals written before this revision get their leaf hashes, tree nodes and frontier.
+
+    Each project's entries are read in seq order, in chunks, and fed to the same incremental
+    tree appends use (`journal.merkle`), so the stored tree equals one built entry by entry.
+    """
+    from roundtable.journal import merkle
+    from roundtable.journal.hashing import canonical_entry
+
+    bind = op.get_bind()
+    projects = bind.execute(
+        sa.select(_projects.c.id, _projects.c.namespace, _projects.c.name).order_by(_projects.c.id)
+    ).all()
+    set_leaf = (
+        _entries.update()
+        .where(_entries.c.id == sa.bindparam("_id"))
+        .values(leaf_hash=sa.bindparam("_leaf"))
+    )
+    for project_id, namespace, name in projects:
+        frontier: list[bytes] = []
+        size = segment_bytes = 0
+        while True:
+            rows = bind.execute(
+                sa.select(_entries)
+                .where(_entries.c.project_id == project_id, _entries.c.seq > size)
+                .order_by(_entries.c.seq)
+                .limit(_CHUNK)
+            ).all()
+            if not rows:
+                break
+            leaves: list[bytes] = []
+            for row in rows:
+                if row.seq != size + len(leaves) + 1:
+                    raise RuntimeError(
+                        f"project {namespace}/{name}: entry {row.seq} follows "
+                        f"{size + len(leaves)}; the journal has a gap, repair it before upgrading"
+                    )
+                canonical = canonical_entry(
+                    namespace=namespace,
+                    project=name,
+                    seq=row.seq,
+                    ts=row.ts,
+                    agent=row.agent,
+                    session_id=row.session_id,
+                    status=row.status,
+                    kind=row.kind,
+                    message=row.message,
+                    meta=row.meta,
+                    prev_hash=row.prev_hash,
+                )
+                leaves.append(merkle.leaf_hash(canonical))
+                segment_bytes += len(canonical)
+            updates = [{"_id": r.id, "_leaf": h.hex()} for r, h in zip(rows, leaves, strict=True)]
+            bind.execute(set_leaf, updates)
+            frontier, completed = merkle.append_leaves(frontier, size, leaves)
+            if completed:
+                bind.execute(
+                    _nodes.insert(),
+                    [
+                        {"project_id": project_id, "level": level, "idx": idx, "hash": h}
+                        for level, idx, h in completed
+                    ],
+                )
+            size += len(rows)
+        bind.execute(
+            _projects.update()
+            .where(_projects.c.id == project_id)
+            .values(tree_frontier=[h.hex() for h in frontier], segment_bytes=segment_bytes)
+        )
 
 
 def downgrade() -> None:
