@@ -44,14 +44,14 @@ async def test_verify_endpoint_reports_tampering(live_server: LiveServer) -> Non
         assert (edited["ok"], edited["first_bad_seq"], edited["problem"]) == (
             False,
             4,
-            "hash_mismatch",
+            "edited",
         )
         assert edited["checked"] == 3 and edited["size"] == 7 and edited["detail"]
         deleted = (await client.get("/projects/deleted/verify")).json()
         assert (deleted["ok"], deleted["first_bad_seq"], deleted["problem"]) == (
             False,
             6,
-            "missing",
+            "deleted",
         )
         assert (await client.get("/projects/intact/verify")).json()["ok"]
         # Reading still works and shows what is stored (verify is what tells the truth).

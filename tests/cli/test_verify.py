@@ -50,9 +50,9 @@ def test_verify_intact_then_tampered(cli: Cli) -> None:
 
     broken = cli("verify", "web")
     assert broken.exit_code == 8
-    assert "verification failed at entry #2" in broken.stdout and "hash_mismatch" in broken.stdout
+    assert "verification failed at entry #2" in broken.stdout and "edited" in broken.stdout
     report = json.loads(cli("verify", "web", "--json").stdout)
-    assert (report["ok"], report["first_bad_seq"], report["problem"]) == (False, 2, "hash_mismatch")
+    assert (report["ok"], report["first_bad_seq"], report["problem"]) == (False, 2, "edited")
 
 
 def test_verify_unknown_project_exits_3(cli: Cli) -> None:

@@ -34,12 +34,7 @@ async def test_core_flow(core: Roundtable) -> None:
     assert q.entries == []
     q = await core_query(core, QueryFilter(regex=r"^sec"))
     assert [e.seq for e in q.entries] == [2]
-    report = (
-        await core.journal_verify("default", "web") if hasattr(core, "journal_verify") else None
-    )
-    from roundtable.journal.verify import verify_chain
-
-    report = await verify_chain(core.db, "default", "web")
+    report = await core.journal.verify("default", "web")
     assert report.ok and report.checked == 2
     with pytest.raises(NotFound):
         await core.context.set("default", "alice", "nope")

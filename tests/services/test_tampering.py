@@ -11,7 +11,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roundtable.journal.hashing import canonical_entry, entry_hash
+from roundtable.journal.merkle import leaf_hash
 from roundtable.journal.models import EntryInput
+from roundtable.journal.verify import PAGE
 from roundtable.runtime import Roundtable
 from roundtable.store import tables
 
@@ -109,29 +111,92 @@ def shift_ts(delta: timedelta) -> Callable[[Any], Any]:
     return lambda row: row["ts"] + delta
 
 
+def shift_seqs(t: Target, first: int, by: int) -> list[tuple[int, int]]:
+    """(row id, new seq) moving entries `first`.. by `by`, as an attacker renumbering would."""
+    return [(t.id(seq), seq + by) for seq in sorted(t.rows) if seq >= first]
+
+
+async def renumber(conn: AsyncConnection, moves: list[tuple[int, int]]) -> None:
+    for row_id, _ in moves:  # through negative seqs, so the unique (project, seq) never clashes
+        await conn.execute(update(E).where(E.c.id == row_id).values(seq=-row_id))
+    for row_id, seq in moves:
+        await conn.execute(update(E).where(E.c.id == row_id).values(seq=seq))
+
+
+async def duplicate_5(conn: AsyncConnection, t: Target) -> None:
+    await renumber(conn, shift_seqs(t, 6, 1))
+    copy = {k: v for k, v in t.rows[5].items() if k != "id"}
+    await conn.execute(insert(E).values(**{**copy, "seq": 6}))
+
+
+async def insert_forged_6(conn: AsyncConnection, t: Target) -> None:
+    """A well-formed entry (hash, link, leaf hash all right) slipped in at seq 6."""
+    await renumber(conn, shift_seqs(t, 6, 1))
+    forged = rehash(t, t.rows[6], message="forged", prev_hash=t.rows[5]["hash"])
+    canonical = canonical_entry(
+        namespace="default", project=t.project, **{k: v for k, v in forged.items() if k != "hash"}
+    )
+    await conn.execute(
+        insert(E).values(project_id=t.project_id, leaf_hash=leaf_hash(canonical).hex(), **forged)
+    )
+
+
+async def delete_5_and_renumber(conn: AsyncConnection, t: Target) -> None:
+    await conn.execute(delete(E).where(E.c.id == t.id(5)))
+    await renumber(conn, shift_seqs(t, 6, -1))
+
+
+async def edit_rehash_and_releaf(conn: AsyncConnection, t: Target) -> None:
+    values = rehash(t, t.rows[5], message="entry 5 (rewritten history)")
+    canonical = canonical_entry(
+        namespace="default", project=t.project, **{k: v for k, v in values.items() if k != "hash"}
+    )
+    values["leaf_hash"] = leaf_hash(canonical).hex()
+    await conn.execute(update(E).where(E.c.id == t.id(5)).values(**values))
+
+
+async def edit_merkle_node(conn: AsyncConnection, t: Target) -> None:
+    M = tables.merkle_nodes
+    node = (M.c.project_id == t.project_id) & (M.c.level == 1) & (M.c.idx == 1)
+    await conn.execute(update(M).where(node).values(hash=b"\x07" * 32))
+
+
+async def edit_frontier(conn: AsyncConnection, t: Target) -> None:
+    await conn.execute(
+        update(P).where(P.c.id == t.project_id).values(tree_frontier=["ab" * 32, "cd" * 32])
+    )
+
+
 CASES: dict[str, tuple[Tamper, int, set[str]]] = {
-    "message": (edit(5, message="entry 5, but edited"), 5, {"hash_mismatch"}),
-    "message-first": (edit(1, message="entry one"), 1, {"hash_mismatch"}),
-    "message-last": (edit(SIZE, message="the end"), SIZE, {"hash_mismatch"}),
-    "meta-value": (edit(5, meta={"i": 6, "tags": ["a", "b"]}), 5, {"hash_mismatch"}),
-    "meta-type": (edit(5, meta={"i": "5", "tags": ["a", "b"]}), 5, {"hash_mismatch"}),
-    "meta-key-added": (edit(5, meta={"i": 5, "tags": ["a", "b"], "x": None}), 5, {"hash_mismatch"}),
-    "status": (edit(5, status="error"), 5, {"hash_mismatch"}),
-    "kind": (edit(5, kind="decision"), 5, {"hash_mismatch"}),
-    "agent": (edit(5, agent="mallory"), 5, {"hash_mismatch"}),
-    "session": (edit(5, session_id=None), 5, {"hash_mismatch"}),
-    "ts-microsecond": (edit(5, ts=shift_ts(timedelta(microseconds=1))), 5, {"hash_mismatch"}),
-    "ts-hour-back": (edit(5, ts=shift_ts(timedelta(hours=-1))), 5, {"hash_mismatch"}),
-    "hash": (edit(5, hash="0" * 64), 5, {"hash_mismatch", "chain_broken"}),
-    "prev-hash": (edit(5, prev_hash="1" * 64), 5, {"chain_broken"}),
-    "edit-and-rehash": (edit_and_rehash, 6, {"chain_broken"}),
-    "delete-middle": (remove(5), 5, {"missing"}),
-    "delete-first": (remove(1), 1, {"missing"}),
-    "delete-last": (remove(SIZE), SIZE, {"missing", "head_mismatch"}),
+    "message": (edit(5, message="entry 5, but edited"), 5, {"edited"}),
+    "message-first": (edit(1, message="entry one"), 1, {"edited"}),
+    "message-last": (edit(SIZE, message="the end"), SIZE, {"edited"}),
+    "meta-value": (edit(5, meta={"i": 6, "tags": ["a", "b"]}), 5, {"edited"}),
+    "meta-type": (edit(5, meta={"i": "5", "tags": ["a", "b"]}), 5, {"edited"}),
+    "meta-key-added": (edit(5, meta={"i": 5, "tags": ["a", "b"], "x": None}), 5, {"edited"}),
+    "status": (edit(5, status="error"), 5, {"edited"}),
+    "kind": (edit(5, kind="decision"), 5, {"edited"}),
+    "agent": (edit(5, agent="mallory"), 5, {"edited"}),
+    "session": (edit(5, session_id=None), 5, {"edited"}),
+    "ts-microsecond": (edit(5, ts=shift_ts(timedelta(microseconds=1))), 5, {"edited"}),
+    "ts-hour-back": (edit(5, ts=shift_ts(timedelta(hours=-1))), 5, {"edited"}),
+    "hash": (edit(5, hash="0" * 64), 5, {"edited"}),
+    "prev-hash": (edit(5, prev_hash="1" * 64), 5, {"edited"}),
+    "leaf-hash": (edit(5, leaf_hash="2" * 64), 5, {"bad_leaf_hash"}),
+    "edit-and-rehash": (edit_and_rehash, 5, {"bad_leaf_hash"}),
+    "edit-rehash-and-releaf": (edit_rehash_and_releaf, 5, {"edited"}),
+    "delete-middle": (remove(5), 5, {"deleted"}),
+    "delete-first": (remove(1), 1, {"deleted"}),
+    "delete-last": (remove(SIZE), SIZE, {"deleted"}),
+    "delete-and-renumber": (delete_5_and_renumber, 5, {"deleted"}),
     "delete-last-fix-head-seq": (truncate_tail_and_head_seq, SIZE - 1, {"head_mismatch"}),
-    "insert-beyond-head": (append_beyond_head, SIZE + 1, {"unexpected"}),
-    "swap-seqs": (swap_3_and_4, 3, {"chain_broken"}),
+    "insert-beyond-head": (append_beyond_head, SIZE + 1, {"inserted"}),
+    "insert-middle": (insert_forged_6, 6, {"inserted"}),
+    "duplicate": (duplicate_5, 6, {"duplicated"}),
+    "swap-seqs": (swap_3_and_4, 3, {"reordered"}),
     "head-hash": (edit_head_hash, SIZE, {"head_mismatch"}),
+    "merkle-node": (edit_merkle_node, 3, {"tree_mismatch"}),
+    "frontier": (edit_frontier, SIZE, {"tree_mismatch"}),
 }
 
 
@@ -162,7 +227,7 @@ async def test_every_kind_of_tampering_is_detected(core: Roundtable) -> None:
 
 
 async def test_tampering_across_verify_chunks(core: Roundtable) -> None:
-    size = 4_100  # more than two of verify's 2,000-row chunks
+    size = 2 * PAGE + 100  # more than two of verify's pages
     await core.journal.create_project("default", "setup", "big")
     for start in range(1, size + 1, 1_000):
         batch = [EntryInput(message=f"e{i}") for i in range(start, min(start + 1_000, size + 1))]
@@ -171,12 +236,12 @@ async def test_tampering_across_verify_chunks(core: Roundtable) -> None:
 
     async with core.db.write() as conn:
         big = await target(conn, "big")
-        await conn.execute(update(E).where(E.c.id == big.id(4_001)).values(message="x"))
+        await conn.execute(update(E).where(E.c.id == big.id(2 * PAGE + 1)).values(message="x"))
     report = await core.journal.verify("default", "big")
-    assert (report.ok, report.first_bad_seq, report.problem) == (False, 4_001, "hash_mismatch")
-    assert report.checked == 4_000
+    assert (report.ok, report.first_bad_seq, report.problem) == (False, 2 * PAGE + 1, "edited")
+    assert report.checked == 2 * PAGE
 
     async with core.db.write() as conn:
-        await conn.execute(delete(E).where(E.c.id == big.id(2_000)))
+        await conn.execute(delete(E).where(E.c.id == big.id(PAGE)))
     report = await core.journal.verify("default", "big")
-    assert (report.ok, report.first_bad_seq, report.problem) == (False, 2_000, "missing")
+    assert (report.ok, report.first_bad_seq, report.problem) == (False, PAGE, "deleted")

@@ -15,8 +15,10 @@ def get_core(request: Request) -> Roundtable:
     return core
 
 
-def get_principal(request: Request, core: Annotated[Roundtable, Depends(get_core)]) -> Principal:
-    return core.authenticate(request.headers.get("authorization"))
+async def get_principal(
+    request: Request, core: Annotated[Roundtable, Depends(get_core)]
+) -> Principal:
+    return await core.authenticate_async(request.headers.get("authorization"))
 
 
 Core = Annotated[Roundtable, Depends(get_core)]

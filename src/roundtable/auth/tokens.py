@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from roundtable.auth.files import read_or_create
+from roundtable.auth.keyring import Keyring
 from roundtable.auth.keys import SigningKey
 from roundtable.errors import InvalidInput, PermissionDenied, Unauthenticated
 from roundtable.ids import utcnow, uuid7
@@ -59,9 +61,48 @@ ADMIN = Principal(admin=True)
 
 
 class TokenService:
-    def __init__(self, data_dir: Path, key: SigningKey, admin_token: str | None = None) -> None:
-        self.key = key
+    def __init__(
+        self,
+        data_dir: Path,
+        key: SigningKey,
+        admin_token: str | None = None,
+        keyring: Keyring | None = None,
+    ) -> None:
+        self._key = key
+        self.keyring = keyring
         self.admin_token = admin_token or load_admin_token(data_dir)
+
+    @property
+    def key(self) -> SigningKey:
+        """The key new tokens are signed with (the keyring's current key, after a rotation)."""
+        return self.keyring.current if self.keyring is not None else self._key
+
+    def unknown_kid(self, token: str | None) -> str | None:
+        """The key id a JWT names when no key we hold has it (the caller may reload the ring)."""
+        if not token or self.keyring is None:
+            return None
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError:
+            return None
+        if not isinstance(kid, str) or kid in self.keyring.keys:
+            return None
+        return kid
+
+    def _public_key(self, token: str) -> Ed25519PublicKey:
+        """The registered key the token's header names (any instance's, current or retired)."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from None
+        if self.keyring is None or kid is None:  # no kid: our current key or nothing
+            return self.key.public
+        if kid == self._key.kid:
+            return self._key.public
+        found = self.keyring.trusted(str(kid))
+        if found is None:
+            raise Unauthenticated(f"invalid token: unknown signing key {kid!r}")
+        return found.public
 
     def mint(self, agent: str, namespace: str, ttl: timedelta) -> str:
         check_name("agent", agent)
@@ -91,7 +132,7 @@ class TokenService:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self.key.public,
+                self._public_key(token),
                 algorithms=["EdDSA"],
                 audience=AUDIENCE,
                 issuer=ISSUER,

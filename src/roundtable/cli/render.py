@@ -160,6 +160,12 @@ def verify_report(report: VerifyReport) -> Text:
             (report.project, "bold"),
             f": {report.checked} {'entry' if report.checked == 1 else 'entries'} verified, "
             f"head {short(report.head_hash)}",
+            (
+                f"\n  {report.tree_nodes_checked} tree nodes, "
+                f"{report.checkpoints_checked} signed checkpoints, "
+                f"{report.segments_checked} archives ({report.archived_checked} lines) checked",
+                "dim",
+            ),
         )
     text = Text.assemble(
         ("✗ ", "bold red"),

@@ -1,4 +1,5 @@
-"""`roundtable verify PROJECT`: have the server recompute a journal's hash chain.
+"""`roundtable verify PROJECT`: have the server recompute a journal (chain, tree, signed
+checkpoints, archives), with a progress bar on stderr while it works.
 
 Exit status: 0 when the chain is intact, 8 when it is not, so scripts and CI can gate on it and
 tell tampering apart from a failed request (which exits with its error's own code, 1-7).
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from roundtable.cli import render
 from roundtable.cli.common import (
@@ -35,13 +37,26 @@ def verify(
     token: TokenOpt = None,
     url: UrlOpt = None,
 ) -> None:
-    """Recompute every entry's hash and the chain; name the first bad entry (exit 8 if any)."""
+    """Recompute the chain, the Merkle tree, every checkpoint signature and every archive;
+    name the first bad entry and the kind of damage (exit 8 if any)."""
     t = target(url=url, token=token, namespace=namespace)
 
-    async def work(client: RoundtableClient) -> VerifyReport:
-        return await client.verify(project)
+    with Progress(
+        TextColumn("verifying {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(project, total=None)
 
-    with err.status(f"verifying {project}…"):
+        def step(checked: int, total: int) -> None:
+            bar.update(task, completed=checked, total=total)
+
+        async def work(client: RoundtableClient) -> VerifyReport:
+            return await client.verify_with_progress(project, step)
+
         report = t.call(work)
     if json_:
         print_json(report)
