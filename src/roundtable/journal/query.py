@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import regex
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 
 from roundtable.config import Settings
 from roundtable.errors import InvalidInput
 from roundtable.journal import cursor
 from roundtable.journal.models import EntryPage, QueryFilter
+from roundtable.journal.retention import archived_ranges
 from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
 from roundtable.store import tables
 from roundtable.store.dialect import meta_equals, search_words, text_search
@@ -44,6 +45,7 @@ def _base_query(conn: Conn, namespace: str, f: QueryFilter) -> Select[Any]:
         select(*ENTRY_COLUMNS)
         .select_from(E.join(P, E.c.project_id == P.c.id))
         .where(P.c.namespace == namespace)
+        .where(E.c.pruned == false())  # bodies moved to archives: listed in `archived` instead
     )
     if f.projects is not None:
         query = query.where(P.c.name.in_([check_name("project", p) for p in f.projects]))
@@ -113,6 +115,9 @@ async def query_entries(
                 break
             if scanned >= settings.regex_scan_limit:
                 break
+        archived = await archived_ranges(
+            conn, settings, namespace, f.projects, f.seq_min, f.seq_max
+        )
     has_more = len(found) > f.limit
     page = found[: f.limit]
     next_cursor: str | None = None
@@ -124,6 +129,7 @@ async def query_entries(
         entries=[entry_from_row(row) for row in page],
         next_cursor=next_cursor,
         scanned=scanned if pattern is not None else None,
+        archived=archived,
     )
 
 
