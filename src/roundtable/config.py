@@ -72,9 +72,17 @@ class Settings(BaseSettings):
     log_origin: str = Field(default="roundtable", min_length=1, max_length=200)
     checkpoint_every_entries: int = Field(default=1_000, ge=1)
     checkpoint_every_seconds: float = Field(default=60.0, gt=0)
+    trusted_keys: str | None = Field(
+        default=None,
+        description="Comma-separated key ids of other instances' signing keys (kept in other "
+        "data directories) whose checkpoints `verify` accepts.",
+    )
     rotate_max_entries: int = Field(default=100_000, ge=0)
     rotate_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     hot_segments: int | None = Field(default=None, ge=0)
+    mirror_allow_absolute: bool = Field(
+        default=False, description="Let admins set absolute Markdown mirror paths."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -9,12 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from roundtable.auth.keys import SigningKey
+from roundtable.auth.keyring import Keyring
 from roundtable.auth.tokens import ADMIN, Principal, TokenService
 from roundtable.config import Settings
+from roundtable.events.service import EventService
+from roundtable.ids import utcnow
+from roundtable.journal import checkpoints
+from roundtable.journal.autorotate import AutoRotator
+from roundtable.journal.checkpoints import CheckpointSigner
+from roundtable.journal.mirror_service import MirrorService
+from roundtable.journal.rotation import RotationService
 from roundtable.journal.service import JournalService
 from roundtable.sessions.context import ContextService
 from roundtable.sessions.leases import SessionService
@@ -34,6 +41,12 @@ class Roundtable:
     journal: JournalService
     limiter: RateLimiter
     tokens: TokenService
+    keyring: Keyring
+    signer: CheckpointSigner
+    events: EventService
+    mirrors: MirrorService
+    rotation: RotationService
+    autorotate: AutoRotator
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -49,18 +62,29 @@ class Roundtable:
             await migrate.upgrade(db)
             limiter = RateLimiter(settings.write_rate_per_second, settings.write_burst)
             sessions = SessionService(db, settings, limiter)
+            keyring = await Keyring.open(db, settings.data_dir)
+            signer = CheckpointSigner(keyring, settings)
+            journal = JournalService(db, settings, sessions, signer=signer)
+            mirrors = MirrorService(db, settings)
+            rotation = RotationService(db, settings, journal, signer, mirrors)
+            autorotate = AutoRotator(db, settings, rotation, mirrors)
+            journal.after_commit.append(autorotate.after_append)
             core = cls(
                 settings=settings,
                 db=db,
                 sessions=sessions,
                 context=ContextService(db, settings, sessions),
-                journal=JournalService(db, settings, sessions),
+                journal=journal,
                 limiter=limiter,
                 tokens=TokenService(
-                    settings.data_dir,
-                    SigningKey.load_or_create(settings.data_dir),
-                    settings.admin_token,
+                    settings.data_dir, keyring.current, settings.admin_token, keyring
                 ),
+                keyring=keyring,
+                signer=signer,
+                events=EventService(db, settings),
+                mirrors=mirrors,
+                rotation=rotation,
+                autorotate=autorotate,
             )
             task = asyncio.create_task(core._sweep_forever()) if sweeper else None
             try:
@@ -70,6 +94,8 @@ class Roundtable:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                await core.autorotate.close()
+                await core.events.close()
         finally:
             await db.close()
 
@@ -80,13 +106,47 @@ class Roundtable:
         scheme, _, token = (authorization or "").partition(" ")
         return self.tokens.authenticate(token.strip() if scheme.lower() == "bearer" else None)
 
+    async def authenticate_async(self, authorization: str | None) -> Principal:
+        """`authenticate`, first reloading the keyring if the token names a key we do not hold
+        (one minted by another instance sharing the database, or after a key rotation)."""
+        _, _, token = (authorization or "").partition(" ")
+        if not self.settings.auth_disabled and self.tokens.unknown_kid(token.strip()):
+            await self.keyring.reload_for_unknown_kid(self.db)
+        return self.authenticate(authorization)
+
     async def _sweep_forever(self) -> None:
-        """Expire lapsed sessions every `sweep_interval_seconds`; errors are logged, then retried."""
+        """Run the background passes every `sweep_interval_seconds`.
+
+        A pass that fails is logged with its traceback and retried at the next interval; one
+        failing pass never stops the others.
+        """
+        passes: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("session sweep", self._expire_sessions),
+            ("checkpoint pass", self._sign_due_checkpoints),
+            ("event retention pass", self._prune_events),
+            ("rotation/retention pass", self.autorotate.maintain),
+        ]
         while True:
             await asyncio.sleep(self.settings.sweep_interval_seconds)
-            try:
-                expired = await self.sessions.sweep()
-                if expired:
-                    log.info("expired %d sessions", expired)
-            except Exception:
-                log.exception("session sweep failed; retrying next interval")
+            for name, run in passes:
+                try:
+                    await run()
+                except Exception:
+                    log.exception("%s failed; retrying next interval", name)
+
+    async def _expire_sessions(self) -> None:
+        expired = await self.sessions.sweep()
+        if expired:
+            log.info("expired %d sessions", expired)
+
+    async def _sign_due_checkpoints(self) -> None:
+        if await self.keyring.follow_rotation(self.db):
+            log.info("signing with the rotated key %s", self.keyring.current.kid)
+        signed = await checkpoints.sign_due(self.db, self.signer, self.settings, utcnow())
+        if signed:
+            log.info("signed %d checkpoints", signed)
+
+    async def _prune_events(self) -> None:
+        pruned = await self.events.prune()
+        if pruned:
+            log.info("pruned %d events past retention", pruned)

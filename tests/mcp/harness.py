@@ -46,6 +46,8 @@ READ_ONLY: dict[str, bool] = {
     "read_recent": True,
     "query_entries": True,
     "verify_journal": True,
+    "get_proof": True,
+    "wait_for_events": True,
 }
 
 #: Connect as the named agent; the result is an entered `Client`.

@@ -39,6 +39,8 @@ OUTPUT_FIELDS: dict[str, set[str]] = {
     "read_recent": {"entries", "next_cursor"},
     "query_entries": {"entries", "next_cursor"},
     "verify_journal": {"ok", "checked", "size", "head_hash", "first_bad_seq", "problem"},
+    "get_proof": {"tree", "inclusion", "consistency"},
+    "wait_for_events": {"events", "next_after", "resync"},
 }
 
 
@@ -60,6 +62,8 @@ async def test_tools_have_schemas_and_truthful_annotations(
             ("read_recent", {}),
             ("query_entries", {"filters": {"text": "one"}}),
             ("verify_journal", {}),
+            ("get_proof", {"seq": 1}),
+            ("wait_for_events", {"timeout": 0}),
             ("end_session", {"session_id": ""}),
         ]
         assert {name for name, _ in calls} == set(READ_ONLY)
@@ -95,7 +99,7 @@ async def test_tools_have_schemas_and_truthful_annotations(
     assert listed["heartbeat"].annotations.idempotent_hint is True
 
 
-async def test_every_tool_returns_real_results(connect: Connect) -> None:
+async def test_every_tool_returns_real_results(connect: Connect, transport: str) -> None:
     async with connect("alice") as client:
         session = SessionInfo.model_validate(
             await ok(client, "start_session", {"metadata": {"purpose": "mcp-test"}})
@@ -190,7 +194,9 @@ async def test_every_tool_returns_real_results(connect: Connect) -> None:
         assert await seqs({"status": ["warn"]}) == [3]
         assert await seqs({"text": "deploy done"}) == [4]
         assert await seqs({"regex": "^(migrated|index)"}) == [3, 2]
-        assert await seqs({"session_id": session.id}) == [1]
+        # Over stdio the server is the agent's own: calls without session_id use its session.
+        in_session = [4, 3, 2, 1] if transport == "stdio" else [1]
+        assert await seqs({"session_id": session.id}) == in_session
         assert await seqs({"agent": "alice", "order": "oldest"}) == [1, 2, 3, 4]
         assert await seqs({"projects": ["web"], "seq_min": 2, "seq_max": 3}) == [3, 2]
         assert await seqs({"agent": "somebody-else"}) == []

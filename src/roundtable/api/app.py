@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__
-from roundtable.api import problems
+from roundtable.api import checkpoints, events, problems, proofs, rotation, verify
 from roundtable.api.routes import router
 from roundtable.config import Settings
 from roundtable.errors import RoundtableError
@@ -31,7 +31,7 @@ class _McpAuth:
         if scope["type"] == "http":
             headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
             try:
-                self.core.authenticate(headers.get("authorization"))
+                await self.core.authenticate_async(headers.get("authorization"))
             except RoundtableError as error:
                 await problems.problem(error, scope["path"])(scope, receive, send)
                 return
@@ -64,6 +64,11 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     )
     problems.install(app)
     app.include_router(router)
+    app.include_router(events.router)
+    app.include_router(checkpoints.router)
+    app.include_router(verify.router)
+    app.include_router(proofs.router)
+    app.include_router(rotation.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:
@@ -86,8 +91,9 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
 
     @app.get("/.well-known/jwks.json", tags=["meta"])
     async def jwks() -> dict[str, Any]:
-        """Public keys that verify agent tokens (and, later, checkpoints)."""
+        """Every registered public key (current and retired): agent tokens and checkpoints."""
         core: Roundtable = app.state.core
-        return core.tokens.key.jwks()
+        await core.keyring.reload(core.db)
+        return core.keyring.jwks()
 
     return app

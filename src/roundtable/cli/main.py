@@ -8,8 +8,12 @@ import sys
 
 import typer
 
-from roundtable.cli import log, projects, sessions, tokens
+from roundtable.cli import events, keys, log, projects, sessions, tokens
+from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
+from roundtable.cli.proof import proof
+from roundtable.cli.rotation import register as register_rotation
+from roundtable.cli.transfer import register as register_transfer
 from roundtable.cli.verify import verify
 from roundtable.errors import RoundtableError
 
@@ -25,7 +29,13 @@ app.add_typer(sessions.app, name="session")
 app.add_typer(projects.app, name="project")
 app.add_typer(log.app, name="log")
 app.add_typer(tokens.app, name="token")
+app.add_typer(events.app, name="events")
 app.command("verify")(verify)
+app.command("checkpoint")(checkpoint)
+app.add_typer(keys.app, name="keys")
+app.command("proof")(proof)
+register_transfer(app)  # export, import jsonl, import scribe
+register_rotation(app, log.app, projects.app)  # rotate, log render, project mirror
 
 __all__ = ["app", "err", "fail", "load_settings", "main"]
 
@@ -61,7 +71,15 @@ def serve(
         f"(database: {'SQLite' if settings.is_sqlite else 'PostgreSQL'}, "
         f"data: {settings.data_dir})"
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    # Event streams and long-polls never finish by themselves: give requests a few seconds to
+    # end, then close what is left so a stop (SIGTERM, Ctrl-C) does not hang.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+    )
 
 
 @app.command()

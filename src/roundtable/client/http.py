@@ -7,7 +7,8 @@ client handles `ConflictError` or `LeaseExpiredError` exactly as it would in-pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -17,11 +18,16 @@ from pydantic import BaseModel
 from roundtable.errors import RoundtableError, from_dict
 from roundtable.journal.models import (
     AppendResult,
+    Checkpoint,
+    CheckpointPage,
+    ConsistencyProof,
     EntryInput,
     EntryPage,
+    InclusionProof,
     ProjectInfo,
     QueryFilter,
     Status,
+    TreeHead,
     VerifyReport,
 )
 from roundtable.sessions.models import ContextInfo, EndStatus, SessionInfo, SessionStatus
@@ -255,6 +261,63 @@ class RoundtableClient:
     async def verify(self, project: str) -> VerifyReport:
         path = f"/projects/{check_name('project', project)}/verify"
         return VerifyReport.model_validate(await self._call("GET", path))
+
+    async def verify_with_progress(
+        self, project: str, progress: Callable[[int, int], None]
+    ) -> VerifyReport:
+        """`verify`, calling `progress(checked, total)` as the server reports it (NDJSON)."""
+        path = f"/projects/{check_name('project', project)}/verify/stream"
+        try:
+            async with self._http.stream("GET", path, timeout=None) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise error_from_response(response)
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    message = json.loads(line)
+                    if "report" in message:
+                        return VerifyReport.model_validate(message["report"])
+                    if "error" in message:
+                        raise from_dict(message["error"])
+                    progress(int(message["checked"]), int(message["total"]))
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(f"request to {self.url} failed: {exc}", url=self.url) from exc
+        raise ServerUnreachable(f"{self.url} ended the verify stream without a report")
+
+    async def checkpoints(
+        self, project: str, *, limit: int = 50, cursor: str | None = None
+    ) -> CheckpointPage:
+        path = f"/projects/{check_name('project', project)}/checkpoints"
+        params = {"limit": limit, "cursor": cursor}
+        return CheckpointPage.model_validate(await self._call("GET", path, params=params))
+
+    async def latest_checkpoint(self, project: str) -> Checkpoint:
+        path = f"/projects/{check_name('project', project)}/checkpoints/latest"
+        return Checkpoint.model_validate(await self._call("GET", path))
+
+    async def sign_checkpoint(self, project: str) -> Checkpoint:
+        """Have the server sign the journal's head now."""
+        path = f"/projects/{check_name('project', project)}/checkpoints"
+        return Checkpoint.model_validate(await self._call("POST", path))
+
+    async def tree_head(self, project: str, size: int | None = None) -> TreeHead:
+        path = f"/projects/{check_name('project', project)}/tree"
+        return TreeHead.model_validate(await self._call("GET", path, params={"size": size}))
+
+    async def inclusion_proof(
+        self, project: str, seq: int, size: int | None = None
+    ) -> InclusionProof:
+        path = f"/projects/{check_name('project', project)}/proofs/inclusion"
+        params = {"seq": seq, "size": size}
+        return InclusionProof.model_validate(await self._call("GET", path, params=params))
+
+    async def consistency_proof(
+        self, project: str, old_size: int, new_size: int | None = None
+    ) -> ConsistencyProof:
+        path = f"/projects/{check_name('project', project)}/proofs/consistency"
+        params = {"old": old_size, "new": new_size}
+        return ConsistencyProof.model_validate(await self._call("GET", path, params=params))
 
     # -- auth -----------------------------------------------------------------------------
 

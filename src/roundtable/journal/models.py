@@ -71,6 +71,21 @@ class EntryPage(BaseModel):
     scanned: int | None = Field(
         default=None, description="Rows examined by a regex filter (bounded by the scan limit)."
     )
+    archived: list[ArchivedRange] = Field(
+        default_factory=list,
+        description="Sealed ranges whose bodies retention moved to archives: a query does not "
+        "search them (read_recent reads them back; or read the archive file).",
+    )
+
+
+class ArchivedRange(BaseModel):
+    """A sealed segment whose entry bodies live only in its archive (retention, D5)."""
+
+    project: str
+    segment: int
+    first_seq: int
+    last_seq: int
+    archive: str = Field(description="Archive path relative to the data directory.")
 
 
 class AppendResult(BaseModel):
@@ -115,6 +130,43 @@ class QueryFilter(BaseModel):
     cursor: str | None = None
 
 
+class Checkpoint(BaseModel):
+    namespace: str
+    project: str
+    size: int = Field(description="Tree size (entries 1..size) the checkpoint commits to.")
+    root: str = Field(description="Merkle root (RFC 9162) at that size, hex.")
+    key_id: str = Field(description="Id of the signing key (see /.well-known/jwks.json).")
+    note: str = Field(description="The C2SP signed note (tlog-checkpoint body + signature).")
+    created_at: datetime
+
+
+class CheckpointPage(BaseModel):
+    checkpoints: list[Checkpoint]
+    next_cursor: str | None = None
+
+
+class Damage(StrEnum):
+    """What `verify` found wrong (stable names: scripts may match on them; see docs/audit.md)."""
+
+    EDITED = "edited"  # an entry's content no longer matches its hash
+    DELETED = "deleted"  # an entry is missing
+    INSERTED = "inserted"  # an entry was added (in the middle, or beyond the head)
+    REORDERED = "reordered"  # entries were moved
+    DUPLICATED = "duplicated"  # an entry was copied
+    TRUNCATED = "truncated"  # the tail was cut below a signed checkpoint's size
+    HEAD_MISMATCH = "head_mismatch"  # the project's recorded head hash differs
+    BAD_LEAF_HASH = "bad_leaf_hash"  # a stored leaf hash does not match its entry
+    TREE_MISMATCH = "tree_mismatch"  # a stored Merkle node or the frontier is wrong
+    BAD_SIGNATURE = "bad_signature"  # a checkpoint note's signature does not verify
+    UNKNOWN_KEY = "unknown_key"  # signed by a key that is not registered or not ours
+    FORGED_KEY = "forged_key"  # a registered public key does not match its key id
+    CHECKPOINT_MISMATCH = "checkpoint_mismatch"  # a signed root or size disagrees with the log
+    ARCHIVE_MISSING = "archive_missing"  # a segment's archive file is gone
+    ARCHIVE_DIGEST = "archive_digest"  # an archive's SHA-256 differs from the recorded one
+    ARCHIVE_CONTENT = "archive_content"  # an archived line differs from the entry's hash
+    SEGMENT_MISMATCH = "segment_mismatch"  # a segment row disagrees with its rotation entry
+
+
 class VerifyReport(BaseModel):
     namespace: str
     project: str
@@ -123,9 +175,57 @@ class VerifyReport(BaseModel):
     size: int = Field(description="The project's recorded head sequence number.")
     head_hash: str
     first_bad_seq: int | None = None
-    problem: str | None = Field(
+    problem: Damage | None = Field(
         default=None,
-        description="hash_mismatch (edited), chain_broken, missing (deleted), unexpected "
-        "(inserted or duplicated), head_mismatch (tail removed or head edited).",
+        description="The kind of damage, e.g. edited, deleted, inserted, reordered, duplicated, "
+        "truncated, bad_leaf_hash, tree_mismatch, bad_signature, unknown_key, forged_key, "
+        "checkpoint_mismatch, archive_missing, archive_digest, archive_content.",
     )
     detail: str | None = None
+    checkpoints_checked: int = Field(default=0, description="Checkpoint signatures verified.")
+    tree_nodes_checked: int = Field(default=0, description="Stored Merkle nodes recomputed.")
+    segments_checked: int = Field(default=0, description="Segments whose archive was checked.")
+    archived_checked: int = Field(default=0, description="Archive lines checked.")
+    keys_checked: int = Field(default=0, description="Registered signing keys checked.")
+
+
+class TreeHead(BaseModel):
+    """A journal's Merkle tree at one size (RFC 9162 MTH of its first `size` leaf hashes)."""
+
+    namespace: str
+    project: str
+    size: int = Field(description="Number of leaves (entries 1..size).")
+    root: str = Field(description="Merkle tree hash, hex.")
+
+
+class InclusionProof(BaseModel):
+    """RFC 9162 §2.1.3 inclusion proof: `path` links `leaf_hash` at `leaf_index` to `root`."""
+
+    namespace: str
+    project: str
+    seq: int
+    leaf_index: int = Field(description="seq - 1.")
+    tree_size: int
+    leaf_hash: str = Field(description="SHA-256(0x00 || RFC 8785 canonical entry), hex.")
+    root: str = Field(description="Merkle tree hash at tree_size, hex.")
+    path: list[str] = Field(description="Audit path, leaf side first, hex.")
+
+
+class ConsistencyProof(BaseModel):
+    """RFC 9162 §2.1.4 consistency proof: the tree at old_size is a prefix of the one at new_size."""
+
+    namespace: str
+    project: str
+    old_size: int
+    new_size: int
+    old_root: str
+    new_root: str
+    path: list[str] = Field(description="Consistency path, hex.")
+
+
+class ProofBundle(BaseModel):
+    """What `get_proof` answers: the tree head at one size, and the proofs asked for against it."""
+
+    tree: TreeHead
+    inclusion: InclusionProof | None = None
+    consistency: ConsistencyProof | None = None

@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from roundtable.auth.keyring import anchors
 from roundtable.config import Settings
 from roundtable.errors import InvalidInput
 from roundtable.events import log as events
 from roundtable.events.log import EventTypes
 from roundtable.ids import utcnow
-from roundtable.journal import cursor, projects
+from roundtable.journal import checkpoints, cursor, merkle, projects, proofs, tree
+from roundtable.journal.checkpoints import CheckpointSigner
 from roundtable.journal.hashing import canonical_entry, entry_hash
 from roundtable.journal.models import (
     AppendResult,
+    ConsistencyProof,
     EntryInput,
     EntryPage,
+    InclusionProof,
     ProjectInfo,
     QueryFilter,
+    TreeHead,
     VerifyReport,
 )
 from roundtable.journal.query import query_entries
+from roundtable.journal.retention import fill_pruned
 from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
-from roundtable.journal.verify import verify_chain
+from roundtable.journal.verify import Progress, verify_journal
 from roundtable.sessions.leases import SessionService
 from roundtable.store import tables
-from roundtable.store.engine import Database
+from roundtable.store.engine import Conn, Database
 from roundtable.validation import check_message, check_meta, check_name, check_text
 
 E = tables.entries
@@ -35,10 +42,22 @@ P = tables.projects
 
 
 class JournalService:
-    def __init__(self, db: Database, settings: Settings, sessions: SessionService) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        sessions: SessionService,
+        *,
+        signer: CheckpointSigner | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.sessions = sessions
+        self.signer = signer
+        #: Run after each append commits (mirror sync, automatic rotation; see
+        #: `journal.autorotate`) with (namespace, project row before the append, result).
+        #: They log their own failures: an append that committed is never reported as failed.
+        self.after_commit: list[Callable[[str, Any, AppendResult], Awaitable[None]]] = []
 
     def _validate(self, items: Sequence[EntryInput]) -> None:
         if not items:
@@ -80,60 +99,104 @@ class JournalService:
             await self.sessions.registry.seen(conn, namespace, agent, now)
             if project is None:
                 head = await projects.require_current(conn, namespace, agent, lock=True)
-                project = str(head.name)
             else:
                 head = await projects.require(conn, namespace, project, lock=True)
-            seq, prev = head.head_seq, head.head_hash
-            rows: list[dict[str, Any]] = []
-            for item in items:
-                seq += 1
-                fields = {
-                    "seq": seq,
-                    "ts": now,
-                    "agent": agent,
-                    "session_id": session_id,
-                    "status": item.status.value,
-                    "kind": item.kind,
-                    "message": item.message,
-                    "meta": item.meta,
-                    "prev_hash": prev,
-                }
-                digest = entry_hash(canonical_entry(namespace=namespace, project=project, **fields))
-                rows.append({**fields, "project_id": head.id, "hash": digest})
-                prev = digest
-            await conn.execute(insert(E), rows)
-            await conn.execute(
-                update(P).where(P.c.id == head.id).values(head_seq=seq, head_hash=prev)
+            result, event = await self.append_in(
+                conn, namespace, agent, head, items, now, session_id=session_id
             )
-            await events.record(
-                conn,
-                events.event_row(
-                    now,
-                    namespace,
-                    EventTypes.JOURNAL_APPENDED,
-                    {
-                        "project": project,
-                        "first_seq": rows[0]["seq"],
-                        "last_seq": seq,
-                        "count": len(rows),
-                        "head_hash": prev,
-                        "statuses": sorted({r["status"] for r in rows}),
-                    },
-                    project=project,
-                    agent=agent,
-                    session_id=session_id,
-                ),
+            await events.record(conn, event)
+            if self.signer is not None:  # every N entries, in the append's transaction
+                await checkpoints.after_append(
+                    conn,
+                    self.signer,
+                    self.settings,
+                    namespace=namespace,
+                    project=result.project,
+                    project_id=head.id,
+                    old_size=head.head_seq,
+                    new_size=result.last_seq,
+                    now=now,
+                )
+        for hook in self.after_commit:
+            await hook(namespace, head, result)
+        return result
+
+    async def append_in(
+        self,
+        conn: Conn,
+        namespace: str,
+        agent: str,
+        head: Any,
+        items: Sequence[EntryInput],
+        now: datetime,
+        *,
+        session_id: str | None = None,
+    ) -> tuple[AppendResult, dict[str, Any]]:
+        """Chain `items` after `head` (the project row, locked by the caller) in the caller's
+        transaction; returns the result and the `journal.appended` event for the caller to
+        record last. Rotation appends its entry through here, so it is chained like any other.
+        """
+        project = str(head.name)
+        seq, prev = head.head_seq, head.head_hash
+        rows: list[dict[str, Any]] = []
+        leaves: list[bytes] = []
+        segment_bytes = head.segment_bytes
+        for item in items:
+            seq += 1
+            fields = {
+                "seq": seq,
+                "ts": now,
+                "agent": agent,
+                "session_id": session_id,
+                "status": item.status.value,
+                "kind": item.kind,
+                "message": item.message,
+                "meta": item.meta,
+                "prev_hash": prev,
+            }
+            canonical = canonical_entry(namespace=namespace, project=project, **fields)
+            digest = entry_hash(canonical)
+            leaf = merkle.leaf_hash(canonical)
+            leaves.append(leaf)
+            segment_bytes += len(canonical)
+            rows.append({**fields, "project_id": head.id, "hash": digest, "leaf_hash": leaf.hex()})
+            prev = digest
+        await conn.execute(insert(E), rows)
+        frontier = await tree.extend(conn, head.id, head.tree_frontier, head.head_seq, leaves)
+        await conn.execute(
+            update(P)
+            .where(P.c.id == head.id)
+            .values(
+                head_seq=seq, head_hash=prev, tree_frontier=frontier, segment_bytes=segment_bytes
             )
+        )
+        event = events.event_row(
+            now,
+            namespace,
+            EventTypes.JOURNAL_APPENDED,
+            {
+                "project": project,
+                "first_seq": rows[0]["seq"],
+                "last_seq": seq,
+                "count": len(rows),
+                "head_hash": prev,
+                "statuses": sorted({r["status"] for r in rows}),
+            },
+            project=project,
+            agent=agent,
+            session_id=session_id,
+        )
         entries = [
             entry_from_row({**row, "namespace": namespace, "project": project}) for row in rows
         ]
-        return AppendResult(
+        result = AppendResult(
             project=project,
             first_seq=entries[0].seq,
             last_seq=seq,
             head_hash=prev,
             entries=entries,
         )
+        return result, event
 
     async def read_recent(
         self, namespace: str, project: str, *, limit: int = 20, cursor_: str | None = None
@@ -151,7 +214,11 @@ class JournalService:
             if before is not None:
                 query = query.where(E.c.seq < before)
             rows = (await conn.execute(query.order_by(E.c.seq.desc()).limit(limit))).mappings()
-            entries = [entry_from_row(row) for row in rows]
+            # Bodies pruned by retention are read back from their archives, checked (D5).
+            found = await fill_pruned(
+                conn, self.settings.data_dir, head.id, [dict(row) for row in rows]
+            )
+            entries = [entry_from_row(row) for row in found]
         more = len(entries) == limit and entries[-1].seq > 1
         return EntryPage(
             entries=entries, next_cursor=cursor.encode(entries[-1].seq) if more else None
@@ -192,6 +259,34 @@ class JournalService:
         """Search entries across the namespace's projects (see `journal.query`)."""
         return await query_entries(self.db, self.settings, namespace, filters)
 
-    async def verify(self, namespace: str, project: str) -> VerifyReport:
-        """Recompute the project's hash chain (see `journal.verify`)."""
-        return await verify_chain(self.db, namespace, project)
+    async def verify(
+        self, namespace: str, project: str, *, progress: Progress | None = None
+    ) -> VerifyReport:
+        """Recompute the chain, tree, checkpoints and archives (see `journal.verify`)."""
+        if self.signer is None:
+            raise RuntimeError("verify needs the core's keyring (open it with Roundtable.open)")
+        await self.signer.keyring.reload(self.db)
+        return await verify_journal(
+            self.db,
+            self.settings.data_dir,
+            namespace,
+            project,
+            anchors(self.signer.keyring, self.settings.trusted_keys),
+            progress=progress,
+        )
+
+    async def tree_head(self, namespace: str, project: str, size: int | None = None) -> TreeHead:
+        """The Merkle root at `size` (default: the head); see `journal.proofs`."""
+        return await proofs.tree_head(self.db, namespace, project, size)
+
+    async def inclusion_proof(
+        self, namespace: str, project: str, seq: int, size: int | None = None
+    ) -> InclusionProof:
+        """RFC 9162 inclusion proof of entry `seq` in the tree of `size` (default: the head)."""
+        return await proofs.inclusion(self.db, namespace, project, seq, size)
+
+    async def consistency_proof(
+        self, namespace: str, project: str, old_size: int, new_size: int | None = None
+    ) -> ConsistencyProof:
+        """RFC 9162 consistency proof from `old_size` to `new_size` (default: the head)."""
+        return await proofs.consistency(self.db, namespace, project, old_size, new_size)

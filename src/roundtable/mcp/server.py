@@ -23,15 +23,20 @@ from pydantic import BaseModel, Field, ValidationError
 
 from roundtable.auth.tokens import ADMIN, Principal
 from roundtable.errors import InvalidInput, RoundtableError
+from roundtable.events.service import EventFilter, EventPage
 from roundtable.journal.models import (
     AppendResult,
     EntryInput,
     EntryPage,
     ProjectInfo,
+    ProofBundle,
     QueryFilter,
     Status,
     VerifyReport,
 )
+from roundtable.journal.rotation import RotationResult
+from roundtable.mcp.proofs import proof_bundle
+from roundtable.mcp.warm import WarmStart
 from roundtable.runtime import Roundtable
 from roundtable.sessions.models import ContextInfo, EndStatus, SessionInfo
 
@@ -53,6 +58,7 @@ class McpState:
 
     core: Roundtable
     transport: Literal["stdio", "http"]
+    warm: WarmStart | None = None
 
 
 AgentArg = Annotated[
@@ -66,7 +72,11 @@ NamespaceArg = Annotated[
     str | None, Field(description="Namespace; defaults to the token's or ROUNDTABLE_NAMESPACE.")
 ]
 SessionArg = Annotated[
-    str | None, Field(description="Your session id from start_session; renews its lease.")
+    str | None,
+    Field(
+        description="Your session id from start_session; renews its lease. Over stdio it "
+        "defaults to the session this server started (kept across restarts while active)."
+    ),
 ]
 ProjectArg = Annotated[
     str | None, Field(description="Project name; defaults to your current project.")
@@ -82,6 +92,13 @@ class Caller:
     core: Roundtable
     namespace: str
     agent: str
+    warm: WarmStart | None = None
+
+    def session(self, session_id: str | None) -> str | None:
+        """The session named, else (stdio) the one this server started or resumed."""
+        if self.warm is None:
+            return session_id
+        return self.warm.session_for(self.namespace, self.agent, session_id)
 
 
 def _state(ctx: Context) -> McpState:
@@ -111,6 +128,7 @@ def _caller(ctx: Context, agent: str | None, namespace: str | None) -> Caller:
         core=state.core,
         namespace=principal.namespace_for(namespace, settings.namespace),
         agent=principal.agent_for(agent),
+        warm=state.warm,
     )
 
 
@@ -225,7 +243,10 @@ def build_server(
         the lease (15 min by default) renews on every call that names it. A new session
         supersedes this agent's expired ones."""
         c = _caller(ctx, agent, namespace)
-        return await c.core.sessions.start(c.namespace, c.agent, metadata)
+        session = await c.core.sessions.start(c.namespace, c.agent, metadata)
+        if c.warm is not None:
+            c.warm.started(session)
+        return session
 
     @server.tool(title="Heartbeat", annotations=IDEMPOTENT)
     @domain_errors
@@ -247,7 +268,10 @@ def build_server(
     ) -> SessionInfo:
         """End your session as finished, failed or stopped."""
         c = _caller(ctx, agent, namespace)
-        return await c.core.sessions.end(c.namespace, c.agent, session_id, status)
+        session = await c.core.sessions.end(c.namespace, c.agent, session_id, status)
+        if c.warm is not None:
+            c.warm.ended(session)
+        return session
 
     @server.tool(title="Set current project", annotations=WRITE)
     @domain_errors
@@ -269,14 +293,17 @@ def build_server(
         """Set this agent's current project. Each agent has its own; others are unaffected.
         On a version conflict the error carries current_version and current_project."""
         c = _caller(ctx, agent, namespace)
-        return await c.core.context.set(
+        context = await c.core.context.set(
             c.namespace,
             c.agent,
             project,
             expected_version=expected_version,
             create=create,
-            session_id=session_id,
+            session_id=c.session(session_id),
         )
+        if c.warm is not None:
+            c.warm.context(context)
+        return context
 
     @server.tool(title="Get current project", annotations=READ)
     @domain_errors
@@ -285,7 +312,10 @@ def build_server(
     ) -> ContextInfo:
         """This agent's current project and its version (0 if never set)."""
         c = _caller(ctx, agent, namespace)
-        return await c.core.context.get(c.namespace, c.agent)
+        context = await c.core.context.get(c.namespace, c.agent)
+        if c.warm is not None:
+            c.warm.context(context)
+        return context
 
     @server.tool(title="List projects", annotations=READ)
     @domain_errors
@@ -324,7 +354,7 @@ def build_server(
             else [EntryInput(message=cast(str, message), status=status, kind=kind, meta=meta or {})]
         )
         return await c.core.journal.append(
-            c.namespace, c.agent, project, items, session_id=session_id
+            c.namespace, c.agent, project, items, session_id=c.session(session_id)
         )
 
     @server.tool(title="Read recent entries", annotations=READ)
@@ -366,9 +396,89 @@ def build_server(
         agent: AgentArg = None,
         namespace: NamespaceArg = None,
     ) -> VerifyReport:
-        """Recompute a project's hash chain; reports the first bad seq and what is wrong."""
+        """Recompute a project's hash chain, Merkle tree, signed checkpoints and archives;
+        reports the first bad seq and the kind of damage (`problem`)."""
         c = _caller(ctx, agent, namespace)
         return await c.core.journal.verify(c.namespace, await _project(c, project))
+
+    @server.tool(
+        title="Rotate journal",
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+    )
+    @domain_errors
+    async def rotate_journal(
+        ctx: Context,
+        project: ProjectArg = None,
+        agent: AgentArg = None,
+        namespace: NamespaceArg = None,
+    ) -> RotationResult:
+        """Seal the project's open segment into a verifiable archive: a rotation entry is
+        chained carrying the segment's range, Merkle root and archive SHA-256, and a checkpoint
+        is signed. Errors with conflict if the segment is empty or another rotation won."""
+        c = _caller(ctx, agent, namespace)
+        return await c.core.rotation.rotate(c.namespace, await _project(c, project))
+
+    @server.tool(title="Wait for events", annotations=READ)
+    @domain_errors
+    async def wait_for_events(
+        ctx: Context,
+        since: Annotated[
+            int, Field(ge=0, description="Return events with id > since (the last next_after).")
+        ] = 0,
+        types: Annotated[
+            list[str] | None,
+            Field(description="Event type patterns, `*` = any characters, e.g. ['session.*']."),
+        ] = None,
+        timeout: Annotated[  # noqa: ASYNC109 - the tool's documented long-poll bound
+            float, Field(ge=0, description="Seconds to wait if nothing matches yet (capped).")
+        ] = 30,
+        project: Annotated[str | None, Field(description="Only events of this project.")] = None,
+        agent: Annotated[str | None, Field(description="Only events of this agent.")] = None,
+        session_id: Annotated[str | None, Field(description="Only this session's events.")] = None,
+        namespace: NamespaceArg = None,
+        limit: Annotated[int, Field(ge=1, le=1000, description="At most this many events.")] = 100,
+    ) -> EventPage:
+        """Long-poll the event log: matching events after `since` at once, else wait up to
+        `timeout` seconds for the first. Pass the returned next_after as `since` next time; a
+        `resync` means events before it were removed by retention."""
+        state = _state(ctx)
+        principal = _principal(ctx)
+        namespace = principal.namespace_for(namespace, state.core.settings.namespace)
+        flt = EventFilter.for_principal(
+            principal,
+            namespace=namespace,
+            types=types,
+            project=project,
+            agent=agent,
+            session_id=session_id,
+        )
+        return await state.core.events.wait(flt, since, timeout, limit)
+
+    @server.tool(title="Get Merkle proof", annotations=READ)
+    @domain_errors
+    async def get_proof(
+        ctx: Context,
+        project: ProjectArg = None,
+        seq: Annotated[
+            int | None, Field(description="Prove this entry is in the tree (inclusion).")
+        ] = None,
+        old_size: Annotated[
+            int | None, Field(description="Prove the tree of this size is a prefix (consistency).")
+        ] = None,
+        size: Annotated[int | None, Field(description="Tree size; default the head.")] = None,
+        agent: AgentArg = None,
+        namespace: NamespaceArg = None,
+    ) -> ProofBundle:
+        """A journal's Merkle tree head (RFC 9162) at `size`, with an inclusion proof for `seq`
+        and/or a consistency proof from `old_size`, all against that same tree."""
+        c = _caller(ctx, agent, namespace)
+        name = await _project(c, project)
+        return await proof_bundle(c.core, c.namespace, name, seq, old_size, size)
 
     return server
 
@@ -377,6 +487,7 @@ def for_core(core: Roundtable, transport: Literal["stdio", "http"]) -> MCPServer
     """A server bound to an already-open core (HTTP: the app's; stdio: the process's)."""
 
     async def lifespan(_: MCPServer[McpState]) -> AsyncIterator[McpState]:
-        yield McpState(core=core, transport=transport)
+        warm = await WarmStart.load(core) if transport == "stdio" else None
+        yield McpState(core=core, transport=transport, warm=warm)
 
     return build_server(lifespan)
