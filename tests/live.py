@@ -90,9 +90,14 @@ def roundtable_exe() -> str:
 
 
 @contextmanager
-def subprocess_server(settings: Settings, log: Path, **env: str) -> Iterator[LiveServer]:
-    """Run `roundtable serve` as a real process on a free port, its output appended to `log`."""
-    port = free_port()
+def subprocess_server(
+    settings: Settings, log: Path, *, port: int | None = None, **env: str
+) -> Iterator[LiveServer]:
+    """Run `roundtable serve` as a real process, its output appended to `log`.
+
+    It listens on `port` if given (so a restarted server keeps its URL), else on a free one.
+    """
+    port = port or free_port()
     with log.open("ab") as sink:
         proc = subprocess.Popen(
             [roundtable_exe(), "serve", "--port", str(port)],
@@ -109,7 +114,7 @@ def subprocess_server(settings: Settings, log: Path, **env: str) -> Iterator[Liv
         if proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

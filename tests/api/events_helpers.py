@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import subprocess
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +16,6 @@ from roundtable.client.sse import SseMessage, SseParser, messages
 from roundtable.config import Settings
 from roundtable.store import tables
 from roundtable.store.engine import Database
-from tests.live import LiveServer, _wait_ready, env_for, roundtable_exe
 
 #: Generous limit for "eventually" conditions; tests never assert how fast things happen.
 PATIENCE = 120.0
@@ -129,28 +126,3 @@ async def wait_for(condition: Any, what: str, patience: float = PATIENCE) -> Non
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-@contextlib.contextmanager
-def serve_on(settings: Settings, port: int, log: Path, **env: str) -> Iterator[LiveServer]:
-    """`roundtable serve` on a given port (so a restarted server keeps its URL)."""
-    with log.open("ab") as sink:
-        proc = subprocess.Popen(
-            [roundtable_exe(), "serve", "--port", str(port)],
-            env=env_for(settings, **env),
-            stdout=sink,
-            stderr=sink,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process=proc, log=log)
-        token = (settings.data_dir / "admin.token").read_text().strip()
-        yield LiveServer(url=url, admin_token=token, settings=settings, process=proc)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()

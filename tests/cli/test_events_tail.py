@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from roundtable.cli.main import app
 from roundtable.config import Settings
 from roundtable.runtime import Roundtable
-from tests.api.events_helpers import NO_RATE_LIMIT, PATIENCE, serve_on, table_events, wait_for
+from tests.api.events_helpers import NO_RATE_LIMIT, PATIENCE, table_events, wait_for
 from tests.cli.test_process import lines_of
-from tests.live import LiveServer, env_for, roundtable_exe
+from tests.live import LiveServer, env_for, roundtable_exe, subprocess_server
 from tests.pg import free_port
 
 
@@ -44,7 +44,10 @@ async def test_tail_survives_a_server_restart(settings: Settings, tmp_path: Path
     port, log = free_port(), tmp_path / "server.log"
     printed: list[dict[str, Any]] = []
     stderr_path = tmp_path / "tail.err"
-    with serve_on(settings, port, log, **NO_RATE_LIMIT) as server, stderr_path.open("w") as err:
+    with (
+        subprocess_server(settings, log, port=port, **NO_RATE_LIMIT) as server,
+        stderr_path.open("w") as err,
+    ):
         sessions(server, "before", 3)
         proc = start_tail(settings, server.url, err)
         assert proc.stdout is not None
@@ -66,7 +69,7 @@ async def test_tail_survives_a_server_restart(settings: Settings, tmp_path: Path
         # through the core, as another process sharing the database would.
         async with Roundtable.open(settings, sweeper=False) as core:
             await core.sessions.start("default", "while-down", {})
-        with serve_on(settings, port, log, **NO_RATE_LIMIT) as server:
+        with subprocess_server(settings, log, port=port, **NO_RATE_LIMIT) as server:
             sessions(server, "after", 2)
             rows = [r for r in await table_events(settings) if r["type"].startswith("session.")]
             assert len(rows) == 6
@@ -101,7 +104,7 @@ def test_tail_exit_codes_for_auth_and_no_server(settings: Settings, tmp_path: Pa
     port = free_port()
     result = runner.invoke(app, ["events", "tail", "--url", f"http://127.0.0.1:{port}"], env=env)
     assert result.exit_code == 1 and "cannot" in result.stderr, result.stderr
-    with serve_on(settings, port, tmp_path / "server.log") as server:
+    with subprocess_server(settings, tmp_path / "server.log", port=port) as server:
         result = runner.invoke(
             app, ["events", "tail", "--url", server.url, "--token", "wrong"], env=env
         )

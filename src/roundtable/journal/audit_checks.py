@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 
 from roundtable.auth.keyring import Anchors, PublicKey
 from roundtable.journal import notes
-from roundtable.journal.hashing import FORMAT_VERSION, format_ts
 from roundtable.journal.models import Damage
 
 
@@ -170,35 +168,6 @@ def check_rotation_meta(seq: int, meta: dict[str, Any], segment: Any) -> None:
                 f"segment {segment['number']}: {field} is {segment[field]!r} in the segments "
                 f"table but {meta.get(field)!r} in rotation entry {seq}",
             )
-
-
-_fast_encoder = json.JSONEncoder(
-    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
-)
-
-
-def fast_canonical(namespace: str, project: str, row: Any, seq: int, prev: str) -> bytes | None:
-    """The stdlib JSON encoding of the entry, which equals RFC 8785's for most entries (no
-    floats, BMP-ordered keys); callers keep it only when it reproduces the stored hash."""
-    try:
-        return _fast_encoder.encode(
-            {
-                "v": FORMAT_VERSION,
-                "namespace": namespace,
-                "project": project,
-                "seq": seq,
-                "ts": format_ts(row["ts"]),
-                "agent": row["agent"],
-                "session_id": row["session_id"],
-                "status": row["status"],
-                "kind": row["kind"],
-                "message": row["message"],
-                "meta": row["meta"],
-                "prev_hash": prev,
-            }
-        ).encode()
-    except (TypeError, ValueError, UnicodeEncodeError):
-        return None
 
 
 def check_keys(keys: dict[str, PublicKey], anchors: Anchors) -> None:

@@ -5,6 +5,8 @@ previous entry's hash, so editing, removing or reordering any entry breaks every
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,3 +58,40 @@ def canonical_entry(
 
 def entry_hash(canonical: bytes) -> str:
     return hashlib.sha256(canonical).hexdigest()
+
+
+_FAST = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def stored_canonical(
+    namespace: str, project: str, row: Mapping[str, Any], *, seq: int, prev_hash: str, expect: str
+) -> bytes:
+    """The canonical bytes of a stored entry `row`, computed quickly when it is intact.
+
+    Sorted-key compact `json.dumps` equals RFC 8785 for nearly every entry (no floats, no keys
+    that sort differently in UTF-16) and is about five times faster than the general
+    canonicaliser. It is kept only when its SHA-256 is `expect` (the stored hash), which proves
+    it is byte for byte the hashed form; otherwise `canonical_entry` decides, and a result that
+    does not hash to `expect` tells the caller the entry is damaged.
+    """
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "agent": row["agent"],
+        "session_id": row["session_id"],
+        "status": row["status"],
+        "kind": row["kind"],
+        "message": row["message"],
+        "meta": row["meta"],
+        "prev_hash": prev_hash,
+    }
+    try:
+        fast = _FAST.encode(
+            {"v": FORMAT_VERSION, "namespace": namespace, "project": project}
+            | fields
+            | {"ts": format_ts(row["ts"])}
+        ).encode()
+    except (TypeError, ValueError, UnicodeEncodeError):
+        fast = b""
+    if fast and entry_hash(fast) == expect:
+        return fast
+    return canonical_entry(namespace=namespace, project=project, ts=row["ts"], **fields)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -45,13 +44,7 @@ from roundtable.errors import ConflictError
 from roundtable.events import log as events
 from roundtable.ids import utcnow
 from roundtable.journal import archive, checkpoints, filelock, merkle, mirror, projects, tree
-from roundtable.journal.hashing import (
-    FORMAT_VERSION,
-    GENESIS,
-    canonical_entry,
-    entry_hash,
-    format_ts,
-)
+from roundtable.journal.hashing import GENESIS, entry_hash, stored_canonical
 from roundtable.journal.mirror_service import MirrorService
 from roundtable.journal.models import EntryInput, Status
 from roundtable.journal.service import JournalService
@@ -123,33 +116,15 @@ class _Sealer:
     sealed_bytes: int = 0
 
     def _canonical(self, row: Any) -> bytes:
-        """The entry's RFC 8785 bytes, checked against its stored hash.
-
-        Sorted-key compact `json.dumps` is RFC 8785 for nearly every entry (no floats, no keys
-        that sort differently in UTF-16) and about five times faster than the general
-        canonicaliser; the SHA-256 check proves it is the hashed form, and any entry that does
-        not match goes through `canonical_entry`. A mismatch there means a damaged entry.
-        """
-        body = {
-            "v": FORMAT_VERSION,
-            "namespace": self.namespace,
-            "project": self.project,
-            "seq": row["seq"],
-            "ts": format_ts(row["ts"]),
-            "agent": row["agent"],
-            "session_id": row["session_id"],
-            "status": row["status"],
-            "kind": row["kind"],
-            "message": row["message"],
-            "meta": row["meta"],
-            "prev_hash": row["prev_hash"],
-        }
-        fast = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        canonical = fast.encode()
-        if entry_hash(canonical) == row["hash"]:
-            return canonical
-        canonical = canonical_entry(
-            **{k: v for k, v in body.items() if k != "v"} | {"ts": row["ts"]}
+        """The entry's RFC 8785 bytes, checked against its stored hash (a damaged entry is
+        never sealed)."""
+        canonical = stored_canonical(
+            self.namespace,
+            self.project,
+            row,
+            seq=row["seq"],
+            prev_hash=row["prev_hash"],
+            expect=row["hash"],
         )
         if entry_hash(canonical) != row["hash"]:
             raise ConflictError(

@@ -33,9 +33,8 @@ from roundtable.journal.audit_checks import (
     check_checkpoint,
     check_keys,
     check_rotation_meta,
-    fast_canonical,
 )
-from roundtable.journal.hashing import GENESIS, canonical_entry
+from roundtable.journal.hashing import GENESIS, stored_canonical
 from roundtable.journal.models import Damage, VerifyReport
 from roundtable.store import tables
 from roundtable.store.engine import Database
@@ -104,25 +103,10 @@ class _Walk:
     # -- entries ---------------------------------------------------------------------------
 
     def canonical(self, row: Any, seq: int, prev_hash: str, expect: str | None = None) -> bytes:
-        """The entry's canonical bytes. With `expect` (the stored hash), a fast encoding is
-        tried first and kept only if it hashes to `expect`, i.e. is byte for byte the RFC 8785
-        form; otherwise (floats, exotic keys, or damage) the full RFC 8785 encoder decides."""
-        if expect is not None:
-            fast = fast_canonical(self.namespace, self.project, row, seq, prev_hash)
-            if fast is not None and _sha(fast) == expect:
-                return fast
-        return canonical_entry(
-            namespace=self.namespace,
-            project=self.project,
-            seq=seq,
-            ts=row["ts"],
-            agent=row["agent"],
-            session_id=row["session_id"],
-            status=row["status"],
-            kind=row["kind"],
-            message=row["message"],
-            meta=row["meta"],
-            prev_hash=prev_hash,
+        """The entry's canonical bytes (fast when they hash to `expect`, the stored hash; see
+        `hashing.stored_canonical`). Without `expect`, always the full RFC 8785 encoder."""
+        return stored_canonical(
+            self.namespace, self.project, row, seq=seq, prev_hash=prev_hash, expect=expect or ""
         )
 
     async def next_hash(self, seq: int) -> str | None:
