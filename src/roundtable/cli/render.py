@@ -153,6 +153,11 @@ def context_line(context: ContextInfo) -> Text:
     )
 
 
+def count(n: int, noun: str) -> str:
+    """`1 archive`, `2 archives`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def verify_report(report: VerifyReport) -> Text:
     if report.ok:
         return Text.assemble(
@@ -161,9 +166,10 @@ def verify_report(report: VerifyReport) -> Text:
             f": {report.checked} {'entry' if report.checked == 1 else 'entries'} verified, "
             f"head {short(report.head_hash)}",
             (
-                f"\n  {report.tree_nodes_checked} tree nodes, "
-                f"{report.checkpoints_checked} signed checkpoints, "
-                f"{report.segments_checked} archives ({report.archived_checked} lines) checked",
+                f"\n  {count(report.tree_nodes_checked, 'tree node')}, "
+                f"{count(report.checkpoints_checked, 'signed checkpoint')}, "
+                f"{count(report.segments_checked, 'archive')} "
+                f"({count(report.archived_checked, 'line')}) checked",
                 "dim",
             ),
         )
