@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from roundtable.cli.main import app
 from roundtable.config import Settings
+from roundtable.journal import checkpoints
 from roundtable.journal.models import EntryInput
 from roundtable.runtime import Roundtable
 from tests.transfer import scribe_fixture
@@ -119,11 +120,38 @@ def test_export_then_import_jsonl_cli(settings: Settings, tmp_path: Path) -> Non
     assert sizes_and_verified(fresh, "team") == {"web": (30, False)}
     trusting = fresh.model_copy(update={"trusted_keys": kid})
     assert sizes_and_verified(trusting, "team") == {"web": (30, True)}
+    assert f"roundtable keys trust {kid}" in restored.stderr
+    bad_kid = cli(fresh, "keys", "trust", "not-a-kid")
+    assert bad_kid.exit_code == 2 and "is not a key id" in bad_kid.stderr
+    trusted = cli(fresh, "keys", "trust", kid)
+    assert trusted.exit_code == 0, trusted.stderr
+    assert (fresh.data_dir / "keys" / "trusted").stat().st_mode & 0o777 == 0o600
+    assert sizes_and_verified(fresh, "team") == {"web": (30, True)}
 
     twice = cli(fresh, "import", "jsonl", str(dump))
     assert twice.exit_code == 4 and "conflict" in twice.stderr
     renamed = cli(fresh, "import", "jsonl", str(dump), "--namespace", "other")
     assert renamed.exit_code == 2 and "cannot be imported as 'other'" in renamed.stderr
+
+
+def test_import_jsonl_trust_keys(settings: Settings, tmp_path: Path) -> None:
+    async def fill() -> None:
+        async with Roundtable.open(settings, sweeper=False) as core:
+            await core.context.set("team", "alice", "web", create=True)
+            await core.journal.append("team", "alice", "web", [EntryInput(message="one")])
+            await checkpoints.sign_now(core.db, core.signer, settings, "team", "web")
+
+    asyncio.run(fill())
+    dump = tmp_path / "team.jsonl"
+    assert cli(settings, "export", "-n", "team", "-o", str(dump)).exit_code == 0
+    fresh = Settings(
+        data_dir=tmp_path / "fresh", database_url=f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    )
+    restored = cli(fresh, "import", "jsonl", str(dump), "--trust-keys", "--json")
+    assert restored.exit_code == 0, restored.stderr
+    assert json.loads(restored.stdout)["untrusted_signing_keys"] == []
+    assert "trusting the exporting server's key" in restored.stderr
+    assert sizes_and_verified(fresh, "team") == {"web": (1, True)}
 
 
 @pytest.mark.parametrize("path", ["missing.jsonl"])

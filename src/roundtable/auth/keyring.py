@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import select, update
 
 from roundtable.auth.keys import SigningKey
-from roundtable.errors import ConflictError, NotFound
+from roundtable.errors import ConflictError, InvalidInput, NotFound
 from roundtable.ids import utcnow
 from roundtable.journal import notes
 from roundtable.store import tables
@@ -264,6 +265,44 @@ def local_kids(data_dir: Path) -> tuple[str | None, set[str]]:
     return current, retired
 
 
+def trust_file(data_dir: Path) -> Path:
+    """Key ids of other deployments this one trusts (`roundtable keys trust`), one per line.
+
+    It lives in the data directory, not the database, so write access to the database alone
+    can never make `verify` trust a key.
+    """
+    return key_file(data_dir).parent / "trusted"
+
+
+def trusted_in_file(data_dir: Path) -> set[str]:
+    try:
+        text = trust_file(data_dir).read_text()
+    except FileNotFoundError:
+        return set()
+    return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+def trust(data_dir: Path, kids: list[str]) -> set[str]:
+    """Add `kids` to the trust file (atomically, mode 0600); returns what it now holds."""
+    for kid in kids:
+        if not _KID.fullmatch(kid):
+            raise InvalidInput(f"{kid!r} is not a key id (16 hex digits)", field="kid")
+    trusted = trusted_in_file(data_dir) | set(kids)
+    path = trust_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".trusted.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("".join(f"{kid}\n" for kid in sorted(trusted)))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return trusted
+
+
+_KID = re.compile(r"[0-9a-f]{16}")
+
+
 @dataclass(frozen=True)
 class Anchors:
     """What `verify` trusts a checkpoint's key by: keys whose private half this server holds."""
@@ -274,11 +313,12 @@ class Anchors:
 
 
 def anchors(keyring: Keyring, trusted_setting: str | None) -> Anchors:
-    """Our key in memory, keys/retired/*.pem, `trusted_keys`, and the key file's key if it got
-    there by a rotation (the in-memory key is retired); a key file swapped behind our back is
-    not trusted (and `verify` reports it)."""
+    """Our key in memory, keys/retired/*.pem, `trusted_keys`, the trust file (`trust`), and the
+    key file's key if it got there by a rotation (the in-memory key is retired); a key file
+    swapped behind our back is not trusted (and `verify` reports it)."""
     current, retired = local_kids(keyring.data_dir)
     extra = {k.strip() for k in (trusted_setting or "").split(",") if k.strip()}
+    extra |= trusted_in_file(keyring.data_dir)
     memory = keyring.current.kid
     trusted = {memory, *retired, *extra}
     ours = keyring.keys.get(memory)

@@ -24,7 +24,7 @@ from roundtable.store import migrate
 from roundtable.store.engine import Database
 
 app = typer.Typer(
-    help="Signing keys: list, export (JWKS, signed-note verifier keys), rotate.",
+    help="Signing keys: list, export (JWKS, signed-note verifier keys), rotate, trust.",
     invoke_without_command=True,
 )
 T = TypeVar("T")
@@ -141,3 +141,20 @@ def register() -> None:
     settings = load_settings()
     kid = _with_db(settings, lambda db: keyring.register_disk_key(db, settings.data_dir))
     out.print(f"registered key {kid}")
+
+
+@app.command("trust")
+def trust(
+    kids: Annotated[list[str], typer.Argument(help="Key ids (16 hex digits) to trust.")],
+) -> None:
+    """Trust another deployment's keys: `verify` then accepts checkpoints they signed.
+
+    The list lives in DATA_DIR/keys/trusted (not in the database), next to
+    ROUNDTABLE_TRUSTED_KEYS; check the key ids against what the other side published
+    (`roundtable keys export --note` there)."""
+    settings = load_settings()
+    try:
+        trusted = keyring.trust(settings.data_dir, kids)
+    except RoundtableError as error:
+        raise fail(error) from None
+    out.print(f"trusted: {', '.join(sorted(trusted))} ({keyring.trust_file(settings.data_dir)})")

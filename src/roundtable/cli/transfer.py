@@ -129,6 +129,14 @@ def import_jsonl(
         str | None,
         typer.Option("--namespace", "-n", help="Must equal the export's namespace if given."),
     ] = None,
+    trust_keys: Annotated[
+        bool,
+        typer.Option(
+            "--trust-keys",
+            help="Also trust the exporting server's signing keys (as `roundtable keys trust`), "
+            "so `verify` accepts the imported checkpoints.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Restore an export into a namespace without projects; every hash is checked."""
@@ -148,6 +156,12 @@ def import_jsonl(
 
     done, trusted = _run(work())
     foreign = [kid for kid in done.signing_keys if kid not in trusted]
+    if trust_keys and foreign:
+        from roundtable.auth.keyring import trust
+
+        trust(settings.data_dir, foreign)
+        err.print(f"trusting the exporting server's key(s) {', '.join(foreign)}", soft_wrap=True)
+        foreign = []
     if json_:
         print_json({**done.counts, "untrusted_signing_keys": foreign})
     else:
@@ -158,8 +172,9 @@ def import_jsonl(
     if foreign:
         err.print(
             f"checkpoints signed by key(s) {', '.join(foreign)} of the exporting server: "
-            "`verify` accepts them once you trust them, "
-            f"e.g. ROUNDTABLE_TRUSTED_KEYS={','.join(foreign)}",
+            "`verify` accepts them once you trust them: check them against the keys that "
+            f"server published, then `roundtable keys trust {' '.join(foreign)}` "
+            f"(or ROUNDTABLE_TRUSTED_KEYS={','.join(foreign)})",
             soft_wrap=True,
         )
 
