@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select, update
 
-from roundtable.auth.keys import SigningKey
+from roundtable.auth.keys import SigningKey, ed25519_jwk
 from roundtable.errors import ConflictError, InvalidInput, NotFound
 from roundtable.ids import utcnow
 from roundtable.journal import notes
@@ -52,10 +52,6 @@ def derive_kid(public_raw: bytes) -> str:
     return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
 @dataclass(frozen=True)
 class PublicKey:
     """One registered key. `consistent` is False when the row's kid does not fit its key."""
@@ -74,14 +70,7 @@ class PublicKey:
         return Ed25519PublicKey.from_public_bytes(self.public_raw)
 
     def jwk(self) -> dict[str, Any]:
-        return {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": _b64url(self.public_raw),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        }
+        return ed25519_jwk(self.public_raw, self.kid)
 
 
 def _row_key(row: Any) -> PublicKey | None:

@@ -17,6 +17,18 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
+def ed25519_jwk(public_raw: bytes, kid: str) -> dict[str, Any]:
+    """An Ed25519 public key as a JWK (RFC 8037) for the JWKS."""
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": _b64url(public_raw),
+        "kid": kid,
+        "alg": "EdDSA",
+        "use": "sig",
+    }
+
+
 class SigningKey:
     """An Ed25519 key with a key id derived from its public key (so ids never collide)."""
 
@@ -43,14 +55,7 @@ class SigningKey:
         return cls(private)
 
     def jwk(self) -> dict[str, Any]:
-        return {
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": _b64url(self.public_raw),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        }
+        return ed25519_jwk(self.public_raw, self.kid)
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self.jwk()]}

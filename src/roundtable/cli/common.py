@@ -18,6 +18,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from roundtable.client.http import RoundtableClient
 from roundtable.config import Settings
@@ -72,6 +73,18 @@ def fail(error: RoundtableError) -> typer.Exit:
     for key, value in error.data.items():
         err.print(f"  {key}: {escape(str(value))}", soft_wrap=True)
     return typer.Exit(error.exit_code)
+
+
+def progress_bar(description: str = "{task.description}") -> Progress:
+    """The bar long commands (verify, rotate, import, export) draw on stderr, gone when done."""
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
 
 
 def run(work: Awaitable[T]) -> T:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from roundtable.cli.common import (
     JsonOpt,
@@ -29,6 +29,8 @@ from roundtable.cli.common import (
     load_settings,
     out,
     print_json,
+    progress_bar,
+    run,
     target,
 )
 from roundtable.client.http import RoundtableClient
@@ -66,18 +68,8 @@ def rotate(
         async with Roundtable.open(settings, sweeper=False) as core:
             return await core.rotation.rotate(ns, project, progress=step)
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        try:
-            result = asyncio.run(work(progress))
-        except RoundtableError as error:
-            raise fail(error) from None
+    with progress_bar() as progress:
+        result = run(work(progress))
     if json_:
         print_json(result)
         return

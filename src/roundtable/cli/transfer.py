@@ -13,7 +13,6 @@ domain error's code (2 invalid input, 3 not found, 4 conflict).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -24,10 +23,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from roundtable.cli.common import JsonOpt, NamespaceOpt, err, fail, load_settings, out, print_json
-from roundtable.errors import RoundtableError
+from roundtable.cli.common import (
+    JsonOpt,
+    NamespaceOpt,
+    err,
+    load_settings,
+    out,
+    print_json,
+    progress_bar,
+    run,
+)
 from roundtable.runtime import Roundtable
 
 import_app = typer.Typer(
@@ -40,24 +46,6 @@ def register(app: typer.Typer) -> None:
     """Add `export` and `import ...` to the main command."""
     app.command("export")(export)
     app.add_typer(import_app, name="import")
-
-
-def _bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-
-
-def _run(work: Any) -> Any:
-    try:
-        return asyncio.run(work)
-    except RoundtableError as error:
-        raise fail(error) from None
 
 
 def export(
@@ -73,14 +61,14 @@ def export(
 
     async def work() -> dict[str, int]:
         async with Roundtable.open(settings, sweeper=False) as core:
-            with _target(output) as sink, _bar() as bar:
+            with _target(output) as sink, progress_bar() as bar:
                 total = await count_entries(core, settings.namespace)
                 task = bar.add_task(f"exporting {settings.namespace}", total=total)
                 return await export_namespace(
                     core, settings.namespace, sink.write, lambda n: bar.advance(task, n)
                 )
 
-    counts = _run(work())
+    counts = run(work())
     err.print(
         f"exported namespace {settings.namespace}: "
         + ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
@@ -147,14 +135,14 @@ def import_jsonl(
 
     async def work() -> tuple[Restored, set[str]]:
         async with Roundtable.open(settings, sweeper=False) as core:
-            with _bar() as bar:
+            with progress_bar() as bar:
                 task = bar.add_task("importing entries", total=None)
                 done = await restore(
                     core, _lines(file), namespace=namespace, progress=lambda n: bar.advance(task, n)
                 )
             return done, trusted_kids(core.keyring, settings.trusted_keys)[1]
 
-    done, trusted = _run(work())
+    done, trusted = run(work())
     foreign = [kid for kid in done.signing_keys if kid not in trusted]
     if trust_keys and foreign:
         from roundtable.auth.keyring import trust
@@ -214,7 +202,7 @@ def import_scribe(
     async def work() -> ScribeReport:
         install = read_installation(path, db)
         async with Roundtable.open(settings, sweeper=False) as core:
-            with _bar() as bar:
+            with progress_bar() as bar:
                 task = bar.add_task("importing Scribe entries", total=None)
                 return await run_import(
                     core,
@@ -226,7 +214,7 @@ def import_scribe(
                     progress=lambda n: bar.advance(task, n),
                 )
 
-    report = _run(work())
+    report = run(work())
     if json_:
         typer.echo(json.dumps(_report_json(report), ensure_ascii=False))
     else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from roundtable.cli import render
 from roundtable.cli.common import (
@@ -18,9 +17,9 @@ from roundtable.cli.common import (
     NamespaceOpt,
     TokenOpt,
     UrlOpt,
-    err,
     out,
     print_json,
+    progress_bar,
     target,
 )
 from roundtable.client.http import RoundtableClient
@@ -41,14 +40,7 @@ def verify(
     name the first bad entry and the kind of damage (exit 8 if any)."""
     t = target(url=url, token=token, namespace=namespace)
 
-    with Progress(
-        TextColumn("verifying {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with progress_bar("verifying {task.description}") as bar:
         task = bar.add_task(project, total=None)
 
         def step(checked: int, total: int) -> None:
