@@ -6,6 +6,7 @@ started once per run by `tests/pg.py`; each test gets a fresh database on it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -42,19 +43,27 @@ async def database_url(
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'roundtable.db'}"
         return
-    server: pg.PostgresServer = request.getfixturevalue("pg_server")
+    async with scratch_database(request.getfixturevalue("pg_server")) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(server: pg.PostgresServer) -> AsyncIterator[str]:
+    """A fresh, empty database on the test PostgreSQL server, dropped afterwards."""
     name = "t_" + uuid.uuid4().hex[:16]
     admin = await asyncpg.connect(server.admin_dsn)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    yield server.url(name)
-    admin = await asyncpg.connect(server.admin_dsn)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield server.url(name)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(server.admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import select
 
@@ -21,8 +19,7 @@ from roundtable.runtime import Roundtable
 from roundtable.store import tables
 from roundtable.transfer.export import export_namespace
 from roundtable.transfer.restore import restore
-from tests import pg
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, scratch_database
 
 
 async def fill(core: Roundtable, ns: str = "team") -> None:
@@ -120,19 +117,8 @@ async def fresh_url(
     if backend == "postgresql" or "postgresql" not in BACKENDS:
         yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
         return
-    server: pg.PostgresServer = request.getfixturevalue("pg_server")
-    name = "t_" + uuid.uuid4().hex[:16]
-    admin = await asyncpg.connect(server.admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield server.url(name)
-    admin = await asyncpg.connect(server.admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(request.getfixturevalue("pg_server")) as url:
+        yield url
 
 
 @contextlib.asynccontextmanager
