@@ -24,6 +24,27 @@ BACKENDS = [
 ]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked `only_backend("x")` exists only in its `x` variant (no skipped twin).
+
+    Such tests are about one backend's own mechanism (PostgreSQL's advisory locks and
+    LISTEN/NOTIFY, SQLite's writer lock and file sharing), which the other backend lacks.
+    """
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("only_backend")
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("backend") if callspec is not None else None
+        if marker is not None and param is not None and param != marker.args[0]:
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[pg.PostgresServer]:
     server = pg.start()

@@ -104,11 +104,10 @@ WANTS = [
 ]
 
 
+@pytest.mark.only_backend("postgresql")  # instances share a database only on PostgreSQL
 async def test_two_postgresql_instances_deliver_everything_once_in_order(
-    backend: str, settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("instances share a database only on PostgreSQL")
     log = tmp_path / "servers.log"
     with (
         subprocess_server(settings, log, **NO_RATE_LIMIT) as one,
@@ -153,11 +152,10 @@ async def test_two_postgresql_instances_deliver_everything_once_in_order(
         assert sum(got.connections for got in received) > 2 * READERS  # they did resume
 
 
+@pytest.mark.only_backend("sqlite")  # other processes share the database *file* on SQLite
 async def test_sqlite_stream_sees_commits_of_mcp_processes(
-    backend: str, settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("other processes share the database file only on SQLite")
     processes, calls = 4, 20
     log, stderr = tmp_path / "server.log", tmp_path / "mcp-stderr.log"
     with subprocess_server(settings, log, **NO_RATE_LIMIT) as server:

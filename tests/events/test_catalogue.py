@@ -80,12 +80,9 @@ async def test_every_stored_event_matches_its_model(core: Roundtable) -> None:
 
 
 async def test_rotation_event_matches_its_model(core: Roundtable) -> None:
-    rotation = getattr(core, "rotation", None)
-    if rotation is None:
-        pytest.skip("rotation is not wired into the core yet")
     await core.journal.create_project("default", "alice", "web")
     await core.journal.append("default", "alice", "web", [EntryInput(message="x")])
-    await rotation.rotate("default", "web")
+    await core.rotation.rotate("default", "web")
     rotated = [e for e in await all_events(core) if e.type == "journal.rotated"]
     assert len(rotated) == 1
     parse_payload("journal.rotated", rotated[0].payload)

@@ -40,9 +40,8 @@ async def backend_pid(conn: AsyncConnection) -> int:
     return int(await conn.scalar(text("SELECT pg_backend_pid()")))
 
 
-async def test_naive_sequence_loses_an_event_on_postgresql(core: Roundtable, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite never runs two write transactions at once (see the SQLite test)")
+@pytest.mark.only_backend("postgresql")  # SQLite never runs two write transactions at once
+async def test_naive_sequence_loses_an_event_on_postgresql(core: Roundtable) -> None:
     engine = core.db.reader
     async with engine.connect() as first, engine.connect() as second:
         await first.begin()
@@ -59,11 +58,8 @@ async def test_naive_sequence_loses_an_event_on_postgresql(core: Roundtable, bac
     assert len(everything) == 2 and min(everything) not in seen  # ... yet never saw this one
 
 
-async def test_record_makes_the_second_writer_wait_on_postgresql(
-    core: Roundtable, backend: str
-) -> None:
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL advisory locks")
+@pytest.mark.only_backend("postgresql")
+async def test_record_makes_the_second_writer_wait_on_postgresql(core: Roundtable) -> None:
     engine = core.db.reader
     async with engine.connect() as first, engine.connect() as second, engine.connect() as probe:
         await first.begin()
@@ -101,9 +97,8 @@ async def test_record_makes_the_second_writer_wait_on_postgresql(
     assert sorted(seen + later) == [e.id for e in await all_events(core)]
 
 
-async def test_sqlite_writer_lock_excludes_a_second_writer(core: Roundtable, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("SQLite's writer lock")
+@pytest.mark.only_backend("sqlite")
+async def test_sqlite_writer_lock_excludes_a_second_writer(core: Roundtable) -> None:
     url = core.settings.effective_database_url
     impatient = Database(url, busy_timeout_ms=0)
     patient = Database(url)
