@@ -22,7 +22,7 @@ from roundtable.cli.common import (
     run,
     target,
 )
-from roundtable.cli.state import session_or_remembered
+from roundtable.cli.state import SessionOpt, session_or_remembered
 from roundtable.cli.timeparse import parse_when
 from roundtable.client.http import RoundtableClient
 from roundtable.errors import InvalidInput
@@ -63,13 +63,7 @@ def append(
         str | None, typer.Option("--meta", "-m", help='Details as a JSON object, e.g. {"pr": 42}.')
     ] = None,
     project: ProjectOpt = None,
-    session: Annotated[
-        str | None,
-        typer.Option(
-            "--session",
-            help="Session to write in, renewing its lease (default: the remembered one).",
-        ),
-    ] = None,
+    session: SessionOpt = None,
     agent: AgentOpt = None,
     json_: JsonOpt = False,
     namespace: NamespaceOpt = None,

@@ -18,7 +18,7 @@ from roundtable.cli.common import (
     print_json,
     target,
 )
-from roundtable.cli.state import remember, session_or_remembered
+from roundtable.cli.state import SessionOpt, remember, session_or_remembered
 from roundtable.client.context import use_project
 from roundtable.client.http import RoundtableClient
 from roundtable.errors import InvalidInput, RoundtableError
@@ -67,12 +67,7 @@ def use(
             "without it the current version is read and the switch retried on conflict.",
         ),
     ] = None,
-    session: Annotated[
-        str | None,
-        typer.Option(
-            "--session", help="Session to renew with this call (default: the remembered one)."
-        ),
-    ] = None,
+    session: SessionOpt = None,
     agent: AgentOpt = None,
     json_: JsonOpt = False,
     namespace: NamespaceOpt = None,

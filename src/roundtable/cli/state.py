@@ -8,6 +8,9 @@ whatever disagrees is dropped with a warning on stderr.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
 from rich.markup import escape
 
 from roundtable.cli.common import Target, err
@@ -15,6 +18,16 @@ from roundtable.client.http import RoundtableClient
 from roundtable.client.state import ClientState, StateCache
 from roundtable.errors import NotFound
 from roundtable.validation import check_name
+
+#: `--session` of the commands that write as the agent; it defaults to the remembered session.
+SessionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--session",
+        help="Session to write in, renewing its lease (default: the remembered one while the "
+        "server says it is active).",
+    ),
+]
 
 
 def _warn(message: str) -> None:
