@@ -11,6 +11,8 @@ head, an agent's context) are locked explicitly.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -116,19 +118,45 @@ def _parse_int(numeral: str) -> int | float:
     return value if -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT else float(numeral)
 
 
+def _enable_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Switch the file to WAL mode, retrying while another connection is doing the same.
+
+    On a new file, two connections switching at once deadlock on the upgrade from a shared lock:
+    SQLite then fails one of them at once with "database is locked" without calling the busy
+    handler. The winner's switch is persistent, so the retry finds WAL already set. Any other
+    error, or the same one past the busy timeout, is raised.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def prepare_connection(dbapi_connection: Any, busy_timeout_ms: int, synchronous: str) -> None:
+    """The pragmas every SQLite connection of ours runs first."""
+    # Let us issue BEGIN ourselves (the driver would start a deferred one lazily).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    _enable_wal(cursor, busy_timeout_ms)
+    cursor.execute(f"PRAGMA synchronous = {synchronous}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
 def _configure_sqlite(engine: Engine, begin: str, busy_timeout_ms: int, synchronous: str) -> None:
     """Pragmas on every new connection, and our own BEGIN (deferred or IMMEDIATE)."""
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Let us issue BEGIN ourselves (the driver would start a deferred one lazily).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute(f"PRAGMA synchronous = {synchronous}")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
+        prepare_connection(dbapi_connection, busy_timeout_ms, synchronous)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
