@@ -5,7 +5,9 @@ Every Scribe entry becomes a journal entry of kind `scribe`, appended through
 its own time goes in `meta.occurred_at`, its origin in `meta.source` (`scribe-db` or
 `scribe-md`) and `meta.source_id` (the database row's id, or `md:<line sha256>:<n>` for a log
 line without a row). A rerun loads each project's imported `source_id`s once and appends only
-the entries not seen before, so running it twice imports nothing new.
+the entries not seen before, so running it twice imports nothing new. A run holds the
+namespace's import lease (`store.leases`) from that read to its last append, so a second import
+started meanwhile is refused instead of appending the same entries again.
 
 Entries that cannot be imported (a message or meta over the limits, an unparsable log line)
 are reported with their reason and the import continues with the rest; `strict=True` refuses
@@ -27,7 +29,7 @@ from roundtable.errors import InvalidInput, NotFound, RateLimited
 from roundtable.journal import retention
 from roundtable.journal.models import EntryInput
 from roundtable.runtime import Roundtable
-from roundtable.store import tables
+from roundtable.store import leases, tables
 from roundtable.transfer.scribe_format import iso, status_of
 from roundtable.transfer.scribe_source import Installation, Problem, ScribeEntry, ScribeProject
 from roundtable.validation import check_message, check_meta, check_name
@@ -36,6 +38,8 @@ from roundtable.validation import check_message, check_meta, check_name
 SCRIBE_AGENT = "Scribe"
 KIND = "scribe"
 RESERVED = ("occurred_at", "source", "source_id")
+#: How long an import's lease outlives a crashed importer (renewed as batches commit).
+LEASE_SECONDS = 60.0
 
 Progress = Callable[[int], None]
 
@@ -196,6 +200,33 @@ async def import_scribe(
     on_total: Callable[[int], None] | None = None,
     progress: Progress | None = None,
 ) -> ScribeReport:
+    """Import `install` into `namespace` (see the module docstring).
+
+    A real run holds the namespace's import lease from planning to the last append, so two
+    imports started at once cannot both append the same entries: the second is refused with a
+    conflict and, run again, imports only what is left.
+    """
+    if dry_run:
+        return await _import(core, install, namespace, True, strict, on_total, progress, None)
+    busy = (
+        f"another Scribe import into namespace {namespace!r} is running; run this one again "
+        "when it has finished (it will import only what is left)"
+    )
+    name = leases.lease_name("scribe-import", namespace)
+    async with leases.hold(core.db, name, LEASE_SECONDS, busy) as lease:
+        return await _import(core, install, namespace, False, strict, on_total, progress, lease)
+
+
+async def _import(
+    core: Roundtable,
+    install: Installation,
+    namespace: str,
+    dry_run: bool,
+    strict: bool,
+    on_total: Callable[[int], None] | None,
+    progress: Progress | None,
+    lease: leases.Lease | None,
+) -> ScribeReport:
     planned = await plan(core, install, namespace)
     report = ScribeReport(
         namespace=namespace,
@@ -231,7 +262,7 @@ async def import_scribe(
             await core.journal.create_project(
                 namespace, SCRIBE_AGENT, p.result.name, _description(p.project)
             )
-        await _append_all(core, namespace, p, progress)
+        await _append_all(core, namespace, p, progress, lease)
     if target is not None:
         current = await core.context.get(namespace, SCRIBE_AGENT)
         report.context_project = target
@@ -247,7 +278,11 @@ def _description(project: ScribeProject) -> str:
 
 
 async def _append_all(
-    core: Roundtable, namespace: str, p: _Planned, progress: Progress | None
+    core: Roundtable,
+    namespace: str,
+    p: _Planned,
+    progress: Progress | None,
+    lease: leases.Lease | None,
 ) -> None:
     """Append in Scribe's order, one batch per run of the same agent (at most the batch limit)."""
     limit = core.settings.max_batch_entries
@@ -265,6 +300,8 @@ async def _append_all(
             except RateLimited as exc:  # the importer is one more writer; it waits its turn
                 await asyncio.sleep(exc.retry_after)
         p.result.imported += len(batch)
+        if lease is not None:
+            await lease.renew_if_due()
         if progress is not None:
             progress(len(batch))
         i = j
