@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,21 +11,39 @@ from pathlib import Path
 def read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
     """Return the file's bytes, creating it with `make()` (mode 0600) if it does not exist.
 
-    `O_EXCL` makes concurrent first starts agree: one process writes, the others read its file.
+    The bytes are written and fsynced in a private temporary file, then hard-linked into place:
+    `link` fails if the name exists, so concurrent first starts agree on one file, and nobody
+    can ever read it half-written.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.exists():
+        return _read(path)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(200):  # the creating process may still be writing it
-            data = path.read_bytes()
-            if data:
-                return data
-            time.sleep(0.01)
-        raise RuntimeError(f"{path} exists but is empty; delete it to regenerate") from None
-    data = make()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(make())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return _read(path)  # another process created it first: use theirs
+        _fsync_dir(path.parent)
+        return path.read_bytes()
+    finally:
+        os.unlink(temp)
+
+
+def _read(path: Path) -> bytes:
+    data = path.read_bytes()
+    if not data:
+        raise RuntimeError(f"{path} exists but is empty; delete it to regenerate")
     return data
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
