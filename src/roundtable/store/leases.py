@@ -69,13 +69,13 @@ async def hold(
 ) -> AsyncIterator[Lease]:
     """Hold the lease `name` for the block; `ConflictError(busy_message)` if someone holds it."""
     m = tables.markers
-    now = _now_ms()
-    expiry = now + int(ttl_seconds * 1000)
     async with db.write() as conn:
         await conn.execute(insert_ignore(conn, m, name=name, value=0))
         held_until = int(
             await conn.scalar(select(m.c.value).where(m.c.name == name).with_for_update()) or 0
         )
+        now = _now_ms()  # with the row locked: waiting for the lock does not shorten the lease
+        expiry = now + int(ttl_seconds * 1000)
         if held_until > now:
             raise ConflictError(busy_message, lease=name)
         await conn.execute(update(m).where(m.c.name == name).values(value=expiry))
