@@ -18,10 +18,11 @@ def read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if path.exists():
         return _read(path)
+    data = make()
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(make())
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         try:
@@ -29,7 +30,7 @@ def read_or_create(path: Path, make: Callable[[], bytes]) -> bytes:
         except FileExistsError:
             return _read(path)  # another process created it first: use theirs
         _fsync_dir(path.parent)
-        return path.read_bytes()
+        return data
     finally:
         os.unlink(temp)
 
