@@ -57,6 +57,24 @@ async def test_wait_returns_at_once_when_events_exist(core: Roundtable) -> None:
     assert [e.id for e in limited.events] == ids[:2] and limited.next_after == ids[1]
 
 
+async def test_wait_returns_what_committed_before_the_bus_heard_of_it(settings: Settings) -> None:
+    """An agent that writes through one instance and at once asks another (timeout 0) sees its
+    event, though the asking instance's bus has not been woken yet (here: never, on SQLite)."""
+    deaf = settings.model_copy(
+        update={"event_fallback_poll_seconds": 3600.0, "event_poll_seconds": 3600.0}
+    )
+    async with (
+        Roundtable.open(deaf, sweeper=False) as asked,
+        Roundtable.open(deaf, sweeper=False) as written,
+    ):
+        await asked.events.bus.start()
+        start = asked.events.bus.position
+        session = await written.sessions.start("default", "alice")
+        for timeout in (0.0, 5.0):
+            page = await asked.events.wait(SESSIONS, start, timeout=timeout)
+            assert [e.session_id for e in page.events] == [session.id]
+
+
 async def test_wait_times_out_empty_and_skips_what_the_filter_rejects(core: Roundtable) -> None:
     others = await write_events(core, 4, type_="test.other")
     page = await core.events.wait(SESSIONS, 0, timeout=0.05)
