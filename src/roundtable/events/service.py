@@ -126,8 +126,8 @@ class EventService:
         if not 1 <= limit <= PAGE:
             raise InvalidInput(f"limit must be 1-{PAGE}", field="limit")
         timeout = min(max(timeout, 0.0), self.settings.max_wait_seconds)
-        # What has committed is returned at once, even before this process's bus has heard of
-        # it (a write through another connection, process or instance): read the table first.
+        # What has committed is returned at once, even before this process's bus has fetched
+        # it (the bus is woken after commit, by a hook, a poll or NOTIFY): read the table first.
         page = await self.read(filter, after, limit)
         if page.events or page.resync is not None or timeout == 0:
             return page
