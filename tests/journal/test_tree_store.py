@@ -9,29 +9,12 @@ from sqlalchemy import func, select
 
 from roundtable.errors import InvalidInput, NotFound
 from roundtable.journal import merkle, tree
-from roundtable.journal.hashing import canonical_entry
 from roundtable.journal.models import Entry, EntryInput
 from roundtable.runtime import Roundtable
 from roundtable.store import tables
 from tests.journal import independent
 
 NS = "default"
-
-
-def canonical(e: Entry) -> bytes:
-    return canonical_entry(
-        namespace=e.namespace,
-        project=e.project,
-        seq=e.seq,
-        ts=e.ts,
-        agent=e.agent,
-        session_id=e.session_id,
-        status=e.status.value,
-        kind=e.kind,
-        message=e.message,
-        meta=e.meta,
-        prev_hash=e.prev_hash,
-    )
 
 
 async def fill(core: Roundtable, project: str, n: int) -> list[Entry]:
@@ -51,7 +34,7 @@ async def fill(core: Roundtable, project: str, n: int) -> list[Entry]:
 
 async def test_leaves_nodes_and_frontier_as_stored(core: Roundtable) -> None:
     entries = await fill(core, "p", 45)
-    leaves = [independent.leaf(canonical(e)) for e in entries]
+    leaves = [independent.leaf(e.canonical()) for e in entries]
     async with core.db.read() as conn:
         pid, frontier, seg = (
             await conn.execute(
@@ -81,14 +64,14 @@ async def test_leaves_nodes_and_frontier_as_stored(core: Roundtable) -> None:
     assert merkle.root_from_frontier([bytes.fromhex(h) for h in frontier]) == independent.mth(
         leaves
     )
-    assert seg == sum(len(canonical(e)) for e in entries)
+    assert seg == sum(len(e.canonical()) for e in entries)
     # The chain hash is still SHA-256 of the same canonical bytes.
-    assert all(e.hash == hashlib.sha256(canonical(e)).hexdigest() for e in entries)
+    assert all(e.hash == hashlib.sha256(e.canonical()).hexdigest() for e in entries)
 
 
 async def test_every_root_and_proof_up_to_70_entries(core: Roundtable) -> None:
     entries = await fill(core, "p", 70)
-    leaves = [independent.leaf(canonical(e)) for e in entries]
+    leaves = [independent.leaf(e.canonical()) for e in entries]
     roots = [independent.mth(leaves[:n]) for n in range(71)]
     async with core.db.read() as conn:
         pid = await conn.scalar(select(tables.projects.c.id).where(tables.projects.c.name == "p"))
@@ -106,7 +89,7 @@ async def test_every_root_and_proof_up_to_70_entries(core: Roundtable) -> None:
 
 async def test_service_answers_verify(core: Roundtable) -> None:
     entries = await fill(core, "p", 23)
-    leaves = [independent.leaf(canonical(e)) for e in entries]
+    leaves = [independent.leaf(e.canonical()) for e in entries]
     head = await core.journal.tree_head(NS, "p")
     assert (head.size, head.root) == (23, independent.mth(leaves).hex())
     assert (await core.journal.tree_head(NS, "p", 5)).root == independent.mth(leaves[:5]).hex()

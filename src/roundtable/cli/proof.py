@@ -32,7 +32,6 @@ from roundtable.cli.verify import TAMPERED
 from roundtable.client.http import RoundtableClient
 from roundtable.errors import InvalidInput
 from roundtable.journal import merkle
-from roundtable.journal.hashing import canonical_entry
 from roundtable.journal.models import ConsistencyProof, Entry, InclusionProof, QueryFilter, TreeHead
 
 
@@ -46,21 +45,7 @@ class Checked:
 
 def entry_leaf(entry: Entry) -> bytes:
     """The RFC 9162 leaf hash of an entry, recomputed from what the server returned."""
-    return merkle.leaf_hash(
-        canonical_entry(
-            namespace=entry.namespace,
-            project=entry.project,
-            seq=entry.seq,
-            ts=entry.ts,
-            agent=entry.agent,
-            session_id=entry.session_id,
-            status=entry.status.value,
-            kind=entry.kind,
-            message=entry.message,
-            meta=entry.meta,
-            prev_hash=entry.prev_hash,
-        )
-    )
+    return merkle.leaf_hash(entry.canonical())
 
 
 def _pinned(label: str, got: str, expected: str | None) -> list[str]:

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from roundtable.journal.hashing import canonical_entry
+
 
 class Status(StrEnum):
     INFO = "info"
@@ -61,6 +63,22 @@ class Entry(BaseModel):
     meta: dict[str, Any]
     prev_hash: str
     hash: str
+
+    def canonical(self) -> bytes:
+        """The RFC 8785 bytes its `hash` and Merkle leaf cover, recomputed from these fields."""
+        return canonical_entry(
+            namespace=self.namespace,
+            project=self.project,
+            seq=self.seq,
+            ts=self.ts,
+            agent=self.agent,
+            session_id=self.session_id,
+            status=self.status.value,
+            kind=self.kind,
+            message=self.message,
+            meta=self.meta,
+            prev_hash=self.prev_hash,
+        )
 
 
 class EntryPage(BaseModel):
