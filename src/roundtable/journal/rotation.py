@@ -368,13 +368,7 @@ class RotationService:
         return RotationResult(
             namespace=namespace,
             project=project,
-            segment=number,
-            first_seq=first,
-            last_seq=last,
-            root=segment["root"],
-            tree_root=segment["tree_root"],
-            archive=segment["archive"],
-            archive_sha256=segment["archive_sha256"],
+            **segment,  # the rotation entry's meta: segment, range, roots and archive
             markdown=markdown,
             rotation_seq=rotation_seq,
             checkpoint_size=signed.size,
