@@ -8,6 +8,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+import roundtable
 from tests.live import LiveServer
 from tests.mcp.harness import fail, http, mint_token, ok, snapshot
 
@@ -60,6 +61,7 @@ async def test_mcp_endpoint_refuses_requests_without_a_valid_token(
         )
         assert response.status_code == 200, response.text
         assert response.json()["result"]["serverInfo"]["name"] == "roundtable"
+        assert response.json()["result"]["serverInfo"]["version"] == roundtable.__version__
 
     # The official client cannot connect with a bad token either.
     with pytest.raises(Exception) as refused:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from mcp_types import JSONRPCError, JSONRPCResponse, jsonrpc_message_adapter
 
+from roundtable import __version__
 from roundtable.config import Settings
 from tests.live import env_for, roundtable_exe
 from tests.mcp.harness import READ_ONLY, TIMEOUT, fail, ok, stdio
@@ -80,7 +81,7 @@ async def test_stdout_carries_only_protocol(settings: Settings) -> None:
                 "clientInfo": {"name": "raw-test", "version": "1"},
             },
         )
-        assert init["result"]["serverInfo"]["name"] == "roundtable"
+        assert init["result"]["serverInfo"] == {"name": "roundtable", "version": __version__}
         assert init["result"]["capabilities"]["tools"] is not None
         await raw.notify("notifications/initialized")
 

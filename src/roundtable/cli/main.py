@@ -8,7 +8,8 @@ import sys
 
 import typer
 
-from roundtable.cli import events, keys, log, projects, sessions, tokens
+from roundtable import __version__
+from roundtable.cli import events, helpfmt, keys, log, projects, sessions, tokens
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
 from roundtable.cli.proof import proof
@@ -16,6 +17,8 @@ from roundtable.cli.rotation import register as register_rotation
 from roundtable.cli.transfer import register as register_transfer
 from roundtable.cli.verify import verify
 from roundtable.errors import RoundtableError
+
+helpfmt.install()
 
 app = typer.Typer(
     name="roundtable",
@@ -40,6 +43,26 @@ register_rotation(app, log.app, projects.app)  # rotate, log render, project mir
 __all__ = ["app", "err", "fail", "load_settings", "main"]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"roundtable {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Coordination and audit server for teams of AI agents."""
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -51,8 +74,10 @@ def _is_loopback(host: str) -> bool:
 
 @app.command()
 def serve(
-    host: str | None = typer.Option(None, help="Bind address (default: 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Port (default: 8765)."),
+    host: str | None = typer.Option(
+        None, help="Bind address (env: ROUNDTABLE_HOST; default: 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(None, help="Port (env: ROUNDTABLE_PORT; default: 8765)."),
 ) -> None:
     """Run the HTTP API, the MCP endpoint (/mcp) and the session sweeper."""
     import uvicorn

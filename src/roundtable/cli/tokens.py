@@ -18,6 +18,7 @@ from roundtable.auth.keys import SigningKey
 from roundtable.auth.tokens import TokenService
 from roundtable.cli.common import JsonOpt, NamespaceOpt, err, fail, load_settings, print_json
 from roundtable.cli.timeparse import parse_duration
+from roundtable.config import Settings
 from roundtable.errors import InvalidInput, RoundtableError
 from roundtable.validation import check_name
 
@@ -45,7 +46,11 @@ def create(
     agent: Annotated[str, typer.Option("--agent", "-a", help="Agent the token identifies.")],
     ttl: Annotated[
         str | None,
-        typer.Option("--ttl", help="Lifetime, e.g. 30m, 1h, 7d (default: token_default_ttl)."),
+        typer.Option(
+            "--ttl",
+            help="Lifetime, e.g. 30m, 1h, 7d (env: ROUNDTABLE_TOKEN_DEFAULT_TTL_SECONDS; "
+            f"default: {Settings.model_fields['token_default_ttl_seconds'].default} s).",
+        ),
     ] = None,
     namespace: NamespaceOpt = None,
     json_: JsonOpt = False,

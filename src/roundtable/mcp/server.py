@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
+from roundtable import __version__
 from roundtable.auth.tokens import ADMIN, Principal
 from roundtable.errors import InvalidInput, RoundtableError
 from roundtable.events.service import EventFilter, EventPage
@@ -224,6 +225,7 @@ def build_server(
     """An MCP server whose tools find the core through `lifespan`'s `McpState`."""
     server = RoundtableMCP(
         "roundtable",
+        version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=asynccontextmanager(lifespan),
         log_level="WARNING",
