@@ -6,10 +6,11 @@ Every field here is documented in `docs/configuration.md`; a test checks that th
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -110,3 +111,25 @@ class Settings(BaseSettings):
             return self.url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+
+ENV_PREFIX = "ROUNDTABLE_"
+
+
+def explain(error: ValidationError, options: Collection[str] = ()) -> list[str]:
+    """One line per bad setting, naming its variable (and its option when one was given).
+
+    `options` are the fields that came from command-line options rather than the environment.
+    pydantic's own text names the Python field and links to its docs; people set variables.
+    """
+    lines = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = ENV_PREFIX + field.upper()
+        if field in options:
+            name = f"--{field.replace('_', '-')} ({name})"
+        message = problem["msg"]
+        if problem["type"] != "extra_forbidden":
+            message += f", got {problem['input']!r}"
+        lines.append(f"{name}: {message}")
+    return lines
