@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__
-from roundtable.api import checkpoints, events, problems, proofs, rotation, verify
+from roundtable.api import checkpoints, discovery, events, problems, proofs, rotation, verify
 from roundtable.api.routes import router
 from roundtable.config import Settings
 from roundtable.errors import RoundtableError
@@ -33,7 +34,11 @@ class _McpAuth:
             try:
                 await self.core.authenticate_async(headers.get("authorization"))
             except RoundtableError as error:
-                await problems.problem(error, scope["path"])(scope, receive, send)
+                response = problems.problem(error, scope["path"])
+                if error.http_status == 401:
+                    base = discovery.base_url(Request(scope))
+                    response.headers["WWW-Authenticate"] = discovery.www_authenticate(base)
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -69,6 +74,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(proofs.router)
     app.include_router(rotation.router)
+    app.include_router(discovery.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -12,6 +12,7 @@ from roundtable import __version__
 from roundtable.cli import events, helpfmt, keys, log, projects, sessions, tokens
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
+from roundtable.cli.mcp import mcp
 from roundtable.cli.proof import proof
 from roundtable.cli.rotation import register as register_rotation
 from roundtable.cli.transfer import register as register_transfer
@@ -37,6 +38,7 @@ app.command("verify")(verify)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")
 app.command("proof")(proof)
+app.command("mcp")(mcp)  # `roundtable mcp` alone skips this module: see roundtable.cli.main()
 register_transfer(app)  # export, import jsonl, import scribe
 register_rotation(app, log.app, projects.app)  # rotate, log render, project mirror
 
@@ -105,18 +107,6 @@ def serve(
         log_level="warning",
         timeout_graceful_shutdown=3,
     )
-
-
-@app.command()
-def mcp(
-    agent: str | None = typer.Option(None, help="Agent identity (env: ROUNDTABLE_AGENT)."),
-    namespace: str | None = typer.Option(None, help="Namespace (env: ROUNDTABLE_NAMESPACE)."),
-) -> None:
-    """Run the MCP server on stdio (launch it from an agent's MCP config)."""
-    from roundtable.mcp.stdio import serve_stdio
-
-    settings = load_settings(agent=agent, namespace=namespace)
-    asyncio.run(serve_stdio(settings))
 
 
 @db_app.command("upgrade")

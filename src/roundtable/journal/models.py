@@ -247,3 +247,20 @@ class ProofBundle(BaseModel):
     tree: TreeHead
     inclusion: InclusionProof | None = None
     consistency: ConsistencyProof | None = None
+
+
+class RotationResult(BaseModel):
+    """A sealed segment, as `rotate` reports it."""
+
+    namespace: str
+    project: str
+    segment: int
+    first_seq: int
+    last_seq: int
+    root: str = Field(description="Merkle root (hex) of the segment's own entries.")
+    tree_root: str = Field(description="Root of the whole tree at size last_seq (hex).")
+    archive: str = Field(description="Archive path relative to the data directory.")
+    archive_sha256: str
+    markdown: str = Field(description="Markdown rendering, relative to the data directory.")
+    rotation_seq: int = Field(description="Seq of the rotation entry in the chain.")
+    checkpoint_size: int = Field(description="Size of the checkpoint signed by the rotation.")
