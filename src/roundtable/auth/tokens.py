@@ -142,7 +142,23 @@ class TokenService:
             raise Unauthenticated("token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        return Principal(admin=False, agent=str(claims["sub"]), namespace=str(claims["ns"]))
+        return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    """The agent a validly signed token names; a token lacking or mangling a claim is refused
+    (401), whoever signed it: a valid signature does not make a claim well-formed."""
+    agent, namespace = claims.get("sub"), claims.get("ns")
+    for name, value in (("sub", agent), ("ns", namespace)):
+        if not isinstance(value, str):
+            raise Unauthenticated(f"invalid token: the {name!r} claim is missing or not a string")
+    assert isinstance(agent, str) and isinstance(namespace, str)
+    try:
+        check_name("agent", agent)
+        check_name("namespace", namespace)
+    except InvalidInput as exc:
+        raise Unauthenticated(f"invalid token: {exc.message}") from None
+    return Principal(admin=False, agent=agent, namespace=namespace)
 
 
 def admin_token_path(data_dir: Path) -> Path:
