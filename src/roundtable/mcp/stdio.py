@@ -10,6 +10,7 @@ import logging
 import sys
 
 from roundtable.config import Settings
+from roundtable.mcp.jsonrpc_guard import run_guarded_stdio
 from roundtable.mcp.server import for_core
 from roundtable.runtime import Roundtable
 
@@ -17,4 +18,4 @@ from roundtable.runtime import Roundtable
 async def serve_stdio(settings: Settings) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     async with Roundtable.open(settings) as core:
-        await for_core(core, "stdio").run_stdio_async()
+        await run_guarded_stdio(for_core(core, "stdio"))
