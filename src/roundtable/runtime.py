@@ -53,7 +53,7 @@ class Roundtable:
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings, *, sweeper: bool = True) -> AsyncIterator[Roundtable]:
         """Open the database (applying migrations), build the services, run the sweeper."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         db = Database(
             settings.effective_database_url,
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
@@ -78,7 +78,11 @@ class Roundtable:
                 journal=journal,
                 limiter=limiter,
                 tokens=TokenService(
-                    settings.data_dir, keyring.current, settings.admin_token, keyring
+                    settings.data_dir,
+                    keyring.current,
+                    settings.admin_token,
+                    keyring,
+                    settings.trusted_keys,
                 ),
                 keyring=keyring,
                 signer=signer,
