@@ -56,6 +56,17 @@ class Settings(BaseSettings):
     max_batch_entries: int = Field(default=1_000, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     regex_scan_limit: int = Field(default=20_000, ge=1)
+    regex_budget_seconds: float = Field(
+        default=2.0, gt=0, description="Total regex matching time per query_entries call."
+    )
+    max_expensive_per_agent: int = Field(
+        default=2, ge=1, description="Concurrent expensive queries (regex, verify) per caller."
+    )
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body; larger ones get 413 before they are read.",
+    )
 
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"

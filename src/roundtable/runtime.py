@@ -24,6 +24,7 @@ from roundtable.journal.mirror_service import MirrorService
 from roundtable.journal.rotation import RotationService
 from roundtable.journal.service import JournalService
 from roundtable.sessions.context import ContextService
+from roundtable.sessions.expensive import CALLER
 from roundtable.sessions.leases import SessionService
 from roundtable.sessions.limits import RateLimiter
 from roundtable.store import migrate
@@ -52,7 +53,7 @@ class Roundtable:
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings, *, sweeper: bool = True) -> AsyncIterator[Roundtable]:
         """Open the database (applying migrations), build the services, run the sweeper."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         db = Database(
             settings.effective_database_url,
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
@@ -77,7 +78,11 @@ class Roundtable:
                 journal=journal,
                 limiter=limiter,
                 tokens=TokenService(
-                    settings.data_dir, keyring.current, settings.admin_token, keyring
+                    settings.data_dir,
+                    keyring.current,
+                    settings.admin_token,
+                    keyring,
+                    settings.trusted_keys,
                 ),
                 keyring=keyring,
                 signer=signer,
@@ -102,9 +107,15 @@ class Roundtable:
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller behind an HTTP `Authorization` header (all admin when auth is disabled)."""
         if self.settings.auth_disabled:
-            return ADMIN
-        scheme, _, token = (authorization or "").partition(" ")
-        return self.tokens.authenticate(token.strip() if scheme.lower() == "bearer" else None)
+            principal = ADMIN
+        else:
+            scheme, _, token = (authorization or "").partition(" ")
+            principal = self.tokens.authenticate(
+                token.strip() if scheme.lower() == "bearer" else None
+            )
+        # Who the rest of this request's work is counted against (expensive-query limits).
+        CALLER.set("admin" if principal.admin else f"{principal.namespace}/{principal.agent}")
+        return principal
 
     async def authenticate_async(self, authorization: str | None) -> Principal:
         """`authenticate`, first reloading the keyring if the token names a key we do not hold

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from roundtable.auth import keyring
 from roundtable.config import Settings
+from roundtable.errors import Unauthenticated
 from roundtable.journal import checkpoints, notes
 from roundtable.journal.models import EntryInput
 from roundtable.runtime import Roundtable
@@ -126,8 +128,9 @@ async def test_key_rotation_keeps_old_checkpoints_and_tokens_valid(settings: Set
         assert core.authenticate(f"Bearer {token}").agent == "alice"
 
 
-async def test_tokens_of_another_instance_verify_through_the_keyring(settings: Settings) -> None:
-    """Two instances, two data directories, one database: each accepts the other's tokens."""
+async def test_tokens_of_another_instance_verify_once_trusted(settings: Settings) -> None:
+    """Two instances, two data directories, one database: each accepts the other's tokens once
+    its key is trusted outside the database (issue 15: a key row alone is not enough)."""
     other = settings.model_copy(update={"data_dir": settings.data_dir.parent / "other"})
     async with (
         Roundtable.open(settings, sweeper=False) as first,
@@ -135,6 +138,10 @@ async def test_tokens_of_another_instance_verify_through_the_keyring(settings: S
     ):
         assert first.keyring.current.kid != second.keyring.current.kid
         token = second.tokens.mint("bob", NS, timedelta(minutes=5))
+        with pytest.raises(Unauthenticated, match="not trusted"):
+            await first.authenticate_async(f"Bearer {token}")
+        keyring.trust(settings.data_dir, [second.keyring.current.kid])
+        await asyncio.sleep(0.1)
         caller = await first.authenticate_async(f"Bearer {token}")
         assert caller.agent == "bob"
         published = {k["kid"] for k in first.keyring.jwks()["keys"]}

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__
 from roundtable.api import checkpoints, discovery, events, problems, proofs, rotation, verify
+from roundtable.api.guard import RequestGuard
 from roundtable.api.routes import router
 from roundtable.config import Settings
 from roundtable.errors import RoundtableError
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(RequestGuard, settings=settings)
     app.include_router(router)
     app.include_router(events.router)
     app.include_router(checkpoints.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from roundtable.auth.files import read_or_create
-from roundtable.auth.keyring import Keyring
+from roundtable.auth.keyring import Keyring, anchors
 from roundtable.auth.keys import SigningKey
 from roundtable.errors import InvalidInput, PermissionDenied, Unauthenticated
 from roundtable.ids import utcnow, uuid7
@@ -67,10 +68,13 @@ class TokenService:
         key: SigningKey,
         admin_token: str | None = None,
         keyring: Keyring | None = None,
+        trusted_setting: str | None = None,
     ) -> None:
         self._key = key
         self.keyring = keyring
         self.admin_token = admin_token or load_admin_token(data_dir)
+        self.trusted_setting = trusted_setting
+        self._anchored: tuple[float, frozenset[str]] = (-1e9, frozenset())
 
     @property
     def key(self) -> SigningKey:
@@ -102,7 +106,24 @@ class TokenService:
         found = self.keyring.trusted(str(kid))
         if found is None:
             raise Unauthenticated(f"invalid token: unknown signing key {kid!r}")
+        if found.kid not in self.anchored_kids(refresh_after=0.05):
+            raise Unauthenticated(
+                f"invalid token: signing key {kid!r} is registered but not trusted here (not "
+                "this data directory's, not in keys/trusted or ROUNDTABLE_TRUSTED_KEYS)"
+            )
         return found.public
+
+    def anchored_kids(self, refresh_after: float = 1.0) -> frozenset[str]:
+        """Keys whose trust comes from outside the database (`keyring.anchors`): a key row an
+        attacker inserted into `signing_keys` never signs a token we accept. Re-read from the
+        data directory when older than `refresh_after` seconds (so a rotation or `keys trust`
+        takes effect without a restart, and untrusted kids cannot force a read per request)."""
+        assert self.keyring is not None
+        now = time.monotonic()
+        if now - self._anchored[0] > refresh_after:
+            trusted = anchors(self.keyring, self.trusted_setting).trusted
+            self._anchored = (now, frozenset(trusted))
+        return self._anchored[1]
 
     def mint(self, agent: str, namespace: str, ttl: timedelta) -> str:
         check_name("agent", agent)
@@ -142,7 +163,23 @@ class TokenService:
             raise Unauthenticated("token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        return Principal(admin=False, agent=str(claims["sub"]), namespace=str(claims["ns"]))
+        return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    """The agent a validly signed token names; a token lacking or mangling a claim is refused
+    (401), whoever signed it: a valid signature does not make a claim well-formed."""
+    agent, namespace = claims.get("sub"), claims.get("ns")
+    for name, value in (("sub", agent), ("ns", namespace)):
+        if not isinstance(value, str):
+            raise Unauthenticated(f"invalid token: the {name!r} claim is missing or not a string")
+    assert isinstance(agent, str) and isinstance(namespace, str)
+    try:
+        check_name("agent", agent)
+        check_name("namespace", namespace)
+    except InvalidInput as exc:
+        raise Unauthenticated(f"invalid token: {exc.message}") from None
+    return Principal(admin=False, agent=agent, namespace=namespace)
 
 
 def admin_token_path(data_dir: Path) -> Path:

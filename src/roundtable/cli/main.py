@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import sys
 
 import typer
@@ -132,6 +133,9 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
+    # Everything this process creates (database, archives, mirrors, state, keys) is private to
+    # its user: journals are not for other local accounts to read.
+    os.umask(os.umask(0o077) | 0o077)
     try:
         app()
     except RoundtableError as error:

@@ -18,6 +18,7 @@ from mcp.server import MCPServer
 
 from roundtable.config import Settings
 from roundtable.mcp.common import CoreHandle, McpState
+from roundtable.mcp.jsonrpc_guard import run_guarded_stdio
 from roundtable.mcp.server import build_server
 
 if TYPE_CHECKING:
@@ -47,4 +48,4 @@ async def serve_stdio(settings: Settings) -> None:
             state.handle.prefetch(PREFETCH_SECONDS)
             yield state
 
-    await build_server(lifespan).run_stdio_async()
+    await run_guarded_stdio(build_server(lifespan))

@@ -53,8 +53,15 @@ class SessionService:
         metadata: dict[str, Any] | None = None,
         *,
         parent_id: str | None = None,
+        foreign_parent: bool = False,
     ) -> SessionInfo:
-        """Open a session; the agent's expired-but-unclaimed sessions are marked superseded."""
+        """Open a session; the agent's expired-but-unclaimed sessions are marked superseded.
+
+        A parent must be a session of the same agent: joining another agent's tree would put
+        this session under that agent's cascade, callbacks and temporal documents. Only a
+        trusted caller that spawns sessions for others (an orchestrator) passes
+        `foreign_parent=True`.
+        """
         check_name("namespace", namespace)
         check_name("agent", agent)
         metadata = check_meta(metadata, self.settings.max_meta_bytes)
@@ -68,6 +75,12 @@ class SessionService:
             root_id = session_id
             if parent_id is not None:
                 parent = await self._get(conn, namespace, parent_id)
+                if parent.agent != agent and not foreign_parent:
+                    raise PermissionDenied(
+                        f"session {parent_id} belongs to agent {parent.agent!r}: a session can "
+                        "only be started under a session of the same agent",
+                        parent_id=parent_id,
+                    )
                 root_id = parent.root_id
             superseded = await self._supersede(conn, namespace, agent, session_id, now)
             row = {
