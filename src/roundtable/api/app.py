@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,8 +11,10 @@ from fastapi import FastAPI
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from roundtable import __version__
+from roundtable import __version__, logs, metrics, tracing
 from roundtable.api import checkpoints, events, problems, proofs, rotation, verify
+from roundtable.api import metrics as metrics_api
+from roundtable.api.observe import ObserveMiddleware
 from roundtable.api.routes import router
 from roundtable.config import Settings
 from roundtable.errors import RoundtableError
@@ -40,9 +43,11 @@ class _McpAuth:
 
 def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     """Build the app; the core (database, services) opens in the lifespan."""
+    tracing.configure_from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.reapply()  # uvicorn has installed its handlers by now: give them our format
         async with Roundtable.open(settings, sweeper=sweeper) as core:
             app.state.core = core
             mcp = for_core(core, "http")
@@ -53,8 +58,16 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
                 host=settings.host,
             )
             app.router.routes.append(Route("/mcp", endpoint=_McpAuth(mcp_app, core)))
-            async with mcp.session_manager.run():
-                yield
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.metrics_port is not None:
+                    await stack.enter_async_context(
+                        metrics_api.loopback_listener(core, settings.metrics_port)
+                    )
+                await stack.enter_async_context(mcp.session_manager.run())
+                try:
+                    yield
+                finally:
+                    metrics.mark_process_dead(os.getpid())
 
     app = FastAPI(
         title="Roundtable",
@@ -63,12 +76,14 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(ObserveMiddleware)
     app.include_router(router)
     app.include_router(events.router)
     app.include_router(checkpoints.router)
     app.include_router(verify.router)
     app.include_router(proofs.router)
     app.include_router(rotation.router)
+    app.include_router(metrics_api.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+from roundtable import logs
 from roundtable.cli import events, keys, log, projects, sessions, tokens
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
@@ -60,6 +61,7 @@ def serve(
     from roundtable.api.app import create_app
 
     settings = load_settings(host=host, port=port)
+    logs.configure(settings.log_format, settings.log_level or "INFO")
     if settings.auth_disabled and not _is_loopback(settings.host):
         err.print(
             f"[red]refusing to bind {settings.host}:[/red] authentication is disabled "
@@ -91,6 +93,7 @@ def mcp(
     from roundtable.mcp.stdio import serve_stdio
 
     settings = load_settings(agent=agent, namespace=namespace)
+    logs.configure(settings.log_format, settings.log_level or "WARNING")
     asyncio.run(serve_stdio(settings))
 
 

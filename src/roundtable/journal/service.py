@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from roundtable import metrics
 from roundtable.auth.keyring import anchors
 from roundtable.config import Settings
 from roundtable.errors import InvalidInput
@@ -117,6 +118,8 @@ class JournalService:
                     new_size=result.last_seq,
                     now=now,
                 )
+        metrics.JOURNAL_APPENDS.inc()
+        metrics.JOURNAL_ENTRIES.inc(len(result.entries))
         for hook in self.after_commit:
             await hook(namespace, head, result)
         return result

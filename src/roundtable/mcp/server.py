@@ -10,6 +10,7 @@ conflict: the current version and project).
 
 import functools
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp_types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
+from roundtable import metrics, tracing
 from roundtable.auth.tokens import ADMIN, Principal
-from roundtable.errors import InvalidInput, RoundtableError
+from roundtable.errors import ERRORS, InvalidInput, RoundtableError
 from roundtable.events.service import EventFilter, EventPage
 from roundtable.journal.models import (
     AppendResult,
@@ -96,9 +98,10 @@ class Caller:
 
     def session(self, session_id: str | None) -> str | None:
         """The session named, else (stdio) the one this server started or resumed."""
-        if self.warm is None:
-            return session_id
-        return self.warm.session_for(self.namespace, self.agent, session_id)
+        if self.warm is not None:
+            session_id = self.warm.session_for(self.namespace, self.agent, session_id)
+        tracing.annotate(session=session_id)
+        return session_id
 
 
 def _state(ctx: Context) -> McpState:
@@ -124,12 +127,14 @@ def _caller(ctx: Context, agent: str | None, namespace: str | None) -> Caller:
                 "no agent identity: set ROUNDTABLE_AGENT for `roundtable mcp` or pass `agent`",
                 field="agent",
             )
-    return Caller(
+    caller = Caller(
         core=state.core,
         namespace=principal.namespace_for(namespace, settings.namespace),
         agent=principal.agent_for(agent),
         warm=state.warm,
     )
+    tracing.annotate(agent=caller.agent, namespace=caller.namespace)
+    return caller
 
 
 async def _project(caller: Caller, project: str | None) -> str:
@@ -140,6 +145,7 @@ async def _project(caller: Caller, project: str | None) -> str:
 
 def error_result(error: RoundtableError) -> CallToolResult:
     """The MCP form of a domain error: readable text plus the same data, structured."""
+    metrics.count_refusal(error)
     payload = error.to_dict()
     return CallToolResult(
         content=[TextContent(type="text", text=json.dumps({"error": payload}))],
@@ -182,15 +188,34 @@ class RoundtableMCP(MCPServer[McpState]):
     """
 
     _argument_names: dict[str, frozenset[str]] | None = None
+    #: Label of this server's calls in metrics and spans: "stdio" or "http".
+    transport: str = "stdio"
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[McpState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        """Call the tool inside its span and latency measurement (`observed_call`)."""
         if self._argument_names is None:
             self._argument_names = {
                 tool.name: frozenset(tool.input_schema.get("properties", {}))
                 for tool in await self.list_tools()
             }
+        label = name if name in self._argument_names else "<unknown>"
+        with tracing.call_scope():
+            tracing.annotate(
+                agent=arguments.get("agent"),
+                session=arguments.get("session_id"),
+                project=arguments.get("project"),
+                namespace=arguments.get("namespace"),
+            )
+            return await observed_call(
+                label, self.transport, lambda: self._checked_call(name, arguments, context)
+            )
+
+    async def _checked_call(
+        self, name: str, arguments: dict[str, Any], context: Context[McpState, Any] | None
+    ) -> CallToolResult | InputRequiredResult:
+        assert self._argument_names is not None  # loaded by call_tool
         known = self._argument_names.get(name)
         unknown = sorted(set(arguments) - known) if known is not None else []
         if known is not None and unknown:
@@ -209,6 +234,49 @@ class RoundtableMCP(MCPServer[McpState]):
             if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
                 raise
             return error_result(invalid_arguments(cause))
+
+
+async def observed_call(
+    tool: str,
+    transport: str,
+    call: Callable[[], Awaitable[CallToolResult | InputRequiredResult]],
+) -> CallToolResult | InputRequiredResult:
+    """Run one tool call in an `execute_tool` span (GenAI conventions) and time it by outcome
+    (`tool` is a registered tool's name or `<unknown>`, so clients cannot mint series):
+    `ok`, the domain error code of an error result, or `internal_error` if it raised."""
+    outcome = "internal_error"
+    start = time.perf_counter()
+    with tracing.span(
+        f"execute_tool {tool}",
+        attributes={
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": tool,
+            "gen_ai.tool.type": "function",
+            "mcp.method.name": "tools/call",
+            "network.transport": "pipe" if transport == "stdio" else "tcp",
+        },
+    ) as span:
+        try:
+            result = await call()
+            outcome = _outcome(result)
+            if span is not None and outcome != "ok":
+                span.set_attribute("error.type", outcome)
+                tracing.mark_error(span, outcome)
+            return result
+        finally:
+            metrics.MCP_TOOL_SECONDS.labels(
+                tool=tool,
+                transport=transport,
+                outcome=outcome,
+            ).observe(time.perf_counter() - start)
+
+
+def _outcome(result: CallToolResult | InputRequiredResult) -> str:
+    if not isinstance(result, CallToolResult) or not result.is_error:
+        return "ok"
+    error = (result.structured_content or {}).get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if code in ERRORS else "tool_error"
 
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
@@ -490,4 +558,7 @@ def for_core(core: Roundtable, transport: Literal["stdio", "http"]) -> MCPServer
         warm = await WarmStart.load(core) if transport == "stdio" else None
         yield McpState(core=core, transport=transport, warm=warm)
 
-    return build_server(lifespan)
+    server = build_server(lifespan)
+    if isinstance(server, RoundtableMCP):
+        server.transport = transport
+    return server

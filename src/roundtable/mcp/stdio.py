@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import sys
 
+from roundtable import tracing
 from roundtable.config import Settings
 from roundtable.mcp.server import for_core
 from roundtable.runtime import Roundtable
 
 
 async def serve_stdio(settings: Settings) -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)  # unless logs.configure ran
+    tracing.configure_from_env()
     async with Roundtable.open(settings) as core:
         await for_core(core, "stdio").run_stdio_async()
