@@ -10,6 +10,7 @@ import typer
 
 from roundtable import logs
 from roundtable.cli import events, keys, log, projects, sessions, tokens
+from roundtable.cli.backup import register as register_backup
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
 from roundtable.cli.proof import proof
@@ -37,6 +38,7 @@ app.add_typer(keys.app, name="keys")
 app.command("proof")(proof)
 register_transfer(app)  # export, import jsonl, import scribe
 register_rotation(app, log.app, projects.app)  # rotate, log render, project mirror
+register_backup(app)  # backup, restore
 
 __all__ = ["app", "err", "fail", "load_settings", "main"]
 
