@@ -27,8 +27,8 @@ _SECRET = re.compile(
     r"(?i)(?P<bearer>bearer\s+)[^\s\"',;]+"
     r"|rt_admin_[\w-]+"
     r"|eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"
-    r"|(?P<key>\b(?:token|access_token|password|secret|authorization)[\"']?\s*[=:]\s*[\"']?)"
-    r"[^\s\"'&,;]+"
+    r"|(?P<key>\b(?:token|access_token|password|secret|authorization)[\"']?\s*[=:]\s*[\"']?"
+    r"(?:(?:bearer|basic)\s+)?)[^\s\"'&,;]+"
 )
 
 #: Attributes every `LogRecord` has; anything else on a record came as `extra=` and is output.
@@ -102,6 +102,8 @@ def configure(kind: Literal["text", "json"] = "text", level: str = "INFO") -> No
     _configured = kind
     root = logging.getLogger()
     root.setLevel(level)
+    # Migration chatter ("Context impl SQLiteImpl.") on every start is noise below DEBUG.
+    logging.getLogger("alembic").setLevel(level if level == "DEBUG" else "WARNING")
     if not any(getattr(h, "_roundtable", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler._roundtable = True  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ import contextlib
 import contextvars
 import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -63,16 +64,7 @@ def configure_from_env() -> bool:
     """
     if _tracer is not None:
         return True
-    env = os.environ
-    if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
-        return False
-    names = [n.strip() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
-    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    )
-    if not names and endpoint:
-        names = ["otlp"]
-    names = [n for n in names if n != "none"]
+    names = exporters_from_env(os.environ)
     if not names:
         return False
     try:
@@ -86,20 +78,35 @@ def configure_from_env() -> bool:
             "(pip install 'roundtable-server[otel]'); tracing stays off"
         )
         return False
-    resource = Resource.create({} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "roundtable"})
+    resource = Resource.create(
+        {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "roundtable"}
+    )
     provider = TracerProvider(resource=resource)
     for name in names:
         if name == "otlp":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        elif name == "console":
-            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        elif name == "console":  # stderr: stdout is the MCP protocol under `roundtable mcp`
+            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
         else:
             log.warning("unknown OTEL_TRACES_EXPORTER %r ignored (otlp, console, none)", name)
     trace.set_tracer_provider(provider)
     install(provider)
     return True
+
+
+def exporters_from_env(env: Mapping[str, str]) -> list[str]:
+    """The span exporters the standard variables ask for; empty means tracing stays off."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() in _TRUE:
+        return []
+    names = [n.strip() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    )
+    if not names and endpoint:
+        names = ["otlp"]
+    return [n for n in names if n != "none"]
 
 
 def install(provider: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import sys
 
 import typer
@@ -70,18 +71,23 @@ def serve(
             "(ROUNDTABLE_AUTH_DISABLED); bind 127.0.0.1 or enable auth"
         )
         raise typer.Exit(2)
-    err.print(
+    banner = (
         f"Roundtable on http://{settings.host}:{settings.port} "
         f"(database: {'SQLite' if settings.is_sqlite else 'PostgreSQL'}, "
         f"data: {settings.data_dir})"
     )
+    if settings.log_format == "json":
+        logging.getLogger("roundtable").info(banner)
+    else:
+        err.print(banner)
     # Event streams and long-polls never finish by themselves: give requests a few seconds to
     # end, then close what is left so a stop (SIGTERM, Ctrl-C) does not hang.
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        log_level=(settings.log_level or "WARNING").lower(),
+        log_config=None,  # uvicorn's loggers propagate to ours (logs.configure above)
         timeout_graceful_shutdown=3,
     )
 
