@@ -113,6 +113,13 @@ DB_WRITE_LOCK_WAIT_SECONDS = Histogram(
     ["backend"],
     buckets=DB_BUCKETS,
 )
+JOURNAL_HEAD_LOCK_WAIT_SECONDS = Histogram(
+    "roundtable_journal_head_lock_wait_seconds",
+    "Time an append waited for its journal's chain-head row lock (PostgreSQL: concurrent "
+    "appenders of one journal queue here; SQLite: already serialised by the writer lock).",
+    ["backend"],
+    buckets=DB_BUCKETS,
+)
 
 #: Every limit name a `RateLimited` can carry; anything else is counted as `other`.
 _LIMITS = frozenset({"write_rate", "max_sessions_per_agent", "max_sessions_per_namespace"})

@@ -87,6 +87,7 @@ def test_metrics_after_a_known_workload(serve: Serve) -> None:
     writes = d("roundtable_db_write_transaction_duration_seconds_count")
     assert writes >= 5 + 1 + 10 + 1 + 1  # appends, project, context
     assert d("roundtable_db_write_lock_wait_seconds_count") == writes
+    assert d("roundtable_journal_head_lock_wait_seconds_count") == 5 + 1 + 10
     # The journal gauges, read from the database at scrape time: 18 entries, checkpoints
     # every 4 (so the newest signed one is at 16), and an age that is a real number.
     journal = {"namespace": "default", "project": "m"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -98,10 +99,14 @@ class JournalService:
             if session_id is not None:
                 await self.sessions.renew(conn, namespace, agent, session_id, now)
             await self.sessions.registry.seen(conn, namespace, agent, now)
+            locking = time.perf_counter()
             if project is None:
                 head = await projects.require_current(conn, namespace, agent, lock=True)
             else:
                 head = await projects.require(conn, namespace, project, lock=True)
+            metrics.JOURNAL_HEAD_LOCK_WAIT_SECONDS.labels(self.db.backend).observe(
+                time.perf_counter() - locking
+            )
             result, event = await self.append_in(
                 conn, namespace, agent, head, items, now, session_id=session_id
             )
