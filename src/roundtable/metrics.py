@@ -14,7 +14,9 @@ in files there and any process's `/metrics` serves the sum (`render`).
 
 from __future__ import annotations
 
+import functools
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -125,6 +127,14 @@ JOURNAL_HEAD_LOCK_WAIT_SECONDS = Histogram(
 _LIMITS = frozenset({"write_rate", "max_sessions_per_agent", "max_sessions_per_namespace"})
 
 
+@functools.lru_cache(maxsize=4096)
+def labelled(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, remembered: the hot paths (every request, tool call and write
+    transaction) skip prometheus-client's label validation after the first time. Label values
+    are bounded by design, so the cache is too."""
+    return metric.labels(*values)
+
+
 def count_refusal(error: RoundtableError) -> None:
     """Count a domain error as it is handed to a caller (HTTP problem, MCP error result)."""
     code = error.code
@@ -134,7 +144,7 @@ def count_refusal(error: RoundtableError) -> None:
         LEASE_EXPIRED_REFUSALS.inc()
     elif code == "rate_limited":
         limit = str(error.data.get("limit", "write_rate"))
-        RATE_LIMITED.labels(limit=limit if limit in _LIMITS else "other").inc()
+        labelled(RATE_LIMITED, limit if limit in _LIMITS else "other").inc()
 
 
 def multiprocess_dir() -> str | None:

@@ -15,6 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roundtable import metrics, tracing
 
+#: Methods counted by name; anything else a client sends is `OTHER` (bounded labels).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class ObserveMiddleware:
     def __init__(self, app: ASGIApp) -> None:
@@ -25,7 +28,7 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         status = 500
-        method = scope["method"]
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
 
         async def send_observed(message: Message) -> None:
             nonlocal status
@@ -46,8 +49,8 @@ class ObserveMiddleware:
                     await self.app(scope, receive, send_observed)
                 finally:
                     route = _route(scope)
-                    metrics.HTTP_REQUEST_SECONDS.labels(
-                        method=method, route=route, status=str(status)
+                    metrics.labelled(
+                        metrics.HTTP_REQUEST_SECONDS, method, route, str(status)
                     ).observe(time.perf_counter() - start)
                     if span is not None:
                         span.update_name(f"{method} {route}")

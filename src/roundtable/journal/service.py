@@ -104,7 +104,7 @@ class JournalService:
                 head = await projects.require_current(conn, namespace, agent, lock=True)
             else:
                 head = await projects.require(conn, namespace, project, lock=True)
-            metrics.JOURNAL_HEAD_LOCK_WAIT_SECONDS.labels(self.db.backend).observe(
+            metrics.labelled(metrics.JOURNAL_HEAD_LOCK_WAIT_SECONDS, self.db.backend).observe(
                 time.perf_counter() - locking
             )
             result, event = await self.append_in(

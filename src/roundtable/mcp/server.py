@@ -264,11 +264,9 @@ async def observed_call(
                 tracing.mark_error(span, outcome)
             return result
         finally:
-            metrics.MCP_TOOL_SECONDS.labels(
-                tool=tool,
-                transport=transport,
-                outcome=outcome,
-            ).observe(time.perf_counter() - start)
+            metrics.labelled(metrics.MCP_TOOL_SECONDS, tool, transport, outcome).observe(
+                time.perf_counter() - start
+            )
 
 
 def _outcome(result: CallToolResult | InputRequiredResult) -> str:

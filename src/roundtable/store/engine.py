@@ -95,10 +95,10 @@ class Database:
                     yield conn
         finally:
             if begun is not asked:
-                metrics.DB_WRITE_LOCK_WAIT_SECONDS.labels(self.backend).observe(begun - asked)
-                metrics.DB_TRANSACTION_SECONDS.labels(self.backend).observe(
-                    time.perf_counter() - begun
-                )
+                wait = metrics.labelled(metrics.DB_WRITE_LOCK_WAIT_SECONDS, self.backend)
+                wait.observe(begun - asked)
+                held = metrics.labelled(metrics.DB_TRANSACTION_SECONDS, self.backend)
+                held.observe(time.perf_counter() - begun)
         for hook in self._commit_hooks:
             hook()
 
