@@ -96,6 +96,20 @@ class Settings(BaseSettings):
         default=False, description="Let admins set absolute Markdown mirror paths."
     )
 
+    # Operations
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Also serve GET /metrics without a token on 127.0.0.1:PORT (loopback only).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per log line, for every logger."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
+        default=None, description="Default: INFO for `serve`, WARNING for `mcp`."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,9 +12,11 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from roundtable import __version__
+from roundtable import __version__, logs, metrics, tracing
 from roundtable.api import checkpoints, discovery, events, problems, proofs, rotation, verify
+from roundtable.api import metrics as metrics_api
 from roundtable.api.guard import RequestGuard
+from roundtable.api.observe import ObserveMiddleware
 from roundtable.api.routes import router
 from roundtable.config import Settings
 from roundtable.errors import RoundtableError
@@ -46,9 +49,11 @@ class _McpAuth:
 
 def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     """Build the app; the core (database, services) opens in the lifespan."""
+    tracing.configure_from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.reapply()  # uvicorn has installed its handlers by now: give them our format
         async with Roundtable.open(settings, sweeper=sweeper) as core:
             app.state.core = core
             mcp = for_core(core, "http")
@@ -59,8 +64,16 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
                 host=settings.host,
             )
             app.router.routes.append(Route("/mcp", endpoint=_McpAuth(mcp_app, core)))
-            async with mcp.session_manager.run():
-                yield
+            async with contextlib.AsyncExitStack() as stack:
+                if settings.metrics_port is not None:
+                    await stack.enter_async_context(
+                        metrics_api.loopback_listener(core, settings.metrics_port)
+                    )
+                await stack.enter_async_context(mcp.session_manager.run())
+                try:
+                    yield
+                finally:
+                    metrics.mark_process_dead(os.getpid())
 
     app = FastAPI(
         title="Roundtable",
@@ -70,6 +83,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(RequestGuard, settings=settings)
+    app.add_middleware(ObserveMiddleware)
     app.include_router(router)
     app.include_router(events.router)
     app.include_router(checkpoints.router)
@@ -77,6 +91,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(proofs.router)
     app.include_router(rotation.router)
     app.include_router(discovery.router)
+    app.include_router(metrics_api.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from roundtable import tracing
 from roundtable.auth.tokens import Principal
 from roundtable.runtime import Roundtable
 
@@ -18,7 +19,14 @@ def get_core(request: Request) -> Roundtable:
 async def get_principal(
     request: Request, core: Annotated[Roundtable, Depends(get_core)]
 ) -> Principal:
-    return await core.authenticate_async(request.headers.get("authorization"))
+    principal = await core.authenticate_async(request.headers.get("authorization"))
+    params = request.path_params
+    tracing.annotate(
+        agent=principal.agent or params.get("agent"),
+        namespace=params.get("namespace") or principal.namespace,
+        project=params.get("project"),
+    )
+    return principal
 
 
 Core = Annotated[Roundtable, Depends(get_core)]

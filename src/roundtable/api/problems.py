@@ -10,12 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from roundtable import metrics
 from roundtable.errors import InvalidInput, RateLimited, RoundtableError
 
 PROBLEM = "application/problem+json"
 
 
 def problem(error: RoundtableError, instance: str | None = None) -> JSONResponse:
+    metrics.count_refusal(error)
     body: dict[str, Any] = {
         "type": f"https://roundtable.dev/problems/{error.code}",
         "title": error.title,

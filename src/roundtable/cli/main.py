@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import sys
 
 import typer
 
-from roundtable import __version__
+from roundtable import __version__, logs
 from roundtable.cli import events, helpfmt, keys, log, projects, sessions, tokens
+from roundtable.cli.backup import register as register_backup
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
 from roundtable.cli.mcp import mcp
@@ -42,6 +44,7 @@ app.command("proof")(proof)
 app.command("mcp")(mcp)  # `roundtable mcp` alone skips this module: see roundtable.cli.main()
 register_transfer(app)  # export, import jsonl, import scribe
 register_rotation(app, log.app, projects.app)  # rotate, log render, project mirror
+register_backup(app)  # backup, restore
 
 __all__ = ["app", "err", "fail", "load_settings", "main"]
 
@@ -88,24 +91,30 @@ def serve(
     from roundtable.api.app import create_app
 
     settings = load_settings(host=host, port=port)
+    logs.configure(settings.log_format, settings.log_level or "INFO")
     if settings.auth_disabled and not _is_loopback(settings.host):
         err.print(
             f"[red]refusing to bind {settings.host}:[/red] authentication is disabled "
             "(ROUNDTABLE_AUTH_DISABLED); bind 127.0.0.1 or enable auth"
         )
         raise typer.Exit(2)
-    err.print(
+    banner = (
         f"Roundtable on http://{settings.host}:{settings.port} "
         f"(database: {'SQLite' if settings.is_sqlite else 'PostgreSQL'}, "
         f"data: {settings.data_dir})"
     )
+    if settings.log_format == "json":
+        logging.getLogger("roundtable").info(banner)
+    else:
+        err.print(banner)
     # Event streams and long-polls never finish by themselves: give requests a few seconds to
     # end, then close what is left so a stop (SIGTERM, Ctrl-C) does not hang.
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        log_level=(settings.log_level or "WARNING").lower(),
+        log_config=None,  # uvicorn's loggers propagate to ours (logs.configure above)
         timeout_graceful_shutdown=3,
     )
 

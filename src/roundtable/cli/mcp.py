@@ -56,7 +56,10 @@ def mcp(
     if settings.url:
         raise typer.Exit(_bridge(settings, token_file))
     _say_which_database(settings)
+    from roundtable import logs
     from roundtable.mcp.stdio import serve_stdio
+
+    logs.configure(settings.log_format, settings.log_level or "WARNING")
 
     asyncio.run(serve_stdio(settings))
 

@@ -18,10 +18,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from roundtable import metrics
 from roundtable.config import Settings
 from roundtable.events.log import Event
 from roundtable.events.subscription import Subscription
 from roundtable.events.wakeup import DataVersionPoller, PgListener
+from roundtable.ids import utcnow
 from roundtable.store import tables
 from roundtable.store.engine import Database
 
@@ -96,21 +98,26 @@ class EventBus:
 
     def register(self, sub: Subscription) -> int:
         """Add a subscriber; returns the position after which it will be offered every event."""
-        if sub.filter.namespace is None:
-            self._any_namespace.add(sub)
-        else:
-            self._by_namespace.setdefault(sub.filter.namespace, set()).add(sub)
+        group = (
+            self._any_namespace
+            if sub.filter.namespace is None
+            else self._by_namespace.setdefault(sub.filter.namespace, set())
+        )
+        if sub not in group:
+            group.add(sub)
+            metrics.EVENT_SUBSCRIBERS.inc()
         return self.position
 
     def unregister(self, sub: Subscription) -> None:
         if sub.filter.namespace is None:
-            self._any_namespace.discard(sub)
-            return
-        group = self._by_namespace.get(sub.filter.namespace)
-        if group is not None:
+            group = self._any_namespace
+        else:
+            group = self._by_namespace.get(sub.filter.namespace, set())
+        if sub in group:
             group.discard(sub)
-            if not group:
-                del self._by_namespace[sub.filter.namespace]
+            metrics.EVENT_SUBSCRIBERS.dec()
+        if not group and sub.filter.namespace in self._by_namespace:
+            del self._by_namespace[sub.filter.namespace]
 
     def wake(self) -> None:
         self._wake.set()
@@ -161,15 +168,19 @@ class EventBus:
 
     def _dispatch(self, batch: list[Event]) -> None:
         """Fan out in id order and advance the position, without yielding to the loop."""
+        now = utcnow()
         for event in batch:
             if event.id <= self.position:
                 continue
+            metrics.EVENT_BUS_LAG_SECONDS.observe(max(0.0, (now - event.ts).total_seconds()))
             gone: list[Subscription] = []
             group = self._by_namespace.get(event.namespace, ())
             for sub in (*group, *self._any_namespace):
                 if not sub.offer(event):
                     gone.append(sub)
             for sub in gone:
+                if sub.dropped:
+                    metrics.EVENT_SUBSCRIBERS_DROPPED.inc()
                 self.unregister(sub)
             self.position = event.id
 

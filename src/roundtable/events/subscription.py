@@ -86,6 +86,11 @@ class Subscription:
     # -- consumer side -------------------------------------------------------------------------
 
     @property
+    def dropped(self) -> bool:
+        """It fell behind its bounded queue and was cut off (it is told to resume)."""
+        return self._dropped
+
+    @property
     def horizon(self) -> int:
         """An id up to which every matching event has been handed out (>= `position`): a resume
         point that skips events the filter rejected."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from roundtable import metrics
 from roundtable.auth.keyring import anchors
 from roundtable.config import Settings
 from roundtable.errors import InvalidInput
@@ -100,10 +102,14 @@ class JournalService:
             if session_id is not None:
                 await self.sessions.renew(conn, namespace, agent, session_id, now)
             await self.sessions.registry.seen(conn, namespace, agent, now)
+            locking = time.perf_counter()
             if project is None:
                 head = await projects.require_current(conn, namespace, agent, lock=True)
             else:
                 head = await projects.require(conn, namespace, project, lock=True)
+            metrics.labelled(metrics.JOURNAL_HEAD_LOCK_WAIT_SECONDS, self.db.backend).observe(
+                time.perf_counter() - locking
+            )
             result, event = await self.append_in(
                 conn, namespace, agent, head, items, now, session_id=session_id
             )
@@ -120,6 +126,8 @@ class JournalService:
                     new_size=result.last_seq,
                     now=now,
                 )
+        metrics.JOURNAL_APPENDS.inc()
+        metrics.JOURNAL_ENTRIES.inc(len(result.entries))
         for hook in self.after_commit:
             await hook(namespace, head, result)
         return result

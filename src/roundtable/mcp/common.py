@@ -21,6 +21,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
+from roundtable import metrics, tracing
 from roundtable.errors import InvalidInput, RoundtableError
 
 if TYPE_CHECKING:
@@ -96,9 +97,10 @@ class Caller:
 
     def session(self, session_id: str | None) -> str | None:
         """The session named, else (stdio) the one this server started or resumed."""
-        if self.warm is None:
-            return session_id
-        return self.warm.session_for(self.namespace, self.agent, session_id)
+        if self.warm is not None:
+            session_id = self.warm.session_for(self.namespace, self.agent, session_id)
+        tracing.annotate(session=session_id)
+        return session_id
 
 
 def _state(ctx: Context) -> McpState:
@@ -127,12 +129,14 @@ async def _caller(ctx: Context, agent: str | None, namespace: str | None) -> Cal
                 "no agent identity: set ROUNDTABLE_AGENT for `roundtable mcp` or pass `agent`",
                 field="agent",
             )
-    return Caller(
+    caller = Caller(
         core=core,
         namespace=principal.namespace_for(namespace, settings.namespace),
         agent=principal.agent_for(agent),
         warm=state.warm,
     )
+    tracing.annotate(agent=caller.agent, namespace=caller.namespace)
+    return caller
 
 
 async def _reader(ctx: Context, namespace: str | None) -> tuple[Roundtable, Principal, str]:
@@ -150,10 +154,25 @@ async def _project(caller: Caller, project: str | None) -> str:
 
 def error_result(error: RoundtableError) -> CallToolResult:
     """The MCP form of a domain error: `{"error": ...}` as JSON text, no structured content."""
+    metrics.count_refusal(error)
     return CallToolResult(
         content=[TextContent(type="text", text=json.dumps({"error": error.to_dict()}))],
         is_error=True,
     )
+
+
+def error_code(result: CallToolResult) -> str | None:
+    """The `code` of an error result made by `error_result` (None for any other result)."""
+    if not result.is_error or not result.content:
+        return None
+    block = result.content[0]
+    try:
+        payload = json.loads(block.text) if isinstance(block, TextContent) else None
+    except ValueError:
+        return None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def domain_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:

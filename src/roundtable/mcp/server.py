@@ -9,7 +9,8 @@ they share (caller resolution, the error encoding, argument types) is in `common
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,8 +21,8 @@ from mcp_types import CallToolResult, InputRequiredResult
 from mcp_types import Tool as MCPTool
 from pydantic import ValidationError
 
-from roundtable import __version__
-from roundtable.errors import InvalidInput, NotFound
+from roundtable import __version__, metrics, tracing
+from roundtable.errors import ERRORS, InvalidInput, NotFound
 from roundtable.mcp import events, journal, proofs, resources, sessions
 from roundtable.mcp.common import (
     IDEMPOTENT,
@@ -39,6 +40,7 @@ from roundtable.mcp.common import (
     _project,
     _state,
     domain_errors,
+    error_code,
     error_result,
     invalid_arguments,
 )
@@ -95,6 +97,8 @@ class RoundtableMCP(MCPServer[McpState]):
     """
 
     _argument_names: dict[str, frozenset[str]] | None = None
+    #: Label of this server's calls in metrics and spans: "stdio" or "http".
+    transport: str = "stdio"
 
     async def list_tools(self) -> list[MCPTool]:
         """The tools with lean schemas (see `lean`): the list is in every agent's context."""
@@ -113,11 +117,28 @@ class RoundtableMCP(MCPServer[McpState]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[McpState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
+        """Call the tool inside its span and latency measurement (`observed_call`)."""
         if self._argument_names is None:
             self._argument_names = {
                 tool.name: frozenset(tool.input_schema.get("properties", {}))
                 for tool in await super().list_tools()
             }
+        label = name if name in self._argument_names else "<unknown>"
+        with tracing.call_scope():
+            tracing.annotate(
+                agent=arguments.get("agent"),
+                session=arguments.get("session_id"),
+                project=arguments.get("project"),
+                namespace=arguments.get("namespace"),
+            )
+            return await observed_call(
+                label, self.transport, lambda: self._checked_call(name, arguments, context)
+            )
+
+    async def _checked_call(
+        self, name: str, arguments: dict[str, Any], context: Context[McpState, Any] | None
+    ) -> CallToolResult | InputRequiredResult:
+        assert self._argument_names is not None  # loaded by call_tool
         known = self._argument_names.get(name)
         if known is None:
             return error_result(
@@ -140,6 +161,46 @@ class RoundtableMCP(MCPServer[McpState]):
             if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
                 raise
             return error_result(invalid_arguments(cause))
+
+
+async def observed_call(
+    tool: str,
+    transport: str,
+    call: Callable[[], Awaitable[CallToolResult | InputRequiredResult]],
+) -> CallToolResult | InputRequiredResult:
+    """Run one tool call in an `execute_tool` span (GenAI conventions) and time it by outcome
+    (`tool` is a registered tool's name or `<unknown>`, so clients cannot mint series):
+    `ok`, the domain error code of an error result, or `internal_error` if it raised."""
+    outcome = "internal_error"
+    start = time.perf_counter()
+    with tracing.span(
+        f"execute_tool {tool}",
+        attributes={
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": tool,
+            "gen_ai.tool.type": "function",
+            "mcp.method.name": "tools/call",
+            "network.transport": "pipe" if transport == "stdio" else "tcp",
+        },
+    ) as span:
+        try:
+            result = await call()
+            outcome = _outcome(result)
+            if span is not None and outcome != "ok":
+                span.set_attribute("error.type", outcome)
+                tracing.mark_error(span, outcome)
+            return result
+        finally:
+            metrics.labelled(metrics.MCP_TOOL_SECONDS, tool, transport, outcome).observe(
+                time.perf_counter() - start
+            )
+
+
+def _outcome(result: CallToolResult | InputRequiredResult) -> str:
+    if not isinstance(result, CallToolResult) or not result.is_error:
+        return "ok"
+    code = error_code(result)
+    return code if code in ERRORS else "tool_error"
 
 
 def build_server(
@@ -172,4 +233,7 @@ def for_core(core: Roundtable, transport: Literal["stdio", "http"]) -> MCPServer
             warm = await WarmStart.load(core)
         yield McpState(handle=CoreHandle(core), transport=transport, warm=warm)
 
-    return build_server(lifespan)
+    server = build_server(lifespan)
+    if isinstance(server, RoundtableMCP):
+        server.transport = transport
+    return server

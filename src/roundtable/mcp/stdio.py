@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from mcp.server import MCPServer
 
+from roundtable import tracing
 from roundtable.config import Settings
 from roundtable.mcp.common import CoreHandle, McpState
 from roundtable.mcp.jsonrpc_guard import run_guarded_stdio
@@ -30,7 +31,8 @@ PREFETCH_SECONDS = 0.25
 
 
 async def serve_stdio(settings: Settings) -> None:
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)  # unless logs.configure ran
+    tracing.configure_from_env()
 
     async def lifespan(_: MCPServer[McpState]) -> AsyncIterator[McpState]:
         async with contextlib.AsyncExitStack() as stack:

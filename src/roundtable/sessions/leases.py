@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, literal, or_, select, update
 
+from roundtable import metrics
 from roundtable.config import Settings
 from roundtable.errors import (
     InvalidInput,
@@ -327,5 +328,6 @@ class SessionService:
                         columns=("ts", "namespace", "type", "agent", "session_id", "payload"),
                     )
             total += len(expired)
+            metrics.SESSIONS_EXPIRED.inc(len(expired))
             if len(expired) < batch:
                 return total

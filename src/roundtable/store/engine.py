@@ -24,6 +24,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from roundtable import metrics
 from roundtable.store.sqlite_writer import InlineConnection, SQLiteWriter
 
 Backend = Literal["sqlite", "postgresql"]
@@ -79,13 +80,27 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Conn]:
-        """A write transaction: commits on success, rolls back on any exception (never swallowed)."""
-        if self.sqlite_writer is not None:
-            async with self.sqlite_writer.transaction() as inline:
-                yield inline
-        else:
-            async with self.reader.begin() as conn:
-                yield conn
+        """A write transaction: commits on success, rolls back on any exception (never swallowed).
+
+        Times the wait for the write lock and the transaction itself (`roundtable.metrics`).
+        """
+        asked = time.perf_counter()
+        begun = asked
+        try:
+            if self.sqlite_writer is not None:
+                async with self.sqlite_writer.transaction() as inline:
+                    begun = time.perf_counter()
+                    yield inline
+            else:
+                async with self.reader.begin() as conn:
+                    begun = time.perf_counter()
+                    yield conn
+        finally:
+            if begun is not asked:
+                wait = metrics.labelled(metrics.DB_WRITE_LOCK_WAIT_SECONDS, self.backend)
+                wait.observe(begun - asked)
+                held = metrics.labelled(metrics.DB_TRANSACTION_SECONDS, self.backend)
+                held.observe(time.perf_counter() - begun)
         for hook in self._commit_hooks:
             hook()
 
