@@ -63,7 +63,7 @@ class Complete(Strict):
 
 class RunError(Strict):
     code: str = Field(min_length=1, max_length=64)
-    message: str = Field(max_length=16_384)
+    message: str = Field(max_length=65_536)
 
 
 class Fail(Strict):
