@@ -131,3 +131,11 @@ async def test_delete_an_idle_subtree_keeps_the_parent_informed(core: Roundtable
     await r1.complete(prun.id)
     [cb] = await r1.claim()
     assert cb.input["callbacks"][0]["child_session_id"] == child.id
+
+
+async def test_an_orchestrated_session_cannot_be_ended_like_a_plain_one(core: Roundtable) -> None:
+    await blueprint(core, "boss")
+    session = await core.orchestration.trees.start(NS, ADMIN, "boss", {"prompt": "p"})
+    with pytest.raises(ConflictError, match="stop_session"):
+        await core.sessions.end(NS, "boss", session.id)
+    assert (await core.orchestration.trees.get(NS, ADMIN, session.id)).status == "pending"
