@@ -40,7 +40,7 @@ from roundtable.orchestration.models import (
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
-from roundtable.validation import check_name
+from roundtable.validation import check_name, check_text
 
 S = tables.sessions
 R = tables.runs
@@ -352,6 +352,7 @@ class TreeService:
             return [run_model(r) for r in rows]
 
     async def run(self, namespace: str, principal: Principal, run_id: str) -> Run:
+        check_text("run_id", run_id)
         async with self.db.read() as conn:
             row = (
                 await conn.execute(select(R).where(R.c.id == run_id, R.c.namespace == namespace))
@@ -384,6 +385,8 @@ class TreeService:
             parent = await access.load(conn, namespace, session_id)
             await access.authorize(conn, principal, parent)
             if children is not None:
+                for child in children:
+                    check_text("children", child)
                 found = set(
                     (
                         await conn.execute(
