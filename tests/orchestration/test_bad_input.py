@@ -242,3 +242,28 @@ async def test_nul_and_unicode_junk_in_ids_are_4xx_never_500(
     ]:
         r = await api.request(method, path, json=body, headers=headers)
         assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text)
+
+
+async def test_agent_tokens_see_the_trees_their_agent_started_only(
+    core: Roundtable, api: httpx.AsyncClient
+) -> None:
+    await blueprint(core, "plain")
+    tokens = {}
+    for agent in ("alice", "bob"):
+        r = await api.post(f"{NSP}/tokens", json={"agent": agent})
+        tokens[agent] = {"Authorization": f"Bearer {r.json()['token']}"}
+    r = await api.post(
+        f"{NSP}/agent-sessions",
+        json={"blueprint": "plain", "parameters": {"prompt": "x"}},
+        headers=tokens["alice"],
+    )
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    r = await api.get(f"{NSP}/sessions/{sid}/result", headers=tokens["alice"])
+    assert r.status_code == 200, r.text
+    r = await api.get(f"{NSP}/sessions/{sid}/result", headers=tokens["bob"])
+    assert r.status_code == 403
+    r = await api.post(f"{NSP}/sessions/{sid}/stop", headers=tokens["bob"])
+    assert r.status_code == 403
+    r = await api.post(f"{NSP}/sessions/{sid}/stop", headers=tokens["alice"])
+    assert r.status_code == 200 and r.json()["status"] == "stopped"

@@ -145,7 +145,8 @@ class TreeService:
                 "parent_id": parent_session_id,
                 "root_id": root_id,
                 "status": TreeStatus.PENDING.value,
-                "metadata": {},
+                # Who started a root tree with an agent token: that agent may see the tree.
+                "metadata": {"started_by": principal.agent} if principal.agent else {},
                 "created_at": tx.now,
                 "lease_expires_at": tx.now,
                 "depth": depth,
