@@ -25,12 +25,34 @@ ISSUER = "roundtable"
 
 
 @dataclass(frozen=True)
+class RunScope:
+    """What a run token (D7) confines its bearer to: one session tree, acting as one session."""
+
+    root_id: str
+    session_id: str
+    run_id: str
+
+
+@dataclass(frozen=True)
 class Principal:
-    """An authenticated caller. Admins may act as any agent in any namespace."""
+    """An authenticated caller. Admins may act as any agent in any namespace.
+
+    A run token adds `scope` (its session tree); a runner token sets `runner_id` and is valid
+    only on that runner's own protocol routes (`/api/v1/runners/{id}/...`).
+    """
 
     admin: bool
     agent: str | None = None
     namespace: str | None = None
+    scope: RunScope | None = None
+    runner_id: str | None = None
+
+    def allowed_path(self, path: str) -> bool:
+        """Runner tokens reach only their runner's routes; every other token any route."""
+        if self.runner_id is None:
+            return True
+        own = f"/api/v1/runners/{self.runner_id}"
+        return path == own or path.startswith(own + "/")
 
     def namespace_for(self, requested: str | None, default: str) -> str:
         """The namespace to act in; an agent token is bound to its own."""
@@ -125,7 +147,9 @@ class TokenService:
             self._anchored = (now, frozenset(trusted))
         return self._anchored[1]
 
-    def mint(self, agent: str, namespace: str, ttl: timedelta) -> str:
+    def mint(
+        self, agent: str, namespace: str, ttl: timedelta, extra: dict[str, str] | None = None
+    ) -> str:
         check_name("agent", agent)
         check_name("namespace", namespace)
         if ttl.total_seconds() <= 0:
@@ -139,6 +163,7 @@ class TokenService:
             "iat": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
             "jti": uuid7(),
+            **(extra or {}),
         }
         return jwt.encode(
             claims, self.key.private, algorithm="EdDSA", headers={"kid": self.key.kid}
@@ -165,21 +190,43 @@ class TokenService:
             raise Unauthenticated(f"invalid token: {exc}") from None
         return _principal(claims)
 
+    def mint_run(self, agent: str, namespace: str, scope: RunScope, ttl: timedelta) -> str:
+        """A run token (D7): acts as `agent`, confined to `scope`'s session tree."""
+        extra = {"rtk": "run", "root": scope.root_id, "sid": scope.session_id, "run": scope.run_id}
+        return self.mint(agent, namespace, ttl, extra)
+
+    def mint_runner(self, runner_id: str, namespace: str, ttl: timedelta) -> str:
+        """A runner token: valid only on `/api/v1/runners/{runner_id}/...`."""
+        return self.mint("runner", namespace, ttl, {"rtk": "runner", "rid": runner_id})
+
+
+def _claim(claims: dict[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        raise Unauthenticated(f"invalid token: the {name!r} claim is missing or not a string")
+    return value
+
 
 def _principal(claims: dict[str, Any]) -> Principal:
-    """The agent a validly signed token names; a token lacking or mangling a claim is refused
+    """The caller a validly signed token names; a token lacking or mangling a claim is refused
     (401), whoever signed it: a valid signature does not make a claim well-formed."""
-    agent, namespace = claims.get("sub"), claims.get("ns")
-    for name, value in (("sub", agent), ("ns", namespace)):
-        if not isinstance(value, str):
-            raise Unauthenticated(f"invalid token: the {name!r} claim is missing or not a string")
-    assert isinstance(agent, str) and isinstance(namespace, str)
+    agent, namespace = _claim(claims, "sub"), _claim(claims, "ns")
     try:
         check_name("agent", agent)
         check_name("namespace", namespace)
     except InvalidInput as exc:
         raise Unauthenticated(f"invalid token: {exc.message}") from None
-    return Principal(admin=False, agent=agent, namespace=namespace)
+    kind = claims.get("rtk")
+    if kind == "runner":
+        return Principal(admin=False, namespace=namespace, runner_id=_claim(claims, "rid"))
+    scope = None
+    if kind == "run":
+        scope = RunScope(
+            root_id=_claim(claims, "root"),
+            session_id=_claim(claims, "sid"),
+            run_id=_claim(claims, "run"),
+        )
+    return Principal(admin=False, agent=agent, namespace=namespace, scope=scope)
 
 
 def admin_token_path(data_dir: Path) -> Path:

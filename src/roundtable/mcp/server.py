@@ -219,6 +219,9 @@ def build_server(
     proofs.register(server)
     events.register(server)
     resources.register(server)
+    from roundtable.mcp import orchestration
+
+    orchestration.register(server)
     return server
 
 
