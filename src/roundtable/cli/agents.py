@@ -47,7 +47,7 @@ STATUS_STYLE = {
     "expired": "dim red",
 }
 #: `agent wait` exits with this when the children are not all done in time.
-NOT_DONE_EXIT = 8
+NOT_DONE_EXIT = 9
 
 
 def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
@@ -238,7 +238,7 @@ def result(
 ) -> None:
     """Print a session's result: `result_data` as JSON, or `result_text`.
 
-    Exits 8 if the session is still pending or running (after --wait), 1 if it failed."""
+    Exits 9 if the session is still pending or running (after --wait), 1 if it failed."""
     t = resolve(url=url, token=token, namespace=namespace)
 
     async def work(client: RoundtableClient) -> dict[str, Any]:
@@ -293,7 +293,7 @@ def wait_(
     token: TokenOpt = None,
     url: UrlOpt = None,
 ) -> None:
-    """Wait until all (or the named) children of a session have ended; exit 8 on timeout."""
+    """Wait until all (or the named) children of a session have ended; exit 9 on timeout."""
     t = resolve(url=url, token=token, namespace=namespace)
 
     async def work() -> dict[str, Any]:

@@ -125,20 +125,20 @@ class RunnerApi:
 
     async def complete(
         self, run_id: str, *, result_text: str | None, result_data: Any, usage: Usage | None
-    ) -> None:
+    ) -> dict[str, Any]:
         body = {
             "result_text": result_text,
             "result_data": result_data,
             "usage": usage.model_dump() if usage is not None else None,
         }
-        await self._call("POST", self._path("runs", run_id, "complete"), json=body)
+        return dict(await self._call("POST", self._path("runs", run_id, "complete"), json=body))
 
-    async def fail(self, run_id: str, error: RunError, *, retryable: bool) -> None:
+    async def fail(self, run_id: str, error: RunError, *, retryable: bool) -> dict[str, Any]:
         body = {"error": error.model_dump(), "retryable": retryable}
-        await self._call("POST", self._path("runs", run_id, "fail"), json=body)
+        return dict(await self._call("POST", self._path("runs", run_id, "fail"), json=body))
 
-    async def stopped(self, run_id: str) -> None:
-        await self._call("POST", self._path("runs", run_id, "stopped"), json={})
+    async def stopped(self, run_id: str) -> dict[str, Any]:
+        return dict(await self._call("POST", self._path("runs", run_id, "stopped"), json={}))
 
     async def unregister(self) -> None:
         """Leave: the server puts this runner's unfinished runs back in the queue."""

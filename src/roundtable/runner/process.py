@@ -279,8 +279,10 @@ class Runner:
             return ExecutorResult.failed("executor_error", f"{type(exc).__name__}: {exc}")
 
     async def _deliver(self, api: RunnerApi, run_id: str, result: ExecutorResult) -> None:
+        """Report how the run ended; logged as `run ID STATUS` once the server accepted it."""
+        reply: dict[str, Any] | None
         if result.status == "completed":
-            await self._report(
+            reply = await self._report(
                 lambda: api.complete(
                     run_id,
                     result_text=result.result_text,
@@ -292,12 +294,13 @@ class Runner:
             )
         elif result.status == "failed":
             error = result.error or RunError(code="failed", message="the executor failed")
-            await self._report(
+            reply = await self._report(
                 lambda: api.fail(run_id, error, retryable=result.retryable), run_id, "fail"
             )
         else:
-            await self._report(lambda: api.stopped(run_id), run_id, "stopped")
-        log.info("run %s %s", run_id, result.status)
+            reply = await self._report(lambda: api.stopped(run_id), run_id, "stopped")
+        if reply is not None:
+            log.info("run %s %s", run_id, result.status)
 
     async def _report(self, call: Callable[[], Awaitable[T]], run_id: str, what: str) -> T | None:
         """Send a report, retrying while the server is unreachable; None if it was refused.
