@@ -189,7 +189,8 @@ class Runner:
                     await asyncio.wait({slot, closing}, return_when=asyncio.FIRST_COMPLETED)
                     slot.cancel()
                     continue
-                claim = asyncio.create_task(self.api.claim(free, self.config.poll_wait))
+                # The protocol caps one claim at 64 runs; a bigger runner claims again at once.
+                claim = asyncio.create_task(self.api.claim(min(free, 64), self.config.poll_wait))
                 await asyncio.wait({claim, closing}, return_when=asyncio.FIRST_COMPLETED)
                 if not claim.done():
                     # Runs this abandoned claim may still get go back to the queue when the
