@@ -84,6 +84,16 @@ class Settings(BaseSettings):
         default=False, description="Let admins set absolute Markdown mirror paths."
     )
 
+    # Orchestration (issue 9)
+    max_tree_depth: int = Field(default=5, ge=0)
+    max_children: int = Field(default=50, ge=0)
+    run_queue_timeout: float = Field(default=600.0, gt=0)
+    run_lease_seconds: float = Field(default=60.0, gt=0)
+    runner_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    run_max_attempts: int = Field(default=3, ge=1)
+    run_token_ttl_seconds: int = Field(default=3600, ge=60)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

@@ -23,6 +23,7 @@ from roundtable.journal.checkpoints import CheckpointSigner
 from roundtable.journal.mirror_service import MirrorService
 from roundtable.journal.rotation import RotationService
 from roundtable.journal.service import JournalService
+from roundtable.orchestration.service import Orchestration
 from roundtable.sessions.context import ContextService
 from roundtable.sessions.leases import SessionService
 from roundtable.sessions.limits import RateLimiter
@@ -47,6 +48,7 @@ class Roundtable:
     mirrors: MirrorService
     rotation: RotationService
     autorotate: AutoRotator
+    orchestration: Orchestration
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -69,6 +71,8 @@ class Roundtable:
             rotation = RotationService(db, settings, journal, signer, mirrors)
             autorotate = AutoRotator(db, settings, rotation, mirrors)
             journal.after_commit.append(autorotate.after_append)
+            tokens = TokenService(settings.data_dir, keyring.current, settings.admin_token, keyring)
+            events = EventService(db, settings)
             core = cls(
                 settings=settings,
                 db=db,
@@ -76,15 +80,14 @@ class Roundtable:
                 context=ContextService(db, settings, sessions),
                 journal=journal,
                 limiter=limiter,
-                tokens=TokenService(
-                    settings.data_dir, keyring.current, settings.admin_token, keyring
-                ),
+                tokens=tokens,
                 keyring=keyring,
                 signer=signer,
-                events=EventService(db, settings),
+                events=events,
                 mirrors=mirrors,
                 rotation=rotation,
                 autorotate=autorotate,
+                orchestration=Orchestration.build(db, settings, tokens, journal, events),
             )
             task = asyncio.create_task(core._sweep_forever()) if sweeper else None
             try:
@@ -125,6 +128,7 @@ class Roundtable:
             ("checkpoint pass", self._sign_due_checkpoints),
             ("event retention pass", self._prune_events),
             ("rotation/retention pass", self.autorotate.maintain),
+            ("orchestration pass", self._sweep_orchestration),
         ]
         while True:
             await asyncio.sleep(self.settings.sweep_interval_seconds)
@@ -145,6 +149,11 @@ class Roundtable:
         signed = await checkpoints.sign_due(self.db, self.signer, self.settings, utcnow())
         if signed:
             log.info("signed %d checkpoints", signed)
+
+    async def _sweep_orchestration(self) -> None:
+        done = {k: v for k, v in (await self.orchestration.sweeper.sweep()).items() if v}
+        if done:
+            log.info("orchestration sweep: %s", done)
 
     async def _prune_events(self) -> None:
         pruned = await self.events.prune()

@@ -11,10 +11,20 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__
-from roundtable.api import checkpoints, events, problems, proofs, rotation, verify
+from roundtable.api import (
+    agent_sessions,
+    blueprints,
+    checkpoints,
+    events,
+    problems,
+    proofs,
+    rotation,
+    runners,
+    verify,
+)
 from roundtable.api.routes import router
 from roundtable.config import Settings
-from roundtable.errors import RoundtableError
+from roundtable.errors import PermissionDenied, RoundtableError
 from roundtable.mcp.server import for_core
 from roundtable.runtime import Roundtable
 from roundtable.store import migrate
@@ -31,7 +41,9 @@ class _McpAuth:
         if scope["type"] == "http":
             headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
             try:
-                await self.core.authenticate_async(headers.get("authorization"))
+                principal = await self.core.authenticate_async(headers.get("authorization"))
+                if principal.runner_id is not None:
+                    raise PermissionDenied("a runner token cannot use MCP")
             except RoundtableError as error:
                 await problems.problem(error, scope["path"])(scope, receive, send)
                 return
@@ -69,6 +81,9 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(proofs.router)
     app.include_router(rotation.router)
+    app.include_router(blueprints.router)
+    app.include_router(agent_sessions.router)
+    app.include_router(runners.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from roundtable.auth.tokens import Principal
+from roundtable.errors import PermissionDenied
 from roundtable.runtime import Roundtable
 
 
@@ -18,7 +19,10 @@ def get_core(request: Request) -> Roundtable:
 async def get_principal(
     request: Request, core: Annotated[Roundtable, Depends(get_core)]
 ) -> Principal:
-    return await core.authenticate_async(request.headers.get("authorization"))
+    principal = await core.authenticate_async(request.headers.get("authorization"))
+    if not principal.allowed_path(request.url.path):
+        raise PermissionDenied("a runner token is valid only on its own /api/v1/runners routes")
+    return principal
 
 
 Core = Annotated[Roundtable, Depends(get_core)]

@@ -24,12 +24,34 @@ ISSUER = "roundtable"
 
 
 @dataclass(frozen=True)
+class RunScope:
+    """What a run token (D7) confines its bearer to: one session tree, acting as one session."""
+
+    root_id: str
+    session_id: str
+    run_id: str
+
+
+@dataclass(frozen=True)
 class Principal:
-    """An authenticated caller. Admins may act as any agent in any namespace."""
+    """An authenticated caller. Admins may act as any agent in any namespace.
+
+    A run token adds `scope` (its session tree); a runner token sets `runner_id` and is valid
+    only on that runner's own protocol routes (`/api/v1/runners/{id}/...`).
+    """
 
     admin: bool
     agent: str | None = None
     namespace: str | None = None
+    scope: RunScope | None = None
+    runner_id: str | None = None
+
+    def allowed_path(self, path: str) -> bool:
+        """Runner tokens reach only their runner's routes; every other token any route."""
+        if self.runner_id is None:
+            return True
+        own = f"/api/v1/runners/{self.runner_id}"
+        return path == own or path.startswith(own + "/")
 
     def namespace_for(self, requested: str | None, default: str) -> str:
         """The namespace to act in; an agent token is bound to its own."""
@@ -104,7 +126,9 @@ class TokenService:
             raise Unauthenticated(f"invalid token: unknown signing key {kid!r}")
         return found.public
 
-    def mint(self, agent: str, namespace: str, ttl: timedelta) -> str:
+    def mint(
+        self, agent: str, namespace: str, ttl: timedelta, extra: dict[str, str] | None = None
+    ) -> str:
         check_name("agent", agent)
         check_name("namespace", namespace)
         if ttl.total_seconds() <= 0:
@@ -118,6 +142,7 @@ class TokenService:
             "iat": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
             "jti": uuid7(),
+            **(extra or {}),
         }
         return jwt.encode(
             claims, self.key.private, algorithm="EdDSA", headers={"kid": self.key.kid}
@@ -142,7 +167,26 @@ class TokenService:
             raise Unauthenticated("token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        return Principal(admin=False, agent=str(claims["sub"]), namespace=str(claims["ns"]))
+        namespace = str(claims["ns"])
+        if claims.get("rtk") == "runner":
+            return Principal(admin=False, namespace=namespace, runner_id=str(claims["rid"]))
+        scope = None
+        if claims.get("rtk") == "run":
+            scope = RunScope(
+                root_id=str(claims["root"]),
+                session_id=str(claims["sid"]),
+                run_id=str(claims["run"]),
+            )
+        return Principal(admin=False, agent=str(claims["sub"]), namespace=namespace, scope=scope)
+
+    def mint_run(self, agent: str, namespace: str, scope: RunScope, ttl: timedelta) -> str:
+        """A run token (D7): acts as `agent`, confined to `scope`'s session tree."""
+        extra = {"rtk": "run", "root": scope.root_id, "sid": scope.session_id, "run": scope.run_id}
+        return self.mint(agent, namespace, ttl, extra)
+
+    def mint_runner(self, runner_id: str, namespace: str, ttl: timedelta) -> str:
+        """A runner token: valid only on `/api/v1/runners/{runner_id}/...`."""
+        return self.mint("runner", namespace, ttl, {"rtk": "runner", "rid": runner_id})
 
 
 def admin_token_path(data_dir: Path) -> Path:

@@ -31,6 +31,9 @@ SESSION_STYLE: dict[SessionStatus, str] = {
     SessionStatus.FAILED: "red",
     SessionStatus.STOPPED: "yellow",
     SessionStatus.EXPIRED: "dim red",
+    SessionStatus.PENDING: "cyan",
+    SessionStatus.RUNNING: "green",
+    SessionStatus.IDLE: "blue",
 }
 
 

@@ -29,6 +29,7 @@ from roundtable.validation import check_meta, check_name, check_text
 
 S = tables.sessions
 ACTIVE = SessionStatus.ACTIVE.value
+_ORCHESTRATED_LIVE = (SessionStatus.PENDING, SessionStatus.RUNNING, SessionStatus.IDLE)
 
 
 def _info(row: Any) -> SessionInfo:
@@ -174,6 +175,8 @@ class SessionService:
                 f"session {session_id} belongs to agent {current.agent!r}, not {agent!r}",
                 session_id=session_id,
             )
+        if current.status in _ORCHESTRATED_LIVE:
+            return current  # a run's session lives by its runs, not a lease (docs/orchestration.md)
         raise LeaseExpiredError(
             f"session {session_id} is {current.status.value}"
             + (" (lease ran out)" if current.status == SessionStatus.ACTIVE else "")

@@ -80,6 +80,16 @@ sessions = Table(
     Column("lease_expires_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime),
     Column("superseded_by", String(36)),
+    # Orchestrated sessions (issue 9); plain sessions keep the defaults.
+    Column("depth", Integer, nullable=False, server_default=text("0")),
+    Column("blueprint", String(128)),
+    Column("blueprint_version", Integer),
+    Column("mode", String(16)),
+    Column("project", String(128)),
+    Column("on_parent_exit", String(16)),
+    Column("result_text", Text),
+    Column("result_data", JSONDoc),
+    Column("error", JSONDoc),
     Index(None, "namespace", "agent"),
     # Only live leases are looked up by expiry (the sweep, the session limits).
     Index(
@@ -89,6 +99,7 @@ sessions = Table(
         postgresql_where=text("status = 'active'"),
     ),
     Index(None, "root_id"),
+    Index(None, "parent_id"),
 )
 
 agent_context = Table(
@@ -205,4 +216,104 @@ markers = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+# -- Orchestration (issue 9): blueprints, the run queue, runners, durable callbacks -------------
+
+#: Agent definitions, namespaced; `spec` is the whole BlueprintSpec, `version` counts changes.
+blueprints = Table(
+    "blueprints",
+    metadata,
+    Column("namespace", String(64), ForeignKey("namespaces.name"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("spec", JSONDoc, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Every version a blueprint has had: a run executes the version its session was started with.
+blueprint_versions = Table(
+    "blueprint_versions",
+    metadata,
+    Column("namespace", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("spec", JSONDoc, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: The queue: one unit of work for a session. The table is the only truth about it.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace", String(64), nullable=False),
+    Column("session_id", String(36), ForeignKey("sessions.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("executor", String(64), nullable=False),
+    Column("demands", JSONDoc, nullable=False),
+    Column("input", JSONDoc, nullable=False),
+    Column("runner_id", String(36)),
+    Column("result_text", Text),
+    Column("result_data", JSONDoc),
+    Column("error", JSONDoc),
+    Column("usage", JSONDoc),
+    Column("stop_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("queue_deadline", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("lease_expires_at", UTCDateTime),
+    # Claimers scan only pending runs, highest priority first, oldest first within one.
+    Index(
+        "ix_runs_queue",
+        "namespace",
+        "priority",
+        "created_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(None, "session_id"),
+    Index(None, "runner_id", "status"),
+)
+
+#: Registered worker processes; their heartbeats renew `lease_expires_at`.
+runners = Table(
+    "runners",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("tags", JSONDoc, nullable=False),
+    Column("executors", JSONDoc, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("registered_at", UTCDateTime, nullable=False),
+    Column("last_heartbeat", UTCDateTime, nullable=False),
+    Column("lease_expires_at", UTCDateTime, nullable=False),
+)
+
+#: Durable callbacks (D13): one row per child result for a parent; `run_id` is set in the same
+#: transaction that creates the parent's `callback` run carrying it (delivered exactly once).
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("key", String(80), nullable=False, unique=True),
+    Column("namespace", String(64), nullable=False),
+    Column("parent_id", String(36), ForeignKey("sessions.id"), nullable=False),
+    Column("child_id", String(36), nullable=False),
+    Column("envelope", JSONDoc, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("run_id", String(36)),
+    Index(None, "parent_id", "run_id"),
+    sqlite_autoincrement=True,
 )
