@@ -240,7 +240,13 @@ class Runner:
                     retryable=True,
                 )
             else:
-                log.info("run %s (%s, %s) started", run.id, run.kind, run.blueprint.name)
+                log.info(
+                    "run %s (%s, %s, attempt %d) started",
+                    run.id,
+                    run.kind,
+                    run.blueprint.name,
+                    run.attempt,
+                )
                 if await self._report(lambda: api.started(run.id), run.id, "started"):
                     active.stop.set()
                 result = await self._supervise(executor, active, api)
