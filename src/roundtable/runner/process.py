@@ -247,7 +247,13 @@ class Runner:
                     run.blueprint.name,
                     run.attempt,
                 )
-                if await self._report(lambda: api.started(run.id), run.id, "started"):
+                stop_now = await self._report(lambda: api.started(run.id), run.id, "started")
+                if stop_now is None:
+                    # Refused: the run went back to the queue (or was deleted) meanwhile, so
+                    # it is not ours to execute; its next claimer runs it.
+                    log.warning("run %s dropped: the server no longer gives it to us", run.id)
+                    return
+                if stop_now:
                     active.stop.set()
                 result = await self._supervise(executor, active, api)
             await self._deliver(api, run.id, result)
