@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         default=False, description="Let admins set absolute Markdown mirror paths."
     )
 
+    # Context store (D6, D7)
+    document_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+    document_retention_seconds: float = Field(default=7 * 86_400.0, ge=0)
+    document_sweep_batch: int = Field(default=500, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from roundtable.auth.keyring import Keyring
 from roundtable.auth.tokens import ADMIN, Principal, TokenService
 from roundtable.config import Settings
+from roundtable.documents.service import DocumentService
 from roundtable.events.service import EventService
 from roundtable.ids import utcnow
 from roundtable.journal import checkpoints
@@ -47,6 +48,7 @@ class Roundtable:
     mirrors: MirrorService
     rotation: RotationService
     autorotate: AutoRotator
+    documents: DocumentService
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -85,6 +87,7 @@ class Roundtable:
                 mirrors=mirrors,
                 rotation=rotation,
                 autorotate=autorotate,
+                documents=DocumentService(db, settings),
             )
             task = asyncio.create_task(core._sweep_forever()) if sweeper else None
             try:
@@ -125,6 +128,7 @@ class Roundtable:
             ("checkpoint pass", self._sign_due_checkpoints),
             ("event retention pass", self._prune_events),
             ("rotation/retention pass", self.autorotate.maintain),
+            ("document retention pass", self._expire_documents),
         ]
         while True:
             await asyncio.sleep(self.settings.sweep_interval_seconds)
@@ -145,6 +149,11 @@ class Roundtable:
         signed = await checkpoints.sign_due(self.db, self.signer, self.settings, utcnow())
         if signed:
             log.info("signed %d checkpoints", signed)
+
+    async def _expire_documents(self) -> None:
+        expired = await self.documents.expire()
+        if expired:
+            log.info("removed %d temporal documents past retention", expired)
 
     async def _prune_events(self) -> None:
         pruned = await self.events.prune()
