@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__
-from roundtable.api import checkpoints, events, problems, proofs, rotation, verify
+from roundtable.api import checkpoints, documents, events, problems, proofs, rotation, verify
 from roundtable.api.routes import router
 from roundtable.config import Settings
 from roundtable.errors import RoundtableError
@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(proofs.router)
     app.include_router(rotation.router)
+    app.include_router(documents.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:
