@@ -23,8 +23,10 @@ CHUNK_CHARS = 4096
 POS_GAP = 1 << 20
 
 
-def split(text: str, size: int = CHUNK_CHARS) -> list[str]:
-    """Cut `text` into pieces of at most `size` characters, after whitespace where possible."""
+def split(text: str, size: int | None = None) -> list[str]:
+    """Cut `text` into pieces of at most `size` (default `CHUNK_CHARS`) characters, after
+    whitespace where possible."""
+    size = size or CHUNK_CHARS
     parts: list[str] = []
     start = 0
     while len(text) - start > size:
