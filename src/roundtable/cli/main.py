@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from roundtable.cli import events, keys, log, projects, sessions, tokens
+from roundtable.cli import documents, events, keys, log, projects, sessions, tokens
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
 from roundtable.cli.proof import proof
@@ -30,6 +30,7 @@ app.add_typer(projects.app, name="project")
 app.add_typer(log.app, name="log")
 app.add_typer(tokens.app, name="token")
 app.add_typer(events.app, name="events")
+app.add_typer(documents.app, name="doc")
 app.command("verify")(verify)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")
