@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Lifecycle(StrEnum):
-    """`temporal` documents go with their session tree (D6); `persistent` ones stay."""
+    # temporal: goes with its session tree (D6); persistent: stays.
 
     TEMPORAL = "temporal"
     PERSISTENT = "persistent"
@@ -23,7 +23,7 @@ class RelationKind(StrEnum):
 
 
 class Origin(StrEnum):
-    """Who created a document: an agent (token, session) or a person (admin token, CLI)."""
+    # Who created a document: an agent (token, session) or a person (admin token, CLI).
 
     AGENT = "agent"
     PERSON = "person"
@@ -34,19 +34,19 @@ ScopeName = Literal["namespace", "tree"]
 
 
 class DocumentInfo(BaseModel):
-    """A document without its content."""
+    # A document without its content.
 
     id: str
     namespace: str
     name: str
     scope: ScopeName
-    root_session: str | None = Field(description="The tree's root session; null if namespace.")
+    root_session: str | None
     lifecycle: Lifecycle
     content_type: str
     tags: list[str]
     metadata: dict[str, Any]
-    length: int = Field(description="Content length in characters.")
-    size_bytes: int = Field(description="Content size in UTF-8 bytes.")
+    length: int  # characters
+    size_bytes: int  # UTF-8
     version: int
     created_by: str
     created_origin: Origin
@@ -57,7 +57,7 @@ class DocumentInfo(BaseModel):
 
 
 class Document(DocumentInfo):
-    """A document with (a slice of) its content: characters [offset, offset + len(content))."""
+    # A document with (a slice of) its content: characters [offset, offset + len(content)).
 
     content: str
     offset: int = 0
@@ -81,7 +81,7 @@ class SearchPage(BaseModel):
 
 
 class Relation(BaseModel):
-    """A link seen from one document: `other` is the document at the far end."""
+    # A link seen from one document: `other` is the document at the far end.
 
     kind: RelationKind
     role: Literal["parent", "child", "related", "predecessor", "successor"] = Field(

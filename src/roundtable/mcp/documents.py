@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp_types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from roundtable.documents.models import (
     DeleteResult,
@@ -29,10 +29,8 @@ from roundtable.mcp.server import (
     IDEMPOTENT,
     READ,
     WRITE,
-    AgentArg,
     McpState,
     NamespaceArg,
-    SessionArg,
     _caller,
     _principal,
     domain_errors,
@@ -40,6 +38,9 @@ from roundtable.mcp.server import (
 
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 
+SessionArg = Annotated[
+    str | None, Field(description="Your session id: places you in its tree (stdio: default).")
+]
 DocArg = Annotated[str, Field(description="Document id, or name (your tree's, else namespace).")]
 VersionArg = Annotated[
     int | None, Field(description="Fail with conflict unless still at this version.")
@@ -72,11 +73,10 @@ def register(server: MCPServer[McpState]) -> None:
             int | None, Field(description="0: must be new; n: must be at version n.")
         ] = None,
         session_id: SessionArg = None,
-        agent: AgentArg = None,
         namespace: NamespaceArg = None,
     ) -> DocumentInfo:
         """Create a shared document, or replace the content of the one with this name."""
-        c = _caller(ctx, agent, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.put(
             _principal(ctx),
             c.namespace,
@@ -102,11 +102,10 @@ def register(server: MCPServer[McpState]) -> None:
             int | None, Field(ge=0, description="At most this many characters.")
         ] = None,
         session_id: SessionArg = None,
-        agent: AgentArg = None,
         namespace: NamespaceArg = None,
     ) -> Document:
         """Read a document, whole or a character range (`length` is the total)."""
-        c = _caller(ctx, agent, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.get(
             _principal(ctx),
             c.namespace,
@@ -132,15 +131,15 @@ def register(server: MCPServer[McpState]) -> None:
         length: Annotated[int, Field(ge=0, description="Characters replaced at offset.")] = 0,
         expected_version: VersionArg = None,
         session_id: SessionArg = None,
-        agent: AgentArg = None,
         namespace: NamespaceArg = None,
     ) -> EditResult:
         """Edit part of a document: replace `old` with `new`, or at `offset`; one new version."""
-        c = _caller(ctx, agent, namespace)
+        c = _caller(ctx, None, namespace)
         try:
             op = EditOp(old=old, new=new, replace_all=replace_all, offset=offset, length=length)
-        except ValueError as exc:
-            raise InvalidInput(str(exc).splitlines()[-1].strip(), field="old") from None
+        except ValidationError as exc:
+            message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise InvalidInput(message, field="old") from None
         return await c.core.documents.edit(
             _principal(ctx),
             c.namespace,
@@ -162,11 +161,10 @@ def register(server: MCPServer[McpState]) -> None:
         limit: Annotated[int, Field(ge=1)] = 50,
         cursor: str | None = None,
         session_id: SessionArg = None,
-        agent: AgentArg = None,
         namespace: NamespaceArg = None,
     ) -> DocumentPage:
         """Documents you can see (your tree's and namespace-wide), oldest first."""
-        c = _caller(ctx, agent, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.list_documents(
             _principal(ctx),
             c.namespace,
@@ -189,11 +187,10 @@ def register(server: MCPServer[McpState]) -> None:
         limit: Annotated[int, Field(ge=1)] = 20,
         cursor: str | None = None,
         session_id: SessionArg = None,
-        agent: AgentArg = None,
         namespace: NamespaceArg = None,
     ) -> SearchPage:
         """Ranked full-text search over documents you can see, with snippets."""
-        c = _caller(ctx, agent, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.search(
             _principal(ctx),
             c.namespace,
@@ -219,11 +216,10 @@ def register(server: MCPServer[McpState]) -> None:
         note: str = "",
         reverse_note: str = "",
         session_id: SessionArg = None,
-        agent: AgentArg = None,
         namespace: NamespaceArg = None,
     ) -> RelationList:
         """Link two documents (parent-child, related, predecessor-successor); list links."""
-        c = _caller(ctx, agent, namespace)
+        c = _caller(ctx, None, namespace)
         principal = _principal(ctx)
         if other is None:
             return await c.core.documents.relations(
@@ -248,11 +244,10 @@ def register(server: MCPServer[McpState]) -> None:
         document: DocArg,
         expected_version: VersionArg = None,
         session_id: SessionArg = None,
-        agent: AgentArg = None,
         namespace: NamespaceArg = None,
     ) -> DeleteResult:
         """Delete a document and its children."""
-        c = _caller(ctx, agent, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.delete(
             _principal(ctx),
             c.namespace,
