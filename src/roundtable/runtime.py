@@ -87,7 +87,7 @@ class Roundtable:
                 mirrors=mirrors,
                 rotation=rotation,
                 autorotate=autorotate,
-                documents=DocumentService(db, settings),
+                documents=DocumentService(db, settings, limiter),
             )
             task = asyncio.create_task(core._sweep_forever()) if sweeper else None
             try:

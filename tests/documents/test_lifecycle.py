@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from roundtable.auth.tokens import ADMIN, Principal
 from roundtable.documents import lifecycle
 from roundtable.documents.models import Lifecycle
+from roundtable.events.catalogue import parse_payload
 from roundtable.ids import utcnow
 from roundtable.runtime import Roundtable
 from roundtable.store import tables
@@ -93,7 +94,12 @@ async def test_retention_after_root_ends(core: Roundtable) -> None:
     assert await lifecycle.expire(core.db, timedelta(days=7), 1, later) == 1
     ids = {d.id for d in (await docs.list_documents(ADMIN, NS)).documents}
     assert ids == {promoted.id, running.id} and old.id not in ids
-    expired = [e for e in await all_events(core) if e.type == "document.expired"]
+    stored = await all_events(core)
+    for event in stored:  # every document event matches its catalogue model
+        if event.type.startswith("document."):
+            parse_payload(event.type, event.payload)
+    assert {e.type for e in stored} >= {"document.created", "document.promoted"}
+    expired = [e for e in stored if e.type == "document.expired"]
     assert [e.payload for e in expired] == [
         {"root_session": root.id, "document_ids": [old.id], "count": 1}
     ]

@@ -41,6 +41,7 @@ from roundtable.documents.search import Filters
 from roundtable.errors import ConflictError, InvalidInput, NotFound
 from roundtable.events import log as events
 from roundtable.ids import utcnow, uuid7
+from roundtable.sessions.limits import RateLimiter
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
@@ -138,10 +139,18 @@ def _mode(expected: int | None) -> str:
 
 
 class DocumentService:
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, limiter: RateLimiter | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
+        self.limiter = limiter
         self.registry = Registry()
+
+    def _spend(self, namespace: str, actor: str | None) -> None:
+        """An agent's writes share its write rate (D3) with its other calls; people's do not."""
+        if self.limiter is not None and actor is not None:
+            self.limiter.take(namespace, actor)
 
     # -- checks -----------------------------------------------------------------------------
 
@@ -222,6 +231,7 @@ class DocumentService:
         if expected_version is not None and expected_version < 0:
             raise InvalidInput("expected_version must be 0 or more", field="expected_version")
         now = utcnow()
+        self._spend(namespace, actor)
         try:
             async with self.db.write() as conn:
                 v = await view(conn, principal, namespace, WRITE, session_id=session_id)
@@ -348,6 +358,7 @@ class DocumentService:
         if op.old is not None:
             check_text("old", op.old)
         check_text("new", op.new)
+        self._spend(namespace, actor)
         async with self.db.write() as conn:
             v = await view(conn, principal, namespace, WRITE, session_id=session_id)
             row = await self._find(conn, v, ref, lock=True)
@@ -405,6 +416,7 @@ class DocumentService:
     ) -> DocumentInfo:
         """Promote (to persistent) or demote (to temporal, tree documents only); a document
         already there is returned unchanged."""
+        self._spend(namespace, actor)
         async with self.db.write() as conn:
             v = await view(conn, principal, namespace, WRITE, session_id=session_id)
             row = await self._find(conn, v, ref, lock=True)
@@ -444,6 +456,7 @@ class DocumentService:
         session_id: str | None = None,
     ) -> DeleteResult:
         """Delete a document and, through parent-child links, everything below it."""
+        self._spend(namespace, actor)
         async with self.db.write() as conn:
             v = await view(conn, principal, namespace, WRITE, session_id=session_id)
             row = await self._find(conn, v, ref, lock=True)
@@ -488,6 +501,7 @@ class DocumentService:
         _note("note", note)
         _note("reverse_note", reverse_note)
         kind = RelationKind(kind)
+        self._spend(namespace, actor)
         async with self.db.write() as conn:
             v = await view(conn, principal, namespace, WRITE, session_id=session_id)
             first = await self._find(conn, v, ref, lock=True)
