@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -171,13 +172,15 @@ async def edit_phase(core: Roundtable, edits: int, rng: random.Random) -> dict[s
         )
         ranged.append(time.perf_counter() - t0)
         version = result.document.version
-    for i in range(edits):
+    current = (await core.documents.get(ADMIN, NS, doc.id)).content
+    markers = [m for m in set(re.findall(r"E\d{7}", current)) if current.count(m) == 1]
+    for marker in sorted(markers)[:edits]:  # range edits may have overwritten some
         t0 = time.perf_counter()
         result = await core.documents.edit(
             ADMIN,
             NS,
             doc.id,
-            EditOp(old=f"E{i:07d}", new=f"R{i:07d}"),
+            EditOp(old=marker, new="R" + marker[1:]),
             actor=None,
             expected_version=version,
         )

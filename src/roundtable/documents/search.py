@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy import ColumnElement, and_, exists
 
 from roundtable.documents import search_postgres, search_sqlite
 from roundtable.documents.keyset import decode_cursor, encode_cursor
@@ -62,12 +62,8 @@ async def ranked(
     backend = search_postgres if backend_of(conn) == "postgresql" else search_sqlite
     rows = await backend.rank(conn, words, where, after, limit + 1)
     page = rows[:limit]
-    snippets = await backend.snippets(conn, words, [doc for doc, _ in page]) if page else {}
-    hits = [(doc, score, snippets.get(doc, "")) for doc, score in page]
-    next_cursor = encode_cursor(page[-1][1], page[-1][0]) if len(rows) > limit else None
+    snippets = await backend.snippets(conn, words, [doc for doc, _, _ in page]) if page else {}
+    hits = [(doc, score, snippets.get(doc, "")) for doc, score, _ in page]
+    last = page[-1] if page else None
+    next_cursor = encode_cursor(last[1], last[0], last[2]) if last and len(rows) > limit else None
     return hits, next_cursor
-
-
-def selectable_ids(where: ColumnElement[bool]) -> ColumnElement[bool]:
-    """`documents.id` of the documents `where` keeps (for joins from the chunk table)."""
-    return D.c.id.in_(select(D.c.id).where(where))

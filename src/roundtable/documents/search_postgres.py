@@ -19,7 +19,7 @@ def _query(words: list[str]) -> ColumnElement[object]:
 
 async def rank(
     conn: Conn, words: list[str], where: ColumnElement[bool], after: Cursor | None, limit: int
-) -> list[tuple[str, float]]:
+) -> list[tuple[str, float, int]]:
     tsquery = _query(words)
     per_doc = (
         select(
@@ -37,7 +37,7 @@ async def rank(
         .order_by(per_doc.c.score.desc(), per_doc.c.doc)
         .limit(limit)
     )
-    return [(row.doc, float(row.score)) for row in await conn.execute(query)]
+    return [(row.doc, float(row.score), 0) for row in await conn.execute(query)]
 
 
 async def snippets(conn: Conn, words: list[str], ids: list[str]) -> dict[str, str]:
