@@ -5,18 +5,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, text, update
 
 from roundtable.documents.models import Relation, RelationKind
 from roundtable.documents.scope import View
 from roundtable.errors import InvalidInput
 from roundtable.ids import utcnow
 from roundtable.store import tables
+from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn
 
 R = tables.document_relations
 D = tables.documents
 PARENT = RelationKind.PARENT_CHILD.value
+
+
+#: PostgreSQL advisory-lock key serialising link changes (SQLite's single writer already does).
+_LINK_LOCK = 0x52540011
+
+
+async def lock_links(conn: Conn) -> None:
+    """Serialise link changes, so two links racing cannot close a cycle between them (each
+    checks the other's absence) nor deadlock on each other's two row locks."""
+    if backend_of(conn) == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LINK_LOCK})
 
 
 async def descendants(conn: Conn, roots: list[str]) -> list[str]:

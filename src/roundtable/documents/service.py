@@ -503,6 +503,7 @@ class DocumentService:
         kind = RelationKind(kind)
         self._spend(namespace, actor)
         async with self.db.write() as conn:
+            await relations.lock_links(conn)
             v = await view(conn, principal, namespace, WRITE, session_id=session_id)
             first = await self._find(conn, v, ref, lock=True)
             second = await self._find(conn, v, other, lock=True)
