@@ -17,8 +17,10 @@ from roundtable.store.tables import metadata
 from tests.live import env_for, roundtable_exe
 
 #: Full-text machinery lives outside the declarative schema on purpose.
-_OUTSIDE_METADATA = {"tsv", "ix_entries_tsv"} | {
-    f"entries_fts{suffix}" for suffix in ("", "_data", "_idx", "_docsize", "_config", "_content")
+_OUTSIDE_METADATA = {"tsv", "ix_entries_tsv", "ix_document_chunks_tsv"} | {
+    f"{table}_fts{suffix}"
+    for table in ("entries", "document_chunks")
+    for suffix in ("", "_data", "_idx", "_docsize", "_config", "_content")
 }
 
 

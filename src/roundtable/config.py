@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     runner_heartbeat_seconds: float = Field(default=10.0, gt=0)
     run_max_attempts: int = Field(default=3, ge=1)
     run_token_ttl_seconds: int = Field(default=3600, ge=60)
+    # Context store (D6, D7)
+    document_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+    document_retention_seconds: float = Field(default=7 * 86_400.0, ge=0)
+    document_sweep_batch: int = Field(default=500, ge=1)
 
     @field_validator("database_url")
     @classmethod

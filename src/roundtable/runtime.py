@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from roundtable.auth.keyring import Keyring
 from roundtable.auth.tokens import ADMIN, Principal, TokenService
 from roundtable.config import Settings
+from roundtable.documents.service import DocumentService
 from roundtable.events.service import EventService
 from roundtable.ids import utcnow
 from roundtable.journal import checkpoints
@@ -50,6 +51,7 @@ class Roundtable:
     rotation: RotationService
     autorotate: AutoRotator
     orchestration: Orchestration
+    documents: DocumentService
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -95,6 +97,7 @@ class Roundtable:
                 rotation=rotation,
                 autorotate=autorotate,
                 orchestration=Orchestration.build(db, settings, tokens, journal, events),
+                documents=DocumentService(db, settings, limiter),
             )
             task = asyncio.create_task(core._sweep_forever()) if sweeper else None
             try:
@@ -142,6 +145,7 @@ class Roundtable:
             ("event retention pass", self._prune_events),
             ("rotation/retention pass", self.autorotate.maintain),
             ("orchestration pass", self._sweep_orchestration),
+            ("document retention pass", self._expire_documents),
         ]
         while True:
             await asyncio.sleep(self.settings.sweep_interval_seconds)
@@ -167,6 +171,11 @@ class Roundtable:
         done = {k: v for k, v in (await self.orchestration.sweeper.sweep()).items() if v}
         if done:
             log.info("orchestration sweep: %s", done)
+
+    async def _expire_documents(self) -> None:
+        expired = await self.documents.expire()
+        if expired:
+            log.info("removed %d temporal documents past retention", expired)
 
     async def _prune_events(self) -> None:
         pruned = await self.events.prune()

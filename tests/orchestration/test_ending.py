@@ -81,13 +81,21 @@ async def test_delete_is_guarded_then_forced_with_dry_run_and_tombstone(
     [prun] = await r1.claim()
     me = core.tokens.authenticate(prun.run_token)
     kids = [await trees.start(NS, me, "boss", {"prompt": str(i)}) for i in range(2)]
+    # A temporal document written from inside the tree (D6) goes with it; a persistent one stays.
+    await core.documents.put(me, NS, name="notes", content="tree work", actor="boss")
+    await core.documents.put(ADMIN, NS, name="kept", content="reference", actor="person")
     r = await api.delete(f"{NSP}/sessions/{root.id}")
     assert r.status_code == 409 and r.json()["code"] == "conflict"
     assert sorted(r.json()["data"]["active"]) == sorted([root.id, *(k.id for k in kids)])
     r = await api.delete(f"{NSP}/sessions/{root.id}?dry_run=true&force=true")
     assert r.status_code == 200, r.text
     dry = r.json()
-    assert dry["deleted"] is False and dry["counts"] == {"sessions": 3, "runs": 3, "callbacks": 0}
+    assert dry["deleted"] is False and dry["counts"] == {
+        "sessions": 3,
+        "runs": 3,
+        "callbacks": 0,
+        "documents": 1,
+    }
     assert (await trees.get(NS, ADMIN, root.id)).status == "running"
     events_before = len(await read_after(core.db, 0, limit=10_000))
     r = await api.delete(f"{NSP}/sessions/{root.id}?force=true")
@@ -103,6 +111,8 @@ async def test_delete_is_guarded_then_forced_with_dry_run_and_tombstone(
     async with core.db.read() as conn:
         for table in (tables.sessions, tables.runs, tables.callbacks):
             assert await conn.scalar(select(func.count()).select_from(table)) == 0
+        names = (await conn.execute(select(tables.documents.c.name))).scalars().all()
+    assert names == ["kept"]
     # The runner that held the root's run is told to drop it.
     reply = await core.orchestration.runners.heartbeat(r1.principal, r1.id, [prun.id])
     assert reply.stop == [prun.id]

@@ -18,6 +18,7 @@ from roundtable.api import (
     blueprints,
     checkpoints,
     discovery,
+    documents,
     events,
     problems,
     proofs,
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(blueprints.router)
     app.include_router(agent_sessions.router)
     app.include_router(runners.router)
+    app.include_router(documents.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

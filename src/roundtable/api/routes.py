@@ -17,7 +17,7 @@ from roundtable.api.schemas import (
     StartSession,
     TokenRequest,
 )
-from roundtable.auth.tokens import Principal
+from roundtable.auth.tokens import Principal, TokenScope
 from roundtable.errors import PermissionDenied
 from roundtable.journal.models import (
     AppendResult,
@@ -193,5 +193,24 @@ async def create_token(
     if not caller.admin:
         raise PermissionDenied("only the admin token can mint tokens")
     ns = _ns(caller, core, namespace)
-    token = core.tokens.mint(body.agent, ns, timedelta(seconds=body.ttl_seconds))
-    return {"token": token, "agent": body.agent, "namespace": ns, "ttl_seconds": body.ttl_seconds}
+    scope = None
+    if body.scope is not None:
+        root = body.scope.root_session
+        if root is not None:  # any session of the tree names it; the claim holds its root
+            root = (await core.sessions.get(ns, root)).root_id
+        scope = TokenScope(
+            root_session=root,
+            projects=tuple(body.scope.projects) if body.scope.projects is not None else None,
+        )
+    token = core.tokens.mint(
+        body.agent, ns, timedelta(seconds=body.ttl_seconds), scope=scope, perms=body.perms
+    )
+    claims = scope.claim() if scope is not None else None
+    return {
+        "token": token,
+        "agent": body.agent,
+        "namespace": ns,
+        "ttl_seconds": body.ttl_seconds,
+        **({"scope": claims} if claims else {}),
+        **({"perms": sorted(set(body.perms))} if body.perms is not None else {}),
+    }

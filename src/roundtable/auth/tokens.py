@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +26,63 @@ AUDIENCE = "roundtable"
 ISSUER = "roundtable"
 
 
+#: A permission name: `area:action`, e.g. `documents:read`, `documents:write`, `journal:write`.
+_PERM = re.compile(r"[a-z][a-z0-9_-]{0,31}:[a-z][a-z0-9_-]{0,31}")
+
+
+def check_perms(perms: Iterable[str] | None) -> frozenset[str] | None:
+    """A token's `perms` claim as a set (None: no such claim, every permission, as before)."""
+    if perms is None:
+        return None
+    if isinstance(perms, str):
+        raise InvalidInput("perms must be a list of names", field="perms")
+    found = frozenset(perms)
+    for perm in found:
+        if not isinstance(perm, str) or not _PERM.fullmatch(perm):
+            raise InvalidInput(
+                f"invalid permission {perm!r}: use area:action, e.g. documents:read",
+                field="perms",
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class TokenScope:
+    """A token's `scope` claim: what it may reach beyond its namespace (None = unrestricted).
+
+    `root_session` bounds it to one session tree (run tokens); `projects` to named journals.
+    """
+
+    root_session: str | None = None
+    projects: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_claim(cls, claim: object) -> TokenScope:
+        if claim is None:
+            return cls()
+        if not isinstance(claim, dict) or set(claim) - {"root_session", "projects"}:
+            raise InvalidInput(
+                "scope must be an object with root_session and/or projects", field="scope"
+            )
+        root = claim.get("root_session")
+        projects = claim.get("projects")
+        if root is not None and (not isinstance(root, str) or not 0 < len(root) <= 36):
+            raise InvalidInput("scope.root_session must be a session id", field="scope")
+        if projects is not None:
+            if not isinstance(projects, list):
+                raise InvalidInput("scope.projects must be a list of names", field="scope")
+            projects = tuple(check_name("project", p) for p in projects)
+        return cls(root_session=root, projects=projects)
+
+    def claim(self) -> dict[str, object] | None:
+        out: dict[str, object] = {}
+        if self.root_session is not None:
+            out["root_session"] = self.root_session
+        if self.projects is not None:
+            out["projects"] = list(self.projects)
+        return out or None
+
+
 @dataclass(frozen=True)
 class RunScope:
     """What a run token (D7) confines its bearer to: one session tree, acting as one session."""
@@ -37,8 +96,11 @@ class RunScope:
 class Principal:
     """An authenticated caller. Admins may act as any agent in any namespace.
 
-    A run token adds `scope` (its session tree); a runner token sets `runner_id` and is valid
-    only on that runner's own protocol routes (`/api/v1/runners/{id}/...`).
+    A run token adds `scope` (its session tree) and a runner token sets `runner_id`, valid only
+    on that runner's own protocol routes (`/api/v1/runners/{id}/...`). `root_session`,
+    `projects` and `perms` come from a token's `scope` and `perms` claims (a run token's tree is
+    its `root_session` too); None means the claim is absent and the token is unrestricted there
+    (tokens minted before these claims existed behave as they always did).
     """
 
     admin: bool
@@ -46,6 +108,9 @@ class Principal:
     namespace: str | None = None
     scope: RunScope | None = None
     runner_id: str | None = None
+    root_session: str | None = None
+    projects: tuple[str, ...] | None = None
+    perms: frozenset[str] | None = None
 
     def allowed_path(self, path: str) -> bool:
         """Runner tokens reach only their runner's routes; every other token any route."""
@@ -53,6 +118,15 @@ class Principal:
             return True
         own = f"/api/v1/runners/{self.runner_id}"
         return path == own or path.startswith(own + "/")
+
+    def may(self, perm: str) -> bool:
+        """Whether the token grants `perm` (admins and tokens without `perms` grant all)."""
+        return self.admin or self.perms is None or perm in self.perms
+
+    def require(self, perm: str) -> None:
+        """Raise `PermissionDenied` (403) unless the token grants `perm`."""
+        if not self.may(perm):
+            raise PermissionDenied(f"this token lacks the permission {perm!r}", permission=perm)
 
     def namespace_for(self, requested: str | None, default: str) -> str:
         """The namespace to act in; an agent token is bound to its own."""
@@ -148,16 +222,31 @@ class TokenService:
         return self._anchored[1]
 
     def mint(
-        self, agent: str, namespace: str, ttl: timedelta, extra: dict[str, str] | None = None
+        self,
+        agent: str,
+        namespace: str,
+        ttl: timedelta,
+        extra: dict[str, str] | None = None,
+        *,
+        scope: TokenScope | None = None,
+        perms: Iterable[str] | None = None,
+        audience: str = AUDIENCE,
     ) -> str:
+        """Sign a token; `scope` and `perms` are claimed only when given (else unrestricted);
+        `extra` adds the private claims of run and runner tokens.
+
+        A token for another `audience` (e.g. an upstream service) is not accepted here.
+        """
         check_name("agent", agent)
         check_name("namespace", namespace)
         if ttl.total_seconds() <= 0:
             raise InvalidInput("token ttl must be positive", field="ttl")
+        granted = check_perms(perms)
+        scope_claim = TokenScope.from_claim(scope.claim()).claim() if scope else None
         now = utcnow()
-        claims = {
+        claims: dict[str, Any] = {
             "iss": ISSUER,
-            "aud": AUDIENCE,
+            "aud": audience,
             "sub": agent,
             "ns": namespace,
             "iat": int(now.timestamp()),
@@ -165,6 +254,10 @@ class TokenService:
             "jti": uuid7(),
             **(extra or {}),
         }
+        if scope_claim is not None:
+            claims["scope"] = scope_claim
+        if granted is not None:
+            claims["perms"] = sorted(granted)
         return jwt.encode(
             claims, self.key.private, algorithm="EdDSA", headers={"kid": self.key.kid}
         )
@@ -216,6 +309,11 @@ def _principal(claims: dict[str, Any]) -> Principal:
         check_name("namespace", namespace)
     except InvalidInput as exc:
         raise Unauthenticated(f"invalid token: {exc.message}") from None
+    try:
+        token_scope = TokenScope.from_claim(claims.get("scope"))
+        perms = check_perms(claims.get("perms"))
+    except InvalidInput as exc:
+        raise Unauthenticated(f"invalid token: {exc.message}") from None
     kind = claims.get("rtk")
     if kind == "runner":
         return Principal(admin=False, namespace=namespace, runner_id=_claim(claims, "rid"))
@@ -226,7 +324,15 @@ def _principal(claims: dict[str, Any]) -> Principal:
             session_id=_claim(claims, "sid"),
             run_id=_claim(claims, "run"),
         )
-    return Principal(admin=False, agent=agent, namespace=namespace, scope=scope)
+    return Principal(
+        admin=False,
+        agent=agent,
+        namespace=namespace,
+        scope=scope,
+        root_session=scope.root_id if scope is not None else token_scope.root_session,
+        projects=token_scope.projects,
+        perms=perms,
+    )
 
 
 def admin_token_path(data_dir: Path) -> Path:

@@ -14,6 +14,7 @@ from roundtable import __version__, logs
 from roundtable.cli import (
     agents,
     blueprints,
+    documents,
     events,
     helpfmt,
     keys,
@@ -50,6 +51,7 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(events.app, name="events")
 app.add_typer(blueprints.app, name="blueprint")
 app.add_typer(agents.app, name="agent")
+app.add_typer(documents.app, name="doc")
 app.command("verify")(verify)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")

@@ -222,6 +222,9 @@ def build_server(
     from roundtable.mcp import orchestration
 
     orchestration.register(server)
+    from roundtable.mcp import documents
+
+    documents.register(server)
     return server
 
 

@@ -1,8 +1,9 @@
 """Deleting a session removes its whole subtree, guarded (D8, COORDINATOR-001).
 
 Refused (409, listing them) while descendants are active unless `force`, which stops them
-first; `dry_run` reports what would go. Sessions, runs and queued callbacks are removed; the
-event log keeps its history and gains a `session.deleted` tombstone with the counts.
+first; `dry_run` reports what would go. Sessions, runs and queued callbacks are removed, and
+when the whole tree goes (the root is deleted) so do its temporal documents (D6); the event log
+keeps its history and gains a `session.deleted` tombstone with the counts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import delete, func, select
 
 from roundtable.auth.tokens import Principal
 from roundtable.config import Settings
+from roundtable.documents import lifecycle as documents
 from roundtable.errors import ConflictError
 from roundtable.ids import utcnow
 from roundtable.journal.service import JournalService
@@ -100,6 +102,10 @@ class DeletionService:
             in_tree = CB.c.parent_id.in_(ids)
             callbacks = int(await conn.scalar(select(func.count()).where(in_tree)) or 0)
             counts = {"sessions": len(ids), "runs": runs, "callbacks": callbacks}
+            # Temporal documents are scoped to the root session: they go with the whole tree.
+            whole_tree = top.parent_id is None
+            if whole_tree:
+                counts["documents"] = await documents.count_tree_documents(conn, namespace, top.id)
             if dry_run:
                 return DeleteResult(deleted=False, session_ids=ids, counts=counts)
             for row in tree:
@@ -110,6 +116,8 @@ class DeletionService:
             await conn.execute(delete(R).where(R.c.session_id.in_(ids)))
             for row in sorted(tree, key=lambda r: r.depth, reverse=True):
                 await conn.execute(delete(S).where(S.c.id == row.id))
+            if whole_tree:
+                await documents.delete_tree_documents(conn, namespace, top.id)
             tx.emit(
                 namespace,
                 ev.SESSION_DELETED,

@@ -317,3 +317,77 @@ callbacks = Table(
     Index(None, "parent_id", "run_id"),
     sqlite_autoincrement=True,
 )
+#: Context-store documents (D6, D7). `root_session` is the scope: '' for namespace-wide, else
+#: the root session id of the tree the document belongs to (no foreign key: a tree may be
+#: deleted while a promoted document of it lives on). Content lives in `document_chunks`.
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace", String(64), ForeignKey("namespaces.name"), nullable=False),
+    Column("root_session", String(36), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("tags", JSONDoc, nullable=False),
+    Column("metadata", JSONDoc, nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_origin", String(16), nullable=False),
+    Column("created_session", String(36)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    UniqueConstraint("namespace", "root_session", "name"),
+    Index(None, "lifecycle", "root_session"),
+)
+
+#: A document's text in order (`pos`), in pieces of a few KB, so an edit rewrites (and
+#: re-indexes) only the pieces it touches. Full-text search indexes the pieces: SQLite through
+#: the external-content FTS5 table `document_chunks_fts` (kept by triggers), PostgreSQL through
+#: the generated `tsv` column; both are created by migration 0004, outside this metadata.
+document_chunks = Table(
+    "document_chunks",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column(
+        "document_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("pos", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("length", Integer, nullable=False),
+    Index(None, "document_id", "pos"),
+    sqlite_autoincrement=True,
+)
+
+document_tags = Table(
+    "document_tags",
+    metadata,
+    Column(
+        "document_id",
+        String(36),
+        ForeignKey("documents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag", String(64), primary_key=True),
+    Index(None, "tag"),
+)
+
+#: Typed links between two documents of one namespace. `parent-child` and
+#: `predecessor-successor` point from the first to the second; `related` is stored once, with
+#: the smaller id first. `note` is said of `to_id` from `from_id`'s side, `reverse_note` back.
+document_relations = Table(
+    "document_relations",
+    metadata,
+    Column("from_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("to_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("namespace", String(64), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("reverse_note", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Index(None, "to_id"),
+)
