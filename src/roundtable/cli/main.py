@@ -8,11 +8,12 @@ import sys
 
 import typer
 
-from roundtable.cli import events, keys, log, projects, sessions, tokens
+from roundtable.cli import agents, blueprints, events, keys, log, projects, sessions, tokens
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
 from roundtable.cli.proof import proof
 from roundtable.cli.rotation import register as register_rotation
+from roundtable.cli.runner import runner
 from roundtable.cli.transfer import register as register_transfer
 from roundtable.cli.verify import verify
 from roundtable.errors import RoundtableError
@@ -30,10 +31,13 @@ app.add_typer(projects.app, name="project")
 app.add_typer(log.app, name="log")
 app.add_typer(tokens.app, name="token")
 app.add_typer(events.app, name="events")
+app.add_typer(blueprints.app, name="blueprint")
+app.add_typer(agents.app, name="agent")
 app.command("verify")(verify)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")
 app.command("proof")(proof)
+app.command("runner")(runner)
 register_transfer(app)  # export, import jsonl, import scribe
 register_rotation(app, log.app, projects.app)  # rotate, log render, project mirror
 

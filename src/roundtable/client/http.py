@@ -143,6 +143,17 @@ class RoundtableClient:
             return response.json()
         raise error_from_response(response)
 
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """A call to a path under this namespace, for clients of areas built on this one."""
+        return await self._call(method, path, json=json, params=params)
+
     # -- sessions -------------------------------------------------------------------------
 
     async def start_session(
