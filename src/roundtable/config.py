@@ -94,6 +94,16 @@ class Settings(BaseSettings):
     run_token_ttl_seconds: int = Field(default=3600, ge=60)
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # Structured output (issue 10)
+    output_retries_default: int = Field(
+        default=2,
+        ge=0,
+        description="Retries of an invalid output when neither run nor blueprint say.",
+    )
+    output_retries_max: int = Field(
+        default=5, ge=0, description="Cap on the retries a run or blueprint may ask for."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

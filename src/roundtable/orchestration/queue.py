@@ -40,6 +40,7 @@ from roundtable.orchestration.runners import GONE, ONLINE, own_runner
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn, Database
+from roundtable.structured import outputs
 
 R = tables.runs
 S = tables.sessions
@@ -225,8 +226,13 @@ class QueueService:
                     version=session.blueprint_version,
                     instructions=spec.instructions,
                     executor=spec.executor,
-                    output_schema=spec.output_schema,
+                    output_schema=run.output_schema,  # resolved for this run (issue 10)
                     mcp_servers=spec.mcp_servers,
+                ),
+                "output_instructions": (
+                    outputs.instructions(run.output_schema_ref, run.output_schema)
+                    if run.output_schema_ref is not None
+                    else None
                 ),
                 "run_token": token,
                 "root_id": session.root_id,
@@ -326,7 +332,13 @@ class QueueService:
                 raise self._not_held(run, runner_id)
             if fail is not None and fail.retryable and not run.stop_requested:
                 await flow.requeue(tx, run, f"retryable failure: {fail.error.code}")
-            elif complete is not None:
+            elif complete is not None and not await outputs.complete(
+                tx,
+                run,
+                complete.result_text,
+                complete.result_data,
+                complete.usage.model_dump() if complete.usage else None,
+            ):  # structured output (issue 10): validated, retried or failed above
                 await flow.finish_run(
                     tx,
                     run,

@@ -40,6 +40,7 @@ from roundtable.orchestration.models import (
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
+from roundtable.structured.outputs import OutputRequest, validation_summary
 from roundtable.validation import check_name
 
 S = tables.sessions
@@ -93,6 +94,7 @@ class TreeService:
         on_parent_exit: OnParentExit | None = None,
         priority: int = 0,
         wait_seconds: float = 60.0,
+        output: OutputRequest | None = None,
     ) -> AgentSession:
         """Start a session from `blueprint` with its first run queued; `sync` also waits."""
         check_name("namespace", namespace)
@@ -173,7 +175,7 @@ class TreeService:
                 project=project,
             )
             session = (await conn.execute(select(S).where(S.c.id == session_id))).one()
-            await flow.enqueue(tx, session, spec, "start", params, priority)
+            await flow.enqueue(tx, session, spec, "start", params, priority, request=output)
             await self.commit(tx)
         if mode == Mode.SYNC:
             return await self.wait_one(namespace, session_id, wait_seconds)
@@ -250,6 +252,7 @@ class TreeService:
         prompt: str | None = None,
         mode: Mode | None = None,
         wait_seconds: float = 60.0,
+        output: OutputRequest | None = None,
     ) -> AgentSession:
         """Queue a `resume` run for an idle session."""
         if (params is None) == (prompt is None):
@@ -272,7 +275,7 @@ class TreeService:
                 conn, namespace, session.blueprint, session.blueprint_version
             )
             params = parameters.validate(spec.parameters_schema, params, spec.name)
-            await flow.enqueue(tx, session, spec, "resume", params)
+            await flow.enqueue(tx, session, spec, "resume", params, request=output)
             extra = {"mode": Mode(mode).value} if mode is not None else {}
             await flow.set_status(tx, session, TreeStatus.PENDING.value, "resume", **extra)
             await self.commit(tx)
@@ -318,12 +321,15 @@ class TreeService:
         async with self.db.read() as conn:
             row = await access.load(conn, namespace, session_id)
             await access.authorize(conn, principal, row)
-            run_id = await conn.scalar(
-                select(R.c.id)
-                .where(R.c.session_id == session_id)
-                .order_by(R.c.created_at.desc(), R.c.id.desc())
-                .limit(1)
-            )
+            last = (
+                await conn.execute(
+                    select(R.c.id, R.c.output_schema_ref, R.c.validation)
+                    .where(R.c.session_id == session_id)
+                    .order_by(R.c.created_at.desc(), R.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        run_id = last.id if last is not None else None
         return SessionResult(
             session_id=row.id,
             status=row.status,
@@ -331,6 +337,7 @@ class TreeService:
             result_data=row.result_data,
             error=row.error,
             run_id=run_id,
+            validation=validation_summary(last),  # issue 10
         )
 
     async def children(
