@@ -332,21 +332,21 @@ class QueueService:
                 raise self._not_held(run, runner_id)
             if fail is not None and fail.retryable and not run.stop_requested:
                 await flow.requeue(tx, run, f"retryable failure: {fail.error.code}")
-            elif complete is not None and not await outputs.complete(
-                tx,
-                run,
-                complete.result_text,
-                complete.result_data,
-                complete.usage.model_dump() if complete.usage else None,
-            ):  # structured output (issue 10): validated, retried or failed above
-                await flow.finish_run(
-                    tx,
-                    run,
-                    RunStatus.COMPLETED.value,
-                    result_text=complete.result_text,
-                    result_data=complete.result_data,
-                    usage=complete.usage.model_dump() if complete.usage else None,
-                )
+            elif complete is not None:
+                usage = complete.usage.model_dump() if complete.usage else None
+                # structured output (issue 10): a run with a schema is validated, retried or
+                # failed there; one without completes as reported
+                if not await outputs.complete(
+                    tx, run, complete.result_text, complete.result_data, usage
+                ):
+                    await flow.finish_run(
+                        tx,
+                        run,
+                        RunStatus.COMPLETED.value,
+                        result_text=complete.result_text,
+                        result_data=complete.result_data,
+                        usage=usage,
+                    )
             elif fail is not None:
                 await flow.finish_run(
                     tx, run, RunStatus.FAILED.value, error=fail.error.model_dump()
