@@ -13,6 +13,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from roundtable.auth.tokens import Principal
+from roundtable.errors import InvalidInput, PermissionDenied
 from roundtable.mcp.server import READ, WRITE, Caller, _caller, _principal, domain_errors
 from roundtable.orchestration.models import (
     AgentSession,
@@ -61,6 +62,10 @@ def register(server: MCPServer[Any]) -> None:
     ) -> AgentSession:
         """Start a child agent from a blueprint; your session becomes its parent."""
         c, principal, parent = who(ctx, session_id)
+        if principal.scope is not None and session_id not in (None, parent):
+            raise PermissionDenied(
+                "a run token starts children of its own session only", session_id=session_id
+            )
         params: Any = parameters if parameters is not None else {}
         if prompt is not None:
             params = {**params, "prompt": prompt}
@@ -111,8 +116,6 @@ def register(server: MCPServer[Any]) -> None:
         if session_id is not None:
             parent = session_id
         if parent is None:
-            from roundtable.errors import InvalidInput
-
             raise InvalidInput("name session_id (no session of yours is known)", field="session_id")
         children = await c.core.orchestration.trees.children(c.namespace, principal, parent)
         return SessionList(sessions=children)
@@ -130,8 +133,6 @@ def register(server: MCPServer[Any]) -> None:
         if session_id is not None:
             parent = session_id
         if parent is None:
-            from roundtable.errors import InvalidInput
-
             raise InvalidInput("name session_id (no session of yours is known)", field="session_id")
         return await c.core.orchestration.trees.wait_children(
             c.namespace, principal, parent, children, timeout

@@ -150,13 +150,18 @@ class RunnerService:
         await tx.conn.execute(update(RN).where(RN.c.id == runner.id).values(state=GONE))
         held = (
             await tx.conn.execute(
-                select(R)
+                select(R.c.id)
                 .where(R.c.runner_id == runner.id, R.c.status.in_(HELD))
                 .order_by(R.c.id)
-                .with_for_update()
             )
-        ).all()
-        requeued = [run.id for run in held if await flow.requeue(tx, run, f"runner {reason}")]
+        ).scalars()
+        requeued = []
+        for run_id in list(held):
+            run = await flow.lock_run(tx, run_id)
+            if run is None or run.runner_id != runner.id or run.status not in HELD:
+                continue
+            if await flow.requeue(tx, run, f"runner {reason}"):
+                requeued.append(run.id)
         tx.emit(
             runner.namespace,
             ev.RUNNER_GONE,
