@@ -43,11 +43,11 @@ class Protocol:
     async def handle(self, request: httpx.Request) -> httpx.Response:
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
-        parts = request.url.path.split("/")[4:]  # after /api/v1/runners
+        parts = request.url.path.split("/")[4:]  # after /api/v1/runners/
         body = json.loads(request.content) if request.content else {}
         what = parts[-1] if parts else "register"
         self.calls.append(what if len(parts) != 1 or request.method != "DELETE" else "delete")
-        if request.method == "POST" and parts == [""]:
+        if request.method == "POST" and not parts:
             reply = {"id": "r1", "token": "rt", "heartbeat_seconds": 0.05, "run_lease_seconds": 60}
             return httpx.Response(201, json=reply)
         if request.method == "DELETE":

@@ -60,6 +60,8 @@ def runner(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per HTTP request would drown the runner's own log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         if not t.token:
             raise InvalidInput("a runner needs a token: --token or ROUNDTABLE_TOKEN", field="token")

@@ -140,7 +140,7 @@ class RoundtableClient:
         except httpx.HTTPError as exc:
             raise ServerUnreachable(f"request to {self.url} failed: {exc}", url=self.url) from exc
         if response.is_success:
-            return response.json()
+            return response.json() if response.content else None  # 204: nothing to parse
         raise error_from_response(response)
 
     async def request(

@@ -31,7 +31,7 @@ class RunnerApi:
         self.runner_id: str | None = None
         self._timeout = timeout
         self._http = httpx.AsyncClient(
-            base_url=f"{self.url}/api/v1/runners",
+            base_url=f"{self.url}/api/v1",
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
             transport=transport,
@@ -70,7 +70,7 @@ class RunnerApi:
     def _path(self, *parts: str) -> str:
         if self.runner_id is None:
             raise RuntimeError("the runner is not registered")
-        return "/" + "/".join(quote(p, safe="") for p in (self.runner_id, *parts))
+        return "/runners/" + "/".join(quote(p, safe="") for p in (self.runner_id, *parts))
 
     async def register(
         self,
@@ -92,7 +92,7 @@ class RunnerApi:
             "capacity": capacity,
         }
         reply = Registration.model_validate(
-            await self._call("POST", "", json=body, token=self._register_token)
+            await self._call("POST", "/runners", json=body, token=self._register_token)
         )
         self.runner_id = reply.id
         self._http.headers["Authorization"] = f"Bearer {reply.token}"

@@ -194,12 +194,18 @@ class Runner:
                 claim = asyncio.create_task(self.api.claim(min(free, 64), self.config.poll_wait))
                 await asyncio.wait({claim, closing}, return_when=asyncio.FIRST_COMPLETED)
                 if not claim.done():
-                    # Runs this abandoned claim may still get go back to the queue when the
-                    # runner unregisters (or when their leases run out).
-                    claim.cancel()
-                    with contextlib.suppress(BaseException):
-                        await claim
-                    return
+                    # Shutting down mid long-poll. The server serves the poll to its end even if
+                    # we hang up, and could claim runs for this runner after it left; so let the
+                    # poll end (at most --poll-wait) and run what it brings within the grace
+                    # period. A second signal cuts it short.
+                    hurry = asyncio.create_task(self._hurry.wait())
+                    await asyncio.wait({claim, hurry}, return_when=asyncio.FIRST_COMPLETED)
+                    hurry.cancel()
+                    if not claim.done():
+                        claim.cancel()
+                        with contextlib.suppress(BaseException):
+                            await claim
+                        return
                 try:
                     runs = claim.result()
                 except RoundtableError as error:
