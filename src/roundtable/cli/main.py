@@ -8,7 +8,17 @@ import sys
 
 import typer
 
-from roundtable.cli import agents, blueprints, events, keys, log, projects, sessions, tokens
+from roundtable.cli import (
+    agents,
+    blueprints,
+    events,
+    keys,
+    log,
+    projects,
+    schemas,
+    sessions,
+    tokens,
+)
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
 from roundtable.cli.proof import proof
@@ -33,6 +43,7 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(events.app, name="events")
 app.add_typer(blueprints.app, name="blueprint")
 app.add_typer(agents.app, name="agent")
+app.add_typer(schemas.app, name="schema")
 app.command("verify")(verify)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")

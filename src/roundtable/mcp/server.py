@@ -480,9 +480,10 @@ def build_server(
         name = await _project(c, project)
         return await proof_bundle(c.core, c.namespace, name, seq, old_size, size)
 
-    from roundtable.mcp import orchestration
+    from roundtable.mcp import orchestration, schemas
 
     orchestration.register(server)
+    schemas.register(server)  # issue 10: the schema registry
     return server
 
 
