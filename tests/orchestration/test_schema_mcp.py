@@ -14,6 +14,9 @@ async def test_an_agent_reads_the_registry(live_server: LiveServer) -> None:
         for body in ({"type": "object"}, {"type": "object", "required": ["a"]}):
             r = await api.post(url, json={"name": "card", "schema": body})
             assert r.status_code == 201, r.text
+        spec = {"name": "w", "executor": {"kind": "echo"}}
+        r = await api.put(f"{live_server.api()}/blueprints/w", json=spec)
+        assert r.status_code == 201, r.text
     async with http(live_server, mint_token(live_server, "alice")) as client:
         listed = await ok(client, "list_schemas")
         assert [(s["name"], s["versions"]) for s in listed["schemas"]] == [("card", [1, 2])]
@@ -23,3 +26,23 @@ async def test_an_agent_reads_the_registry(live_server: LiveServer) -> None:
         assert first["schema"] == {"type": "object"}
         await fail(client, "get_schema", {"ref": "card@3"}, "not_found")
         await fail(client, "get_schema", {"ref": "bad name"}, "invalid_input")
+        await fail(
+            client,
+            "start_agent_session",
+            {"blueprint": "w", "prompt": "x", "output_schema": "card@7"},
+            "not_found",
+        )
+        started = await ok(
+            client,
+            "start_agent_session",
+            {"blueprint": "w", "prompt": "x", "output_schema": "card"},
+        )
+        run = (await api_get(live_server, f"/sessions/{started['id']}/runs"))["runs"][0]
+        assert run["output_schema_ref"] == "card@2"
+
+
+async def api_get(server: LiveServer, path: str) -> dict[str, object]:
+    async with httpx.AsyncClient(headers=server.headers) as api:
+        r = await api.get(server.api() + path)
+        assert r.status_code == 200, r.text
+        return dict(r.json())

@@ -97,8 +97,20 @@ async def columns(
     }
 
 
+def _database(conn: Conn) -> str:
+    """Which database `conn` talks to: a process may hold several (tests, tools), and the same
+    `NAME@N` may be different content in each."""
+    sync: Any = getattr(conn, "sync", None)  # the SQLite writer's inline connection
+    engine: Any = sync.engine if sync is not None else getattr(conn, "engine", None)
+    if engine is None:
+        return ""
+    url = engine.url
+    return f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+
+
 async def validator_for(conn: Conn, namespace: str, ref: str, body: dict[str, Any]) -> Any:
-    key = f"{namespace}\x00{ref}"
+    """The cached validator of `ref` (compiled on first use with its registry refs)."""
+    key = f"{_database(conn)}\x00{namespace}\x00{ref}"
     validator = CACHE.get(key)
     if validator is None:
         resources = await registry.resources(conn, namespace, R.registry_refs(body))
