@@ -63,6 +63,8 @@ async def test_wrong_then_right_retries_once_with_the_error_lines(core: Roundtab
     middle = await trees.result(NS, ADMIN, session.id)
     assert middle.status == "pending" and middle.validation is not None
     assert middle.validation["valid"] is None and middle.validation["attempts"] == 1
+    repeat = await r1.complete(first.id, data={"verdict": "maybe", "score": 11, "extra": 1})
+    assert repeat.status == "failed" and repeat.error == failed.error  # a lost reply's repeat
     [retry] = await r1.claim()
     assert retry.kind == "retry" and retry.session_id == session.id
     assert retry.input["retry"]["errors"] == lines

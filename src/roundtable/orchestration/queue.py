@@ -339,7 +339,9 @@ class QueueService:
         async with self.db.write() as conn:
             tx = flow.Tx(conn, utcnow(), self.settings)
             run = await self._held(tx, principal, runner_id, run_id)
-            if run.runner_id == runner_id and run.status == status.value:
+            if run.runner_id == runner_id and (
+                run.status == status.value or outputs.refused_completion(run, complete)
+            ):  # issue 10: a repeated `complete` of an output already refused is a repeat too
                 return Run.model_validate(dict(run._mapping))
             if run.runner_id != runner_id or run.status not in HELD:
                 raise self._not_held(run, runner_id)

@@ -322,6 +322,16 @@ def check_request(schema: object, retries: object) -> OutputRequest | None:
     return OutputRequest(schema=schema, retries=retries)
 
 
+def refused_completion(run: Any, complete: object) -> bool:
+    """A `complete` report on a run whose output was already refused (a repeat after a lost
+    reply): answered with the run as it is, like any repeated final report."""
+    return (
+        complete is not None
+        and run.status == RunStatus.FAILED.value
+        and (run.error or {}).get("code") == "output_invalid"
+    )
+
+
 def validation_summary(run: Any) -> dict[str, Any] | None:
     """`{schema, valid, attempts, errors}` of a session's latest run (None without a schema);
     `valid` is None while the attempt is still out."""
