@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from roundtable.auth.tokens import Principal
 from roundtable.config import Settings
-from roundtable.errors import ConflictError, InvalidInput, PermissionDenied
+from roundtable.errors import ConflictError, InvalidInput, NotFound, PermissionDenied
 from roundtable.events.filters import EventFilter
 from roundtable.events.service import EventService
 from roundtable.ids import utcnow, uuid7
@@ -359,8 +359,6 @@ class TreeService:
                 await conn.execute(select(R).where(R.c.id == run_id, R.c.namespace == namespace))
             ).first()
             if row is None:
-                from roundtable.errors import NotFound
-
                 raise NotFound(f"no run {run_id} in namespace {namespace!r}", run_id=run_id)
             session = await access.load(conn, namespace, row.session_id)
             await access.authorize(conn, principal, session)
@@ -371,6 +369,10 @@ class TreeService:
     async def wait_one(self, namespace: str, session_id: str, timeout: float) -> AgentSession:  # noqa: ASYNC109
         """The session once it left pending/running, or as it is after `timeout`."""
         done, rows = await self._wait(namespace, lambda c: self._rows(c, [session_id]), timeout)
+        if not rows:
+            raise NotFound(
+                f"session {session_id} was deleted while waited for", session_id=session_id
+            )
         return agent_session(rows[0], timed_out=not done)
 
     async def wait_children(
