@@ -213,3 +213,57 @@ async def test_blueprint_bad_input(core: Roundtable, api: httpx.AsyncClient) -> 
             ).RegisterRunner(name="n", executors=["echo"]),
         )
     assert BlueprintSpec.model_fields.keys() >= {"name", "executor", "limits"}
+
+
+async def test_nul_and_unicode_junk_in_ids_are_4xx_never_500(
+    core: Roundtable, api: httpx.AsyncClient
+) -> None:
+    await blueprint(core, "plain")
+    reg = await api.post("/api/v1/runners", json={"name": "r", "executors": ["echo"]})
+    rid = reg.json()["id"]
+    auth = {"Authorization": f"Bearer {reg.json()['token']}"}
+    junk = "a%00b"
+    for method, path, body, headers in [
+        ("GET", f"{NSP}/blueprints/{junk}", None, None),
+        ("GET", f"{NSP}/sessions/{junk}/result", None, None),
+        ("GET", f"{NSP}/runs/{junk}", None, None),
+        ("DELETE", f"{NSP}/sessions/{junk}", None, None),
+        ("POST", f"{NSP}/sessions/{junk}/stop", None, None),
+        ("POST", f"/api/v1/runners/{junk}/heartbeat", {"running": []}, None),
+        ("POST", f"/api/v1/runners/{rid}/heartbeat", {"running": ["x\u0000"]}, auth),
+        ("POST", f"/api/v1/runners/{rid}/runs/{junk}/started", None, auth),
+        ("POST", f"{NSP}/agent-sessions", {"blueprint": "plain\u0000"}, None),
+        (
+            "POST",
+            f"{NSP}/agent-sessions",
+            {"blueprint": "plain", "parameters": {"prompt": "x"}, "parent_session_id": "\u0000"},
+            None,
+        ),
+    ]:
+        r = await api.request(method, path, json=body, headers=headers)
+        assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text)
+
+
+async def test_agent_tokens_see_the_trees_their_agent_started_only(
+    core: Roundtable, api: httpx.AsyncClient
+) -> None:
+    await blueprint(core, "plain")
+    tokens = {}
+    for agent in ("alice", "bob"):
+        r = await api.post(f"{NSP}/tokens", json={"agent": agent})
+        tokens[agent] = {"Authorization": f"Bearer {r.json()['token']}"}
+    r = await api.post(
+        f"{NSP}/agent-sessions",
+        json={"blueprint": "plain", "parameters": {"prompt": "x"}},
+        headers=tokens["alice"],
+    )
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    r = await api.get(f"{NSP}/sessions/{sid}/result", headers=tokens["alice"])
+    assert r.status_code == 200, r.text
+    r = await api.get(f"{NSP}/sessions/{sid}/result", headers=tokens["bob"])
+    assert r.status_code == 403
+    r = await api.post(f"{NSP}/sessions/{sid}/stop", headers=tokens["bob"])
+    assert r.status_code == 403
+    r = await api.post(f"{NSP}/sessions/{sid}/stop", headers=tokens["alice"])
+    assert r.status_code == 200 and r.json()["status"] == "stopped"

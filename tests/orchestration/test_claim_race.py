@@ -90,3 +90,23 @@ async def test_a_waiting_claim_wakes_when_a_run_is_queued(core: Roundtable) -> N
     session = await core.orchestration.trees.start(NS, ADMIN, "echoer", {"prompt": "x"})
     [run] = await asyncio.wait_for(waiter, 10)  # woken by the event, long before 30 s
     assert run.session_id == session.id
+
+
+async def test_a_waiting_claim_wakes_for_a_run_queued_by_another_instance(
+    settings: Settings,
+) -> None:
+    """No timer can explain the wake-up (the fallback poll is longer than the test's bound):
+    PostgreSQL NOTIFY or SQLite's data_version brings it."""
+    slow = settings.model_copy(update={"event_fallback_poll_seconds": 120.0})
+    async with (
+        Roundtable.open(slow, sweeper=False) as a,
+        Roundtable.open(slow, sweeper=False) as b,
+    ):
+        await blueprint(a)
+        r1 = await runner(a)
+        waiter = asyncio.create_task(r1.claim(1, wait=60))
+        await asyncio.sleep(0.3)
+        assert not waiter.done()
+        session = await b.orchestration.trees.start(NS, ADMIN, "echoer", {"prompt": "x"})
+        [run] = await asyncio.wait_for(waiter, 20)
+        assert run.session_id == session.id

@@ -131,3 +131,37 @@ async def test_delete_an_idle_subtree_keeps_the_parent_informed(core: Roundtable
     await r1.complete(prun.id)
     [cb] = await r1.claim()
     assert cb.input["callbacks"][0]["child_session_id"] == child.id
+
+
+async def test_an_orchestrated_session_cannot_be_ended_like_a_plain_one(core: Roundtable) -> None:
+    await blueprint(core, "boss")
+    session = await core.orchestration.trees.start(NS, ADMIN, "boss", {"prompt": "p"})
+    with pytest.raises(ConflictError, match="stop_session"):
+        await core.sessions.end(NS, "boss", session.id)
+    assert (await core.orchestration.trees.get(NS, ADMIN, session.id)).status == "pending"
+
+
+async def test_children_of_a_plain_parent_that_ended_follow_on_the_next_sweep(
+    core: Roundtable,
+) -> None:
+    await blueprint(core, "worker")
+    plain = await core.sessions.start(NS, "alice")
+    trees = core.orchestration.trees
+    stop_kid = await trees.start(NS, ADMIN, "worker", {"prompt": "s"}, parent_session_id=plain.id)
+    keep_kid = await trees.start(
+        NS,
+        ADMIN,
+        "worker",
+        {"prompt": "k"},
+        parent_session_id=plain.id,
+        on_parent_exit=OnParentExit.CONTINUE,
+    )
+    assert stop_kid.depth == 1 and stop_kid.root_id == plain.root_id
+    assert (await core.orchestration.sweeper.sweep())["orphans_stopped"] == 0
+    await core.sessions.end(NS, "alice", plain.id)
+    assert (await core.orchestration.sweeper.sweep())["orphans_stopped"] == 1
+    assert (await trees.get(NS, ADMIN, stop_kid.id)).status == "stopped"
+    assert (await trees.get(NS, ADMIN, keep_kid.id)).status == "pending"
+    # Sessions of a plain parent are listed by the plain session routes too.
+    listed = {s.id: s.status.value for s in await core.sessions.list(NS)}
+    assert listed[stop_kid.id] == "stopped" and listed[keep_kid.id] == "pending"

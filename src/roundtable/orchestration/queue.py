@@ -41,6 +41,7 @@ from roundtable.store import tables
 from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn, Database
 from roundtable.structured import outputs
+from roundtable.validation import check_text
 
 R = tables.runs
 S = tables.sessions
@@ -259,7 +260,7 @@ class QueueService:
 
     async def _held(self, tx: flow.Tx, principal: Principal, runner_id: str, run_id: str) -> Any:
         await own_runner(tx.conn, principal, runner_id)
-        run = await flow.lock_run(tx, run_id)
+        run = await flow.lock_run(tx, check_text("run_id", run_id))
         if run is None:
             raise NotFound(f"no run {run_id} (deleted?): stop working on it", run_id=run_id)
         return run
