@@ -41,6 +41,7 @@ from benchlib import (
     latency_ms,
     log,
     machine_info,
+    process_cpu_seconds,
     rounded,
     scratch_database,
     serve,
@@ -143,16 +144,24 @@ async def throughput(server: Server, args: argparse.Namespace, pids: list[int]) 
         log(f"throughput: {args.runs} runs, {args.concurrency} at a time")
         meter = Interference(pids=pids)
         meter.start()
+        cpu_before = {pid: process_cpu_seconds(pid) for pid in [os.getpid(), *pids]}
         began = time.perf_counter()
         await asyncio.gather(*(one(n, True) for n in range(args.runs)))
         wall = time.perf_counter() - began
         interference = meter.report()
+        cpu = {pid: process_cpu_seconds(pid) - cpu_before[pid] for pid in cpu_before}
     return {
         "runs": args.runs,
         "runs_per_s": rounded(args.runs / wall, 1),
         "wall_s": rounded(wall),
         "create_to_result_ms": latency_ms(latencies),
         "bad_answers": errors,
+        # CPU milliseconds per run, by process: where the time goes.
+        "cpu_ms_per_run": {
+            "server": rounded(cpu[pids[0]] * 1000 / args.runs),
+            "runners": rounded(sum(cpu[p] for p in pids[1:]) * 1000 / args.runs),
+            "client": rounded(cpu[os.getpid()] * 1000 / args.runs),
+        },
         "interference": interference,
     }
 

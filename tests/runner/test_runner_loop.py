@@ -37,6 +37,7 @@ class Protocol:
         self.results: dict[str, Any] = {}
         self.stop: set[str] = set()
         self.refuse: set[str] = set()  # run ids whose outcome report gets 409
+        self.refuse_start: set[str] = set()  # ... and whose `started` report too
         self.down = False
         self.calls: list[str] = []
 
@@ -62,7 +63,7 @@ class Protocol:
                 200, json={"stop": sorted(self.stop), "runs_renewed": body["running"]}
             )
         run_id = parts[2]
-        if what in ("complete", "fail", "stopped") and run_id in self.refuse:
+        if run_id in self.refuse and (what != "started" or run_id in self.refuse_start):
             return httpx.Response(
                 409, json={"code": "conflict", "detail": "run is not yours", "status": 409}
             )
@@ -166,6 +167,19 @@ async def test_a_refused_report_is_dropped_not_retried_forever() -> None:
     r.request_stop()
     await asyncio.wait_for(task, 10)
     assert protocol.outcomes()["run-1"] == ["started"]
+
+
+async def test_a_run_whose_start_is_refused_is_not_executed() -> None:
+    protocol = Protocol()
+    protocol.queue = [run_json(1, {"progress": 1}), run_json(2)]
+    protocol.refuse |= {"run-1"}
+    protocol.refuse_start |= {"run-1"}
+    r = runner(protocol)
+    task = asyncio.create_task(r.run())
+    await until(lambda: "run-2" in protocol.results and not r.active)
+    r.request_stop()
+    await asyncio.wait_for(task, 10)
+    assert "run-1" not in protocol.outcomes(), "a run the server took back was executed"
 
 
 async def test_registers_once_the_server_comes_up() -> None:

@@ -242,8 +242,20 @@ class Runner:
                 )
             else:
                 active.run = for_executor(run, executor)  # output instructions (issue 10)
-                log.info("run %s (%s, %s) started", run.id, run.kind, run.blueprint.name)
-                if await self._report(lambda: api.started(run.id), run.id, "started"):
+                log.info(
+                    "run %s (%s, %s, attempt %d) started",
+                    run.id,
+                    run.kind,
+                    run.blueprint.name,
+                    run.attempt,
+                )
+                stop_now = await self._report(lambda: api.started(run.id), run.id, "started")
+                if stop_now is None:
+                    # Refused: the run went back to the queue (or was deleted) meanwhile, so
+                    # it is not ours to execute; its next claimer runs it.
+                    log.warning("run %s dropped: the server no longer gives it to us", run.id)
+                    return
+                if stop_now:
                     active.stop.set()
                 result = await self._supervise(executor, active, api)
             await self._deliver(api, run.id, result)
