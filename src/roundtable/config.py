@@ -123,6 +123,16 @@ class Settings(BaseSettings):
     document_retention_seconds: float = Field(default=7 * 86_400.0, ge=0)
     document_sweep_batch: int = Field(default=500, ge=1)
 
+    # Structured output (issue 10)
+    output_retries_default: int = Field(
+        default=2,
+        ge=0,
+        description="Retries of an invalid output when neither run nor blueprint say.",
+    )
+    output_retries_max: int = Field(
+        default=5, ge=0, description="Cap on the retries a run or blueprint may ask for."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:

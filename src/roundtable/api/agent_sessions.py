@@ -22,6 +22,7 @@ from roundtable.orchestration.models import (
     Strict,
     WaitResult,
 )
+from roundtable.structured.outputs import check_request
 
 router = APIRouter(
     prefix="/api/v1/namespaces/{namespace}",
@@ -39,6 +40,8 @@ class StartAgentSession(Strict):
     on_parent_exit: OnParentExit | None = None
     priority: int = 0
     wait_seconds: float = Field(default=60.0, ge=0)
+    output_schema: dict[str, Any] | str | None = None  # issue 10: inline or NAME[@N]
+    output_retries: int | None = Field(default=None, ge=0)
 
 
 class ResumeSession(Strict):
@@ -46,6 +49,8 @@ class ResumeSession(Strict):
     prompt: str | None = Field(default=None, min_length=1)
     mode: Mode | None = None
     wait_seconds: float = Field(default=60.0, ge=0)
+    output_schema: dict[str, Any] | str | None = None  # issue 10: inline or NAME[@N]
+    output_retries: int | None = Field(default=None, ge=0)
 
 
 class WaitChildren(Strict):
@@ -70,6 +75,7 @@ async def start_agent_session(
         on_parent_exit=body.on_parent_exit,
         priority=body.priority,
         wait_seconds=body.wait_seconds,
+        output=check_request(body.output_schema, body.output_retries),
     )
 
 
@@ -108,6 +114,7 @@ async def resume_session(
         body.prompt,
         body.mode,
         body.wait_seconds,
+        output=check_request(body.output_schema, body.output_retries),
     )
 
 

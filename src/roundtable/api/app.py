@@ -24,6 +24,7 @@ from roundtable.api import (
     proofs,
     rotation,
     runners,
+    schema_registry,
     verify,
 )
 from roundtable.api import metrics as metrics_api
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(agent_sessions.router)
     app.include_router(runners.router)
     app.include_router(documents.router)
+    app.include_router(schema_registry.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -20,6 +20,7 @@ from roundtable.cli import (
     keys,
     log,
     projects,
+    schemas,
     sessions,
     tokens,
 )
@@ -52,6 +53,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(blueprints.app, name="blueprint")
 app.add_typer(agents.app, name="agent")
 app.add_typer(documents.app, name="doc")
+app.add_typer(schemas.app, name="schema")
 app.command("verify")(verify)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")

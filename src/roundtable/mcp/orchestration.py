@@ -23,6 +23,7 @@ from roundtable.orchestration.models import (
     SessionResult,
     WaitResult,
 )
+from roundtable.structured.outputs import check_request
 
 SessionArg = Annotated[str | None, Field(description="Your session id (default: your session).")]
 TargetArg = Annotated[str, Field(description="A session of your tree.")]
@@ -59,6 +60,10 @@ def register(server: MCPServer[Any]) -> None:
         ] = Mode.ASYNC_POLL,
         session_id: SessionArg = None,
         wait_seconds: Annotated[float, Field(ge=0, description="sync: max wait.")] = 60,
+        output_schema: Annotated[  # structured output (issue 10)
+            dict[str, Any] | str | None,
+            Field(description="Result JSON Schema, or registry NAME[@N]; default: blueprint's."),
+        ] = None,
     ) -> AgentSession:
         """Start a child agent from a blueprint; your session becomes its parent."""
         c, principal, parent = await who(ctx, session_id)
@@ -77,6 +82,7 @@ def register(server: MCPServer[Any]) -> None:
             mode=mode,
             parent_session_id=parent,
             wait_seconds=wait_seconds,
+            output=check_request(output_schema, None),
         )
 
     @server.tool(title="Resume agent session", annotations=WRITE)

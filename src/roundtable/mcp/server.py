@@ -219,9 +219,10 @@ def build_server(
     proofs.register(server)
     events.register(server)
     resources.register(server)
-    from roundtable.mcp import orchestration
+    from roundtable.mcp import orchestration, schemas
 
     orchestration.register(server)
+    schemas.register(server)  # the schema registry
     from roundtable.mcp import documents
 
     documents.register(server)

@@ -15,6 +15,7 @@ from roundtable.orchestration.models import BlueprintInfo, BlueprintSpec
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
+from roundtable.structured import outputs
 from roundtable.validation import check_name, check_text
 
 B = tables.blueprints
@@ -44,11 +45,13 @@ class BlueprintService:
         """Create or update; identical content is a no-op. Returns (info, created)."""
         check_name("namespace", namespace)
         parameters.check_schema(spec.parameters_schema, "parameters_schema")
-        parameters.check_schema(spec.output_schema, "output_schema")
+        outputs.check_blueprint_schema(spec.output_schema)  # issue 10
         body = spec.model_dump(mode="json")
         now = utcnow()
         async with self.db.write() as conn:
             await self.registry.ensure_namespace(conn, namespace, now)
+            if spec.output_schema is not None:  # issue 10: registry references must exist
+                await outputs.resolve_schema(conn, namespace, spec.output_schema)
             row = (
                 await conn.execute(
                     select(B)

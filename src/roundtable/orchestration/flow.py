@@ -132,9 +132,23 @@ async def enqueue(
     kind: str,
     input_: dict[str, Any],
     priority: int = 0,
+    *,
+    output: dict[str, Any] | None = None,
+    request: Any = None,
 ) -> str:
     """Queue a run for `session` (executor and demands from its blueprint version)."""
     run_id = uuid7()
+    if output is None:  # structured output (issue 10): resolve and record the run's schema
+        from roundtable.structured.outputs import columns
+
+        output = await columns(
+            tx.conn,
+            session.namespace,
+            spec,
+            request,
+            tx.settings.output_retries_default,
+            tx.settings.output_retries_max,
+        )
     await tx.conn.execute(
         R.insert().values(
             id=run_id,
@@ -150,6 +164,7 @@ async def enqueue(
             input=input_,
             created_at=tx.now,
             queue_deadline=tx.now + timedelta(seconds=tx.settings.run_queue_timeout),
+            **output,
         )
     )
     tx.emit(
@@ -194,6 +209,8 @@ def audit(tx: Tx, session: Any, run: Any, status: str, duration: float | None) -
             "attempt": run.attempt,
             "status": status,
             "duration_seconds": duration,
+            # structured output (issue 10): every attempt's validation
+            **({"validation": run.validation} if getattr(run, "validation", None) else {}),
         },
     )
     tx.audit.append((session.namespace, session.project, session.agent, session.id, entry))

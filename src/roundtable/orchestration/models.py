@@ -94,7 +94,10 @@ class BlueprintSpec(Strict):
     instructions: str = Field(default="", max_length=200_000)
     executor: Executor
     parameters_schema: dict[str, Any] | None = None
-    output_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | str | None = Field(
+        default=None, description="JSON Schema, or a registry reference NAME[@N] (issue 10)"
+    )
+    output_retries: int | None = Field(default=None, ge=0, le=100)
     mcp_servers: list[str] = Field(default_factory=list, max_length=64)
     tags: list[str] = Field(default_factory=list, max_length=64)
     demands: list[str] = Field(default_factory=list, max_length=64)
@@ -144,6 +147,9 @@ class SessionResult(BaseModel):
     result_data: Any
     error: dict[str, Any] | None
     run_id: str | None
+    validation: dict[str, Any] | None = Field(
+        default=None, description="{schema, valid, attempts, errors} when the run has a schema"
+    )
 
 
 class WaitResult(BaseModel):
@@ -173,6 +179,9 @@ class Run(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     lease_expires_at: datetime | None
+    output_schema_ref: str | None = None
+    output_attempt: int | None = None
+    validation: dict[str, Any] | None = None
 
 
 class RunList(BaseModel):
@@ -195,6 +204,8 @@ class ClaimedRun(Run):
     parent_id: str | None
     agent: str
     project: str | None
+    #: For executors without native structured output: append to the prompt (issue 10).
+    output_instructions: str | None = None
 
 
 class ClaimResult(BaseModel):

@@ -40,6 +40,7 @@ from roundtable.orchestration.runners import GONE, ONLINE, own_runner
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn, Database
+from roundtable.structured import outputs
 from roundtable.validation import check_text
 
 R = tables.runs
@@ -239,8 +240,13 @@ class QueueService:
                     version=session.blueprint_version,
                     instructions=spec.instructions,
                     executor=spec.executor,
-                    output_schema=spec.output_schema,
+                    output_schema=run.output_schema,  # resolved for this run (issue 10)
                     mcp_servers=spec.mcp_servers,
+                ),
+                "output_instructions": (
+                    outputs.instructions(run.output_schema_ref, run.output_schema)
+                    if run.output_schema_ref is not None
+                    else None
                 ),
                 "run_token": token,
                 "root_id": session.root_id,
@@ -334,21 +340,29 @@ class QueueService:
         async with self.db.write() as conn:
             tx = flow.Tx(conn, utcnow(), self.settings)
             run = await self._held(tx, principal, runner_id, run_id)
-            if run.runner_id == runner_id and run.status == status.value:
+            if run.runner_id == runner_id and (
+                run.status == status.value or outputs.refused_completion(run, complete)
+            ):  # issue 10: a repeated `complete` of an output already refused is a repeat too
                 return Run.model_validate(dict(run._mapping))
             if run.runner_id != runner_id or run.status not in HELD:
                 raise self._not_held(run, runner_id)
             if fail is not None and fail.retryable and not run.stop_requested:
                 await flow.requeue(tx, run, f"retryable failure: {fail.error.code}")
             elif complete is not None:
-                await flow.finish_run(
-                    tx,
-                    run,
-                    RunStatus.COMPLETED.value,
-                    result_text=complete.result_text,
-                    result_data=complete.result_data,
-                    usage=complete.usage.model_dump() if complete.usage else None,
-                )
+                usage = complete.usage.model_dump() if complete.usage else None
+                # structured output (issue 10): a run with a schema is validated, retried or
+                # failed there; one without completes as reported
+                if not await outputs.complete(
+                    tx, run, complete.result_text, complete.result_data, usage
+                ):
+                    await flow.finish_run(
+                        tx,
+                        run,
+                        RunStatus.COMPLETED.value,
+                        result_text=complete.result_text,
+                        result_data=complete.result_data,
+                        usage=usage,
+                    )
             elif fail is not None:
                 await flow.finish_run(
                     tx, run, RunStatus.FAILED.value, error=fail.error.model_dump()

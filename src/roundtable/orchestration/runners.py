@@ -3,6 +3,7 @@ graceful shutdown, and the list with online/stale/gone state."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from roundtable.auth.tokens import Principal, TokenService
 from roundtable.config import Settings
-from roundtable.errors import NotFound, PermissionDenied
+from roundtable.errors import InvalidInput, NotFound, PermissionDenied
 from roundtable.ids import utcnow, uuid7
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as ev
@@ -212,11 +213,7 @@ class RunnerService:
 
 
 def _check_tag(value: str, field: str) -> None:
-    import re
-
     if not isinstance(value, str) or not re.fullmatch(TAG, value):
-        from roundtable.errors import InvalidInput
-
         raise InvalidInput(
             f"invalid {field} entry {value!r}: 1-64 of letters, digits and ._:=-", field=field
         )

@@ -15,6 +15,7 @@ from roundtable.orchestration.queue import QueueService
 from roundtable.orchestration.runners import RunnerService
 from roundtable.orchestration.sweeper import Sweeper
 from roundtable.orchestration.trees import TreeService
+from roundtable.schemas.service import SchemaService
 from roundtable.store.engine import Database
 
 
@@ -26,6 +27,7 @@ class Orchestration:
     runners: RunnerService
     deletion: DeletionService
     sweeper: Sweeper
+    schemas: SchemaService
 
     @classmethod
     def build(
@@ -45,4 +47,5 @@ class Orchestration:
             runners=runners,
             deletion=DeletionService(db, settings, journal),
             sweeper=Sweeper(db, settings, journal, runners),
+            schemas=SchemaService(db),
         )

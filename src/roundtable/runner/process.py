@@ -34,6 +34,7 @@ from roundtable.errors import (
 from roundtable.runner.api import RunnerApi
 from roundtable.runner.executors import Executor, ExecutorResult, RunContext, build
 from roundtable.runner.protocol import ClaimedRun, RunError
+from roundtable.runner.structured import for_executor
 
 T = TypeVar("T")
 log = logging.getLogger("roundtable.runner")
@@ -240,6 +241,7 @@ class Runner:
                     retryable=True,
                 )
             else:
+                active.run = for_executor(run, executor)  # output instructions (issue 10)
                 log.info(
                     "run %s (%s, %s, attempt %d) started",
                     run.id,

@@ -48,6 +48,10 @@ class ClaimedRun(_Wire):
     parent_id: str | None = None
     agent: str | None = None
     project: str | None = None
+    #: The run's resolved output schema reference, and what a non-native executor appends to
+    #: the prompt (structured output).
+    output_schema_ref: str | None = None
+    output_instructions: str | None = None
 
 
 class Registration(_Wire):

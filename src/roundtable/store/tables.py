@@ -271,6 +271,13 @@ runs = Table(
     Column("started_at", UTCDateTime),
     Column("finished_at", UTCDateTime),
     Column("lease_expires_at", UTCDateTime),
+    # Structured output (issue 10): the resolved schema (`name@N` or `sha256:...`) and body,
+    # the retries allowed, which attempt this run is, and the outcome of its validation.
+    Column("output_schema_ref", String(200)),
+    Column("output_schema", JSONDoc),
+    Column("output_retries", Integer),
+    Column("output_attempt", Integer),
+    Column("validation", JSONDoc),
     # Claimers scan only pending runs, highest priority first, oldest first within one.
     Index(
         "ix_runs_queue",
@@ -317,6 +324,7 @@ callbacks = Table(
     Index(None, "parent_id", "run_id"),
     sqlite_autoincrement=True,
 )
+
 #: Context-store documents (D6, D7). `root_session` is the scope: '' for namespace-wide, else
 #: the root session id of the tree the document belongs to (no foreign key: a tree may be
 #: deleted while a promoted document of it lives on). Content lives in `document_chunks`.
@@ -390,4 +398,22 @@ document_relations = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("created_by", String(128), nullable=False),
     Index(None, "to_id"),
+)
+
+#: The schema registry (issue 10): immutable versions of named JSON Schemas. A deleted version
+#: keeps its row (`deleted_at`) so its number is never reused for other content.
+schemas = Table(
+    "schemas",
+    metadata,
+    Column("namespace", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(71), nullable=False),
+    Column("dialect", String(200), nullable=False),
+    Column("body", JSONDoc, nullable=False),
+    Column("refs", JSONDoc, nullable=False),
+    Column("description", Text, nullable=False, server_default=text("''")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime),
+    Index("ix_schemas_namespace_name_digest", "namespace", "name", "digest"),
 )

@@ -95,6 +95,9 @@ class Executor(ABC):
     """
 
     kind: ClassVar[str]
+    #: True when the executor hands `run.blueprint.output_schema` to the agent's own structured
+    #: output; otherwise the runner appends the schema instructions to the prompt (issue 10).
+    native_schema: ClassVar[bool] = False
 
     @abstractmethod
     async def execute(self, ctx: RunContext) -> ExecutorResult: ...
