@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
@@ -54,6 +55,7 @@ def test_db_upgrade_command_is_idempotent(settings: Settings) -> None:
         assert f"revision {migrate.head_revision()}" in done.stderr
 
 
+@pytest.mark.slow
 async def test_concurrent_first_starts_migrate_once(settings: Settings) -> None:
     """Four processes migrating a fresh database at once: all succeed, schema at head."""
 

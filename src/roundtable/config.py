@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     auth_disabled: bool = Field(
         default=False, description="Serve without authentication (loopback binds only)."
     )
+    access_log: bool = Field(
+        default=False, description="`roundtable serve` logs one line per request on stderr."
+    )
 
     session_ttl_seconds: float = Field(default=900.0, gt=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)

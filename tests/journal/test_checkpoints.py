@@ -37,9 +37,9 @@ async def test_signed_when_crossing_every_n(settings: Settings) -> None:
     tuned = settings.model_copy(update={"checkpoint_every_entries": 5})
     async with Roundtable.open(tuned, sweeper=False) as core:
         await core.journal.create_project(NS, "alice", "web")
-        for n in (3, 1, 1, 4, 9, 2):  # sizes 3, 4, 5*, 9, 18*, 20*
+        for n in (3, 1, 1, 4, 9, 2):  # sizes 3* (the first append), 4, 5*, 9, 18*, 20*
             await core.journal.append(NS, "alice", "web", items(n))
-        assert await sizes(core) == [5, 18, 20]
+        assert await sizes(core) == [3, 5, 18, 20]
         latest = await checkpoints.latest(core.db, NS, "web")
         assert latest.size == 20
         # The note is a C2SP checkpoint for this journal, signed by the current key.
@@ -50,9 +50,9 @@ async def test_signed_when_crossing_every_n(settings: Settings) -> None:
         assert (body.size, body.root.hex()) == (20, latest.root)
         assert latest.root == (await core.journal.tree_head(NS, "web")).root
         signed = await events_of(core.db, checkpoints.CHECKPOINT_SIGNED)
-        assert [e.payload["size"] for e in signed] == [5, 18, 20]
+        assert [e.payload["size"] for e in signed] == [3, 5, 18, 20]
         assert all(e.payload["key_id"] == core.keyring.current.kid for e in signed)
-        assert (await core.journal.verify(NS, "web")).checkpoints_checked == 3
+        assert (await core.journal.verify(NS, "web")).checkpoints_checked == 4
 
 
 async def test_signed_every_t_seconds_by_the_sweeper(settings: Settings) -> None:

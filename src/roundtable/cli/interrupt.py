@@ -38,8 +38,13 @@ async def until_stopped(work: Callable[[], Awaitable[None]]) -> bool:
     """Run `work()` until it returns or a stop signal arrives; True if a signal stopped it."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    installed: list[signal.Signals] = []
     for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, stop.set)
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (ValueError, RuntimeError, NotImplementedError):
+            break  # not the main thread, or no such support: KeyboardInterrupt still applies
+        installed.append(sig)
     task: asyncio.Task[None] = asyncio.ensure_future(work())
     stopper = asyncio.ensure_future(stop.wait())
     try:
@@ -61,7 +66,7 @@ async def until_stopped(work: Callable[[], Awaitable[None]]) -> bool:
         return True
     finally:
         stopper.cancel()
-        for sig in STOP_SIGNALS:
+        for sig in installed:
             loop.remove_signal_handler(sig)
         if not task.done():
             task.cancel()

@@ -103,10 +103,9 @@ def serve(
     ),
     port: int | None = typer.Option(None, help="Port (env: ROUNDTABLE_PORT; default: 8765)."),
 ) -> None:
-    """Run the HTTP API, the MCP endpoint (/mcp) and the session sweeper."""
-    import uvicorn
-
+    """Run the HTTP API, the MCP endpoint (/mcp) and the session sweeper (Ctrl-C stops it)."""
     from roundtable.api.app import create_app
+    from roundtable.api.server import run
 
     settings = load_settings(host=host, port=port)
     logs.configure(settings.log_format, settings.log_level or "INFO")
@@ -116,25 +115,17 @@ def serve(
             "(ROUNDTABLE_AUTH_DISABLED); bind 127.0.0.1 or enable auth"
         )
         raise typer.Exit(2)
+    # One line whatever the width, terminal or not: logs and scripts read it whole.
     banner = (
-        f"Roundtable on http://{settings.host}:{settings.port} "
+        f"Roundtable {__version__} on http://{settings.host}:{settings.port} "
         f"(database: {'SQLite' if settings.is_sqlite else 'PostgreSQL'}, "
-        f"data: {settings.data_dir})"
+        f"data: {settings.data_dir}); Ctrl-C to stop"
     )
     if settings.log_format == "json":
         logging.getLogger("roundtable").info(banner)
     else:
-        err.print(banner)
-    # Event streams and long-polls never finish by themselves: give requests a few seconds to
-    # end, then close what is left so a stop (SIGTERM, Ctrl-C) does not hang.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=(settings.log_level or "WARNING").lower(),
-        log_config=None,  # uvicorn's loggers propagate to ours (logs.configure above)
-        timeout_graceful_shutdown=3,
-    )
+        err.print(banner, soft_wrap=True, highlight=False)
+    run(create_app(settings), settings)
 
 
 @db_app.command("upgrade")
