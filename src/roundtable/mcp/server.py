@@ -480,6 +480,9 @@ def build_server(
         name = await _project(c, project)
         return await proof_bundle(c.core, c.namespace, name, seq, old_size, size)
 
+    from roundtable.mcp import orchestration
+
+    orchestration.register(server)
     return server
 
 

@@ -37,8 +37,12 @@ async def authorize(conn: Conn, principal: Principal, session: Any) -> None:
                 session_id=session.id,
             )
         return
-    owner = await conn.scalar(select(S.c.agent).where(S.c.id == session.root_id))
-    if owner != principal.agent:
+    root = (
+        await conn.execute(select(S.c.agent, S.c.metadata).where(S.c.id == session.root_id))
+    ).first()
+    owner = root.agent if root is not None else None
+    starter = (root.metadata or {}).get("started_by") if root is not None else None
+    if principal.agent not in (owner, starter):
         raise PermissionDenied(
             f"session {session.id} belongs to a tree started by {owner!r}, not {principal.agent!r}",
             session_id=session.id,

@@ -15,7 +15,7 @@ from roundtable.orchestration.models import BlueprintInfo, BlueprintSpec
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
-from roundtable.validation import check_name
+from roundtable.validation import check_name, check_text
 
 B = tables.blueprints
 BV = tables.blueprint_versions
@@ -109,6 +109,7 @@ class BlueprintService:
     async def row(self, conn: Conn, namespace: str, name: str) -> Any:
         if not isinstance(name, str) or not name:
             raise InvalidInput("name a blueprint", field="blueprint")
+        check_text("blueprint", name)
         row = (
             await conn.execute(select(B).where(B.c.namespace == namespace, B.c.name == name))
         ).first()

@@ -52,6 +52,23 @@ class DeletionService:
         self.settings = settings
         self.journal = journal
 
+    async def _lock_subtree(self, conn: Conn, top: Any) -> list[Any]:
+        """Lock the subtree children before parents (the order a child's report locks its
+        parent in), again until no child was added meanwhile; returns it fresh."""
+        locked: set[str] = set()
+        while True:
+            tree = await subtree(conn, top)
+            missing = [row.id for row in tree if row.id not in locked]
+            if not missing:
+                return tree
+            await conn.execute(
+                select(S.c.id)
+                .where(S.c.id.in_(missing))
+                .order_by(S.c.depth.desc(), S.c.id)
+                .with_for_update()
+            )
+            locked.update(missing)
+
     async def delete(
         self,
         namespace: str,
@@ -63,11 +80,11 @@ class DeletionService:
     ) -> DeleteResult:
         async with self.db.write() as conn:
             tx = flow.Tx(conn, utcnow(), self.settings)
-            top = await access.load(conn, namespace, session_id, lock=True)
+            top = await access.load(conn, namespace, session_id)
             await access.authorize(conn, principal, top)
             if principal.scope is not None and principal.scope.session_id == session_id:
                 raise ConflictError("a run cannot delete its own session", session_id=session_id)
-            tree = await subtree(conn, top)
+            tree = await self._lock_subtree(conn, top)
             ids = [row.id for row in tree]
             active = [row.id for row in tree if _active(row, tx.now)]
             if active and not force:

@@ -32,7 +32,7 @@ from roundtable.orchestration.models import (
     TreeStatus,
 )
 from roundtable.store import tables
-from roundtable.store.dialect import insert_ignore
+from roundtable.store.dialect import backend_of, insert_ignore
 from roundtable.store.engine import Conn
 
 S = tables.sessions
@@ -89,6 +89,16 @@ class Tx:
 
 async def lock_session(tx: Tx, session_id: str) -> Any:
     return (await tx.conn.execute(select(S).where(S.c.id == session_id).with_for_update())).first()
+
+
+async def lock_run(tx: Tx, run_id: str) -> Any:
+    """Lock a run's session, then the run: every transaction takes them in that order (a
+    stop holds the session and then its runs), so two never wait for each other."""
+    session_id = await tx.conn.scalar(select(R.c.session_id).where(R.c.id == run_id))
+    if session_id is None:
+        return None
+    await lock_session(tx, session_id)
+    return (await tx.conn.execute(select(R).where(R.c.id == run_id).with_for_update())).first()
 
 
 async def set_status(
@@ -427,13 +437,15 @@ async def stop_session(tx: Tx, session: Any, reason: str) -> list[str]:
 
 async def _children_follow(tx: Tx, parent: Any, reason: str) -> list[str]:
     """Children of an ended parent: `stop` ones are stopped (recursively), `continue` ones run on."""
+    # SKIP LOCKED: a child busy in another transaction (e.g. reporting its own end, which
+    # then locks this parent) is left to the sweeper's orphan pass instead of deadlocking.
     children = (
         await tx.conn.execute(
             select(S)
             .where(S.c.parent_id == parent.id, S.c.status.notin_(ENDED))
             .where(S.c.blueprint.is_not(None))
             .order_by(S.c.id)
-            .with_for_update()
+            .with_for_update(skip_locked=backend_of(tx.conn) == "postgresql")
         )
     ).all()
     stopped: list[str] = []

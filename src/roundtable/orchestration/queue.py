@@ -40,6 +40,7 @@ from roundtable.orchestration.runners import GONE, ONLINE, own_runner
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn, Database
+from roundtable.validation import check_text
 
 R = tables.runs
 S = tables.sessions
@@ -63,7 +64,7 @@ class Complete(Strict):
 
 class RunError(Strict):
     code: str = Field(min_length=1, max_length=64)
-    message: str = Field(max_length=16_384)
+    message: str = Field(max_length=65_536)
 
 
 class Fail(Strict):
@@ -171,6 +172,19 @@ class QueueService:
             tags = set(runner.tags)
             rows = (await conn.execute(candidates(conn, runner.namespace, runner.executors))).all()
             chosen = [row for row in rows if set(row.demands) <= tags][:free]
+            if chosen and backend_of(conn) == "postgresql":
+                # Never wait for a session another transaction holds (a stop, a report): that
+                # one may be waiting for these run rows. Its runs are claimed next time.
+                free_sessions = set(
+                    (
+                        await conn.execute(
+                            select(S.c.id)
+                            .where(S.c.id.in_({row.session_id for row in chosen}))
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).scalars()
+                )
+                chosen = [row for row in chosen if row.session_id in free_sessions]
             if not chosen:
                 return []
             ids = [row.id for row in chosen]
@@ -238,9 +252,9 @@ class QueueService:
 
     # -- reports -------------------------------------------------------------------------------
 
-    async def _held(self, conn: Conn, principal: Principal, runner_id: str, run_id: str) -> Any:
-        await own_runner(conn, principal, runner_id)
-        run = (await conn.execute(select(R).where(R.c.id == run_id).with_for_update())).first()
+    async def _held(self, tx: flow.Tx, principal: Principal, runner_id: str, run_id: str) -> Any:
+        await own_runner(tx.conn, principal, runner_id)
+        run = await flow.lock_run(tx, check_text("run_id", run_id))
         if run is None:
             raise NotFound(f"no run {run_id} (deleted?): stop working on it", run_id=run_id)
         return run
@@ -258,7 +272,7 @@ class QueueService:
     async def started(self, principal: Principal, runner_id: str, run_id: str) -> bool:
         async with self.db.write() as conn:
             tx = flow.Tx(conn, utcnow(), self.settings)
-            run = await self._held(conn, principal, runner_id, run_id)
+            run = await self._held(tx, principal, runner_id, run_id)
             if run.runner_id != runner_id or run.status not in HELD:
                 raise self._not_held(run, runner_id)
             if run.status == RunStatus.CLAIMED.value:
@@ -285,7 +299,7 @@ class QueueService:
     ) -> bool:
         async with self.db.write() as conn:
             tx = flow.Tx(conn, utcnow(), self.settings)
-            run = await self._held(conn, principal, runner_id, run_id)
+            run = await self._held(tx, principal, runner_id, run_id)
             if run.runner_id != runner_id or run.status not in HELD:
                 raise self._not_held(run, runner_id)
             await conn.execute(
@@ -319,7 +333,7 @@ class QueueService:
         after a lost reply) returns the run unchanged: nothing is done twice."""
         async with self.db.write() as conn:
             tx = flow.Tx(conn, utcnow(), self.settings)
-            run = await self._held(conn, principal, runner_id, run_id)
+            run = await self._held(tx, principal, runner_id, run_id)
             if run.runner_id == runner_id and run.status == status.value:
                 return Run.model_validate(dict(run._mapping))
             if run.runner_id != runner_id or run.status not in HELD:

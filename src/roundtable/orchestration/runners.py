@@ -3,6 +3,7 @@ graceful shutdown, and the list with online/stale/gone state."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from roundtable.auth.tokens import Principal, TokenService
 from roundtable.config import Settings
-from roundtable.errors import NotFound, PermissionDenied
+from roundtable.errors import InvalidInput, NotFound, PermissionDenied
 from roundtable.ids import utcnow, uuid7
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as ev
@@ -26,7 +27,7 @@ from roundtable.orchestration.models import (
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
-from roundtable.validation import check_name
+from roundtable.validation import check_name, check_text
 
 RN = tables.runners
 R = tables.runs
@@ -113,6 +114,8 @@ class RunnerService:
     ) -> HeartbeatReply:
         """Renew the runner and the leases of the runs it holds; tell it which to stop (runs
         asked to stop, and runs it reports that are no longer its own)."""
+        for run_id in running:
+            check_text("running", run_id)
         now = utcnow()
         async with self.db.write() as conn:
             await own_runner(conn, principal, runner_id, lock=True)
@@ -150,13 +153,18 @@ class RunnerService:
         await tx.conn.execute(update(RN).where(RN.c.id == runner.id).values(state=GONE))
         held = (
             await tx.conn.execute(
-                select(R)
+                select(R.c.id)
                 .where(R.c.runner_id == runner.id, R.c.status.in_(HELD))
                 .order_by(R.c.id)
-                .with_for_update()
             )
-        ).all()
-        requeued = [run.id for run in held if await flow.requeue(tx, run, f"runner {reason}")]
+        ).scalars()
+        requeued = []
+        for run_id in list(held):
+            run = await flow.lock_run(tx, run_id)
+            if run is None or run.runner_id != runner.id or run.status not in HELD:
+                continue
+            if await flow.requeue(tx, run, f"runner {reason}"):
+                requeued.append(run.id)
         tx.emit(
             runner.namespace,
             ev.RUNNER_GONE,
@@ -205,11 +213,7 @@ class RunnerService:
 
 
 def _check_tag(value: str, field: str) -> None:
-    import re
-
     if not isinstance(value, str) or not re.fullmatch(TAG, value):
-        from roundtable.errors import InvalidInput
-
         raise InvalidInput(
             f"invalid {field} entry {value!r}: 1-64 of letters, digits and ._:=-", field=field
         )
@@ -221,6 +225,7 @@ async def own_runner(
     """The runner row, if the caller is that runner (or the admin)."""
     if not principal.admin and principal.runner_id != runner_id:
         raise PermissionDenied("only the runner's own token (or the admin) may act for it")
+    check_text("runner_id", runner_id)
     query = select(RN).where(RN.c.id == runner_id)
     row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:

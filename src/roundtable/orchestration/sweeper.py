@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 
@@ -75,30 +76,21 @@ class Sweeper:
         return len(rows)
 
     async def _lapsed_runs(self, tx: flow.Tx) -> int:
-        rows = (
-            await tx.conn.execute(
-                select(R)
-                .where(R.c.status.in_(HELD), R.c.lease_expires_at <= tx.now)
-                .order_by(R.c.id)
-                .limit(BATCH)
-                .with_for_update()
-            )
-        ).all()
-        for run in rows:
-            await flow.requeue(tx, run, "run lease lapsed (runner silent)")
-        return len(rows)
+        due = (R.c.status.in_(HELD), R.c.lease_expires_at <= tx.now)
+        ids = await self._due(tx, *due)
+        for run_id in ids:
+            run = await flow.lock_run(tx, run_id)
+            if run is not None and run.status in HELD and run.lease_expires_at <= tx.now:
+                await flow.requeue(tx, run, "run lease lapsed (runner silent)")
+        return len(ids)
 
     async def _queue_timeouts(self, tx: flow.Tx) -> int:
-        rows = (
-            await tx.conn.execute(
-                select(R)
-                .where(R.c.status == RunStatus.PENDING.value, R.c.queue_deadline <= tx.now)
-                .order_by(R.c.id)
-                .limit(BATCH)
-                .with_for_update()
-            )
-        ).all()
-        for run in rows:
+        due = (R.c.status == RunStatus.PENDING.value, R.c.queue_deadline <= tx.now)
+        ids = await self._due(tx, *due)
+        for run_id in ids:
+            run = await flow.lock_run(tx, run_id)
+            if run is None or run.status != RunStatus.PENDING.value or run.queue_deadline > tx.now:
+                continue
             demands = ", ".join(run.demands) or "none"
             await flow.finish_run(
                 tx,
@@ -111,7 +103,11 @@ class Sweeper:
                     f"{self.settings.run_queue_timeout:g}s",
                 },
             )
-        return len(rows)
+        return len(ids)
+
+    async def _due(self, tx: flow.Tx, *where: Any) -> list[str]:
+        query = select(R.c.id).where(*where).order_by(R.c.id).limit(BATCH)
+        return list((await tx.conn.execute(query)).scalars())
 
     async def _orphans(self, tx: flow.Tx) -> int:
         """Children still live whose parent ended (a plain parent that ended or expired too)."""

@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 
 from roundtable.auth.tokens import Principal
 from roundtable.config import Settings
-from roundtable.errors import ConflictError, InvalidInput, PermissionDenied
+from roundtable.errors import ConflictError, InvalidInput, NotFound, PermissionDenied
 from roundtable.events.filters import EventFilter
-from roundtable.events.service import EventService
+from roundtable.events.service import Event, EventService
 from roundtable.ids import utcnow, uuid7
 from roundtable.journal import projects
 from roundtable.journal.service import JournalService
@@ -40,7 +40,7 @@ from roundtable.orchestration.models import (
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
-from roundtable.validation import check_name
+from roundtable.validation import check_name, check_text
 
 S = tables.sessions
 R = tables.runs
@@ -145,7 +145,8 @@ class TreeService:
                 "parent_id": parent_session_id,
                 "root_id": root_id,
                 "status": TreeStatus.PENDING.value,
-                "metadata": {},
+                # Who started a root tree with an agent token: that agent may see the tree.
+                "metadata": {"started_by": principal.agent} if principal.agent else {},
                 "created_at": tx.now,
                 "lease_expires_at": tx.now,
                 "depth": depth,
@@ -352,13 +353,12 @@ class TreeService:
             return [run_model(r) for r in rows]
 
     async def run(self, namespace: str, principal: Principal, run_id: str) -> Run:
+        check_text("run_id", run_id)
         async with self.db.read() as conn:
             row = (
                 await conn.execute(select(R).where(R.c.id == run_id, R.c.namespace == namespace))
             ).first()
             if row is None:
-                from roundtable.errors import NotFound
-
                 raise NotFound(f"no run {run_id} in namespace {namespace!r}", run_id=run_id)
             session = await access.load(conn, namespace, row.session_id)
             await access.authorize(conn, principal, session)
@@ -368,7 +368,13 @@ class TreeService:
 
     async def wait_one(self, namespace: str, session_id: str, timeout: float) -> AgentSession:  # noqa: ASYNC109
         """The session once it left pending/running, or as it is after `timeout`."""
-        done, rows = await self._wait(namespace, lambda c: self._rows(c, [session_id]), timeout)
+        done, rows = await self._wait(
+            namespace, lambda c: self._rows(c, [session_id]), timeout, session_id=session_id
+        )
+        if not rows:
+            raise NotFound(
+                f"session {session_id} was deleted while waited for", session_id=session_id
+            )
         return agent_session(rows[0], timed_out=not done)
 
     async def wait_children(
@@ -384,6 +390,8 @@ class TreeService:
             parent = await access.load(conn, namespace, session_id)
             await access.authorize(conn, principal, parent)
             if children is not None:
+                for child in children:
+                    check_text("children", child)
                 found = set(
                     (
                         await conn.execute(
@@ -405,7 +413,19 @@ class TreeService:
                 query = query.where(S.c.id.in_(children))
             return list(await conn.execute(query.order_by(S.c.id)))
 
-        done, found_rows = await self._wait(namespace, rows, timeout)
+        known: set[str] = set(children or ())
+
+        async def read(conn: Conn) -> list[Any]:
+            found = await rows(conn)
+            known.update(row.id for row in found)
+            return found
+
+        def relevant(event: Event) -> bool:
+            if event.type == ev.SESSION_CREATED:  # a new child joins an "all children" barrier
+                return children is None and event.payload.get("parent_id") == session_id
+            return event.session_id in known
+
+        done, found_rows = await self._wait(namespace, read, timeout, relevant=relevant)
         return WaitResult(done=done, sessions=[agent_session(r) for r in found_rows])
 
     async def _rows(self, conn: Conn, ids: list[str]) -> list[Any]:
@@ -416,20 +436,36 @@ class TreeService:
         namespace: str,
         read: Callable[[Conn], Any],
         timeout: float,  # noqa: ASYNC109
+        *,
+        session_id: str | None = None,
+        relevant: Callable[[Event], bool] | None = None,
     ) -> tuple[bool, list[Any]]:
-        """Re-read on every `session.status` event of the namespace until no row is busy."""
+        """Re-read when a relevant `session.status` event arrives, until no row is busy.
+
+        Events are matched in memory first (the bus filters by `session_id`; `relevant` looks
+        at the rest), so many waiters do not each re-read the table on every status change.
+        """
         timeout = min(max(timeout, 0.0), self.settings.max_wait_seconds)
         deadline = time.monotonic() + timeout
-        wanted = EventFilter.build(namespace=namespace, types=[ev.SESSION_STATUS])
+        wanted = EventFilter.build(
+            namespace=namespace,
+            types=[ev.SESSION_STATUS, ev.SESSION_CREATED],
+            session_id=session_id,
+        )
         async with self.events.subscribe(wanted) as sub:
+            stale = True
             while True:
-                async with self.db.read() as conn:
-                    rows = await read(conn)
+                if stale:
+                    async with self.db.read() as conn:
+                        rows = await read(conn)
                 done = all(r.status not in BUSY for r in rows)
                 remaining = deadline - time.monotonic()
                 if done or remaining <= 0:
                     return done, rows
                 try:
-                    await sub.next(min(remaining, self.settings.event_fallback_poll_seconds))
+                    item = await sub.next(min(remaining, self.settings.event_fallback_poll_seconds))
                 except StopAsyncIteration:
                     await asyncio.sleep(min(remaining, self.settings.event_poll_seconds))
+                    item = None
+                # A timeout (None), a resync or a drop: read again to be safe.
+                stale = not isinstance(item, Event) or relevant is None or relevant(item)

@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, literal, or_, select, update
 
 from roundtable.config import Settings
 from roundtable.errors import (
+    ConflictError,
     InvalidInput,
     LeaseExpiredError,
     NotFound,
@@ -215,7 +216,14 @@ class SessionService:
         status = EndStatus(status)
         now = utcnow()
         async with self.db.write() as conn:
-            await self.renew(conn, namespace, agent, session_id, now)
+            current = await self.renew(conn, namespace, agent, session_id, now)
+            if current.status in _ORCHESTRATED_LIVE:
+                raise ConflictError(
+                    f"session {session_id} is orchestrated ({current.status.value}): it ends "
+                    "with its runs; stop it with stop_session",
+                    session_id=session_id,
+                    status=current.status.value,
+                )
             result = await conn.execute(
                 update(S)
                 .where(S.c.id == session_id)
