@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich import box
@@ -178,11 +178,10 @@ def start(
     async def work() -> dict[str, Any]:
         params = parse_params(param or [], params_json)
         async with _client(t, wait if mode == "sync" else 0) as client:
-            chosen: Mode = mode  # type: ignore[assignment]
             return await Orchestration(client).start(
                 blueprint,
                 params,
-                mode=chosen,
+                mode=cast(Mode, mode),  # checked above
                 parent_session_id=parent,
                 project=project,
                 priority=priority,
