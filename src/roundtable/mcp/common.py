@@ -10,6 +10,7 @@ in most clients; text content reaches the model in every client and both SDKs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import json
@@ -63,6 +64,13 @@ class CoreHandle:
         if self._core is None:
             self._core = await self._start()
         return self._core
+
+    async def settle(self) -> None:
+        """Before shutdown: stop an opening still under way (its exit stack closes the rest)."""
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._opening
 
     def prefetch(self, delay: float) -> None:
         """Start opening after `delay` seconds, so the first call rarely waits for it."""

@@ -45,6 +45,9 @@ async def serve_stdio(settings: Settings) -> None:
 
             state.handle = CoreHandle(opener=open_core)
             state.handle.prefetch(PREFETCH_SECONDS)
-            yield state
+            try:
+                yield state
+            finally:
+                await state.handle.settle()
 
     await build_server(lifespan).run_stdio_async()
