@@ -94,9 +94,15 @@ class RoundtableMCP(MCPServer[McpState]):
     """
 
     _argument_names: dict[str, frozenset[str]] | None = None
+    #: Called once, after the first `tools/list` (stdio: then open the database).
+    after_first_list: Callable[[], None] | None = None
 
     async def list_tools(self) -> list[MCPTool]:
         """The tools with lean schemas (see `lean`): the list is in every agent's context."""
+        hook = self.after_first_list
+        if hook is not None:
+            self.after_first_list = None
+            hook()
         return [
             tool.model_copy(
                 update={
