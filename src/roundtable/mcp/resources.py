@@ -12,7 +12,7 @@ from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 
 from roundtable.errors import NotFound, RoundtableError
-from roundtable.mcp.common import McpState, _reader
+from roundtable.mcp.common import McpState, _reader, _state
 
 RECENT_ENTRIES = 20
 #: JSON-RPC error code for a resource that does not exist (MCP specification).
@@ -40,7 +40,8 @@ def register(server: MCPServer[McpState]) -> None:
         mime_type="application/json",
     )
     async def recent_entries(project: str, ctx: Context) -> str:
-        core, _, namespace = await _reader(ctx, None)
+        await _state(ctx).handle.get()
+        core, _, namespace = _reader(ctx, None)
         try:
             page = await core.journal.read_recent(namespace, project, limit=RECENT_ENTRIES)
         except RoundtableError as error:
@@ -57,7 +58,8 @@ def register(server: MCPServer[McpState]) -> None:
     async def latest_checkpoint(project: str, ctx: Context) -> str:
         from roundtable.journal import checkpoints
 
-        core, _, namespace = await _reader(ctx, None)
+        await _state(ctx).handle.get()
+        core, _, namespace = _reader(ctx, None)
         try:
             found = await checkpoints.latest(core.db, namespace, project)
         except RoundtableError as error:

@@ -123,6 +123,8 @@ class RoundtableMCP(MCPServer[McpState]):
                 tool.name: frozenset(tool.input_schema.get("properties", {}))
                 for tool in await super().list_tools()
             }
+        if context is not None:  # tools find the core open (stdio opens it lazily)
+            await _state(context).handle.get()
         known = self._argument_names.get(name)
         if known is None:
             return error_result(
@@ -174,6 +176,6 @@ def for_core(core: Roundtable, transport: Literal["stdio", "http"]) -> MCPServer
             from roundtable.mcp.warm import WarmStart
 
             warm = await WarmStart.load(core)
-        yield McpState(handle=CoreHandle(core), transport=transport, warm=warm)
+        yield McpState(core=core, transport=transport, warm=warm)
 
     return build_server(lifespan)
