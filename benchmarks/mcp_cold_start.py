@@ -32,6 +32,7 @@ from benchlib import (
     latency_ms,
     log,
     machine_info,
+    process_cpu_seconds,
     serve,
     temp_data_dir,
     wait_quiet,
@@ -70,8 +71,9 @@ def roundtable_exe() -> str:
     return str(exe) if exe.exists() else "roundtable"
 
 
-def cold_start(args: list[str], env: dict[str, str]) -> tuple[float, bytes]:
-    """Seconds from spawning `roundtable mcp ARGS` to reading its `tools/list` answer."""
+def cold_start(args: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
+    """Seconds from spawning `roundtable mcp ARGS` to reading its `tools/list` answer, and the
+    CPU seconds the process had used by then (what a busy machine does not inflate)."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         [roundtable_exe(), "mcp", *args],
@@ -97,13 +99,14 @@ def cold_start(args: list[str], env: dict[str, str]) -> tuple[float, bytes]:
             answer = line
             break
     elapsed = time.perf_counter() - started
+    cpu = process_cpu_seconds(proc.pid)
     proc.stdin.close()
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    return elapsed, answer
+    return elapsed, cpu, answer
 
 
 def help_seconds(args: list[str], runs: int) -> dict[str, float | int]:
@@ -141,11 +144,12 @@ def main() -> None:
         env = {**base, "ROUNDTABLE_AGENT": "bench", "ROUNDTABLE_DATA_DIR": str(data_dir)}
         cold_start([], env)  # the first run also writes the bytecode caches
         log(f"timing {args.runs} cold starts of roundtable mcp (local database)")
-        local = []
+        local, local_cpu = [], []
         answer = b""
         for _ in range(args.runs):
-            seconds, answer = cold_start([], env)
+            seconds, cpu, answer = cold_start([], env)
             local.append(seconds)
+            local_cpu.append(cpu)
 
     with (
         temp_data_dir("cold-srv") as data_dir,
@@ -157,11 +161,12 @@ def main() -> None:
         token_file = data_dir / "bench.token"
         token_file.write_text(token)
         log(f"timing {args.runs} cold starts of roundtable mcp --url (bridge)")
-        bridge = []
+        bridge, bridge_cpu = [], []
         bridge_args = ["--url", server.url, "--token-file", str(token_file)]
         for _ in range(args.runs):
-            seconds, _ = cold_start(bridge_args, base)
+            seconds, cpu, _ = cold_start(bridge_args, base)
             bridge.append(seconds)
+            bridge_cpu.append(cpu)
 
     local_ms = latency_ms(local)
     emit(
@@ -171,7 +176,9 @@ def main() -> None:
             "p50_ms": local_ms["p50"],
             "meets_target": float(local_ms["p50"]) < TARGET_P50_MS,
             "local": local_ms,
+            "local_process_cpu": latency_ms(local_cpu),
             "bridge": latency_ms(bridge),
+            "bridge_process_cpu": latency_ms(bridge_cpu),
             "help": {
                 "roundtable --help": help_seconds(["--help"], 5),
                 "roundtable mcp --help": help_seconds(["mcp", "--help"], 5),

@@ -1,9 +1,10 @@
 """The `roundtable` command. `main` loads only what the command given needs.
 
-`roundtable mcp` is started by MCP clients at every launch, so it skips the rest of the command
-line (its HTTP client, Rich output, every subcommand module). `roundtable runner` may run on a
-machine with no database and must not import the server code, so it goes straight to its own
-light module. Everything else goes through the full Typer app in `roundtable.cli.main`.
+`roundtable mcp` is started by MCP clients at every launch, so with plain options it is parsed
+without Typer and skips the rest of the command line (its HTTP client, Rich output, every
+subcommand module). `roundtable runner` may run on a machine with no database and must not
+import the server code, so it goes straight to its own light module. Everything else goes
+through the full Typer app in `roundtable.cli.main`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ import sys
 
 def main() -> None:
     if sys.argv[1:2] == ["mcp"]:
+        from roundtable.mcp.launch import launch, parse
+
+        options = parse(sys.argv[2:])
+        if options is not None:
+            sys.exit(launch(**options))
         from roundtable.cli.mcp import run
 
         run(sys.argv[2:])

@@ -10,6 +10,7 @@ in most clients; text content reaches the model in every client and both SDKs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import json
@@ -65,6 +66,20 @@ class CoreHandle:
             self._core = await self._start()
         return self._core
 
+    @property
+    def core(self) -> Roundtable:
+        """The open core (`RoundtableMCP` awaits `get()` before any tool runs)."""
+        if self._core is None:
+            raise RuntimeError("the core is not open yet")
+        return self._core
+
+    async def settle(self) -> None:
+        """Before shutdown: stop an opening still under way (its exit stack closes the rest)."""
+        if self._opening is not None and not self._opening.done():
+            self._opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._opening
+
     def prefetch(self, delay: float) -> None:
         """Start opening after `delay` seconds, so the first call rarely waits for it."""
 
@@ -76,16 +91,28 @@ class CoreHandle:
         asyncio.get_running_loop().call_later(delay, start)
 
 
-@dataclass
 class McpState:
-    """What every tool call needs: the core, and how callers are identified."""
+    """What every tool call needs: the core, and how callers are identified.
 
-    handle: CoreHandle
-    transport: Literal["stdio", "http"]
-    warm: WarmStart | None = None
+    `core` is open whenever a tool runs: `RoundtableMCP.call_tool` awaits `handle.get()` first.
+    Give either an open `core` or a `handle` that opens one.
+    """
 
-    async def core(self) -> Roundtable:
-        return await self.handle.get()
+    def __init__(
+        self,
+        core: Roundtable | None = None,
+        transport: Literal["stdio", "http"] = "stdio",
+        warm: WarmStart | None = None,
+        *,
+        handle: CoreHandle | None = None,
+    ) -> None:
+        self.handle = handle if handle is not None else CoreHandle(core)
+        self.transport = transport
+        self.warm = warm
+
+    @property
+    def core(self) -> Roundtable:
+        return self.handle.core
 
 
 @dataclass
@@ -103,24 +130,25 @@ class Caller:
         return session_id
 
 
-def _state(ctx: Context) -> McpState:
+def _state(ctx: Context[Any, Any]) -> McpState:
     return cast(McpState, ctx.request_context.lifespan_context)
 
 
-def _principal(core: Roundtable, ctx: Context) -> Principal:
+def _principal(ctx: Context) -> Principal:
     from roundtable.auth.tokens import ADMIN
 
-    if _state(ctx).transport == "stdio":
+    state = _state(ctx)
+    if state.transport == "stdio":
         return ADMIN  # the local process already holds the database; identity is declared
     headers = ctx.headers or {}
-    return core.authenticate(headers.get("authorization"))
+    return state.core.authenticate(headers.get("authorization"))
 
 
-async def _caller(ctx: Context, agent: str | None, namespace: str | None) -> Caller:
+def _caller(ctx: Context, agent: str | None, namespace: str | None) -> Caller:
     """Who is calling: over HTTP the token decides, over stdio `ROUNDTABLE_AGENT` or `agent`."""
     state = _state(ctx)
-    core = await state.core()
-    principal = _principal(core, ctx)
+    core = state.core
+    principal = _principal(ctx)
     settings = core.settings
     if principal.admin and agent is None:
         agent = settings.agent
@@ -139,10 +167,10 @@ async def _caller(ctx: Context, agent: str | None, namespace: str | None) -> Cal
     return caller
 
 
-async def _reader(ctx: Context, namespace: str | None) -> tuple[Roundtable, Principal, str]:
+def _reader(ctx: Context, namespace: str | None) -> tuple[Roundtable, Principal, str]:
     """Core, principal and namespace for tools that read a namespace without acting as an agent."""
-    core = await _state(ctx).core()
-    principal = _principal(core, ctx)
+    core = _state(ctx).core
+    principal = _principal(ctx)
     return core, principal, principal.namespace_for(namespace, core.settings.namespace)
 
 

@@ -76,9 +76,9 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> DocumentInfo:
         """Create a shared document, or replace the content of the one with this name."""
-        c = await _caller(ctx, None, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.put(
-            _principal(c.core, ctx),
+            _principal(ctx),
             c.namespace,
             name=name,
             content=content,
@@ -105,9 +105,9 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> Document:
         """Read a document, whole or a character range (`length` is the total)."""
-        c = await _caller(ctx, None, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.get(
-            _principal(c.core, ctx),
+            _principal(ctx),
             c.namespace,
             document,
             offset=offset,
@@ -134,14 +134,14 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> EditResult:
         """Edit part of a document: replace `old` with `new`, or at `offset`; one new version."""
-        c = await _caller(ctx, None, namespace)
+        c = _caller(ctx, None, namespace)
         try:
             op = EditOp(old=old, new=new, replace_all=replace_all, offset=offset, length=length)
         except ValidationError as exc:
             message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
             raise InvalidInput(message, field="old") from None
         return await c.core.documents.edit(
-            _principal(c.core, ctx),
+            _principal(ctx),
             c.namespace,
             document,
             op,
@@ -164,9 +164,9 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> DocumentPage:
         """Documents you can see (your tree's and namespace-wide), oldest first."""
-        c = await _caller(ctx, None, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.list_documents(
-            _principal(c.core, ctx),
+            _principal(ctx),
             c.namespace,
             filters=Filters(tags=tags or [], content_type=content_type, lifecycle=lifecycle),
             scope=scope,
@@ -190,9 +190,9 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> SearchPage:
         """Ranked full-text search over documents you can see, with snippets."""
-        c = await _caller(ctx, None, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.search(
-            _principal(c.core, ctx),
+            _principal(ctx),
             c.namespace,
             query,
             filters=Filters(tags=tags or [], content_type=content_type, lifecycle=lifecycle),
@@ -219,8 +219,8 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> RelationList:
         """Link two documents (parent-child, related, predecessor-successor); list links."""
-        c = await _caller(ctx, None, namespace)
-        principal = _principal(c.core, ctx)
+        c = _caller(ctx, None, namespace)
+        principal = _principal(ctx)
         if other is None:
             return await c.core.documents.relations(
                 principal, c.namespace, document, session_id=c.session(session_id)
@@ -247,9 +247,9 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> DeleteResult:
         """Delete a document and its children."""
-        c = await _caller(ctx, None, namespace)
+        c = _caller(ctx, None, namespace)
         return await c.core.documents.delete(
-            _principal(c.core, ctx),
+            _principal(ctx),
             c.namespace,
             document,
             actor=c.agent,

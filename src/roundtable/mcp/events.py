@@ -35,7 +35,7 @@ def register(server: MCPServer[McpState]) -> None:
         up to timeout); next time pass next_after as since. resync: older events expired."""
         from roundtable.events.service import EventFilter
 
-        core, principal, ns = await _reader(ctx, namespace)
+        core, principal, ns = _reader(ctx, namespace)
         flt = EventFilter.for_principal(
             principal,
             namespace=ns,

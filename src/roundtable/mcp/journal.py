@@ -55,7 +55,7 @@ def register(server: MCPServer[McpState]) -> None:
         ctx: Context, agent: AgentArg = None, namespace: NamespaceArg = None
     ) -> ProjectList:
         """All projects of the namespace with their journal sizes."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         return ProjectList(projects=await c.core.journal.list_projects(c.namespace))
 
     @domain_errors
@@ -77,7 +77,7 @@ def register(server: MCPServer[McpState]) -> None:
     ) -> AppendResult:
         """Append a message, or a batch of entries atomically, to a project's hash-chained
         journal. lease_expired: start_session; rate_limited: wait data.retry_after s."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         if (entries is None) == (message is None):
             raise InvalidInput("give either `message` or `entries`", field="message")
         items = (
@@ -99,7 +99,7 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> EntryPage:
         """A project's newest entries, newest first."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         return await c.core.journal.read_recent(
             c.namespace, await _project(c, project), limit=limit, cursor_=cursor
         )
@@ -127,7 +127,7 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> EntryPage:
         """Search entries across projects; every filter given must match."""
-        core, _, ns = await _reader(ctx, namespace)
+        core, _, ns = _reader(ctx, namespace)
         given = {
             "projects": projects,
             "agent": agent,
@@ -157,7 +157,7 @@ def register(server: MCPServer[McpState]) -> None:
     ) -> VerifyReport:
         """Recompute a journal's hash chain, Merkle tree, checkpoints and archives; problem
         names the damage at first_bad_seq."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         return await c.core.journal.verify(c.namespace, await _project(c, project))
 
     @domain_errors
@@ -169,7 +169,7 @@ def register(server: MCPServer[McpState]) -> None:
     ) -> RotationResult:
         """Seal the open segment into a signed, verifiable archive. conflict: empty segment or
         another rotation won."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         return await c.core.rotation.rotate(c.namespace, await _project(c, project))
 
     add_tool(server, list_projects, "List projects", READ)

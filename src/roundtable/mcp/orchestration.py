@@ -32,9 +32,9 @@ TargetArg = Annotated[str, Field(description="A session of your tree.")]
 def register(server: MCPServer[Any]) -> None:
     """Add the orchestration tools to `server`."""
 
-    async def who(ctx: Context, session_id: str | None) -> tuple[Caller, Principal, str | None]:
-        c = await _caller(ctx, None, None)
-        principal = _principal(c.core, ctx)
+    def who(ctx: Context, session_id: str | None) -> tuple[Caller, Principal, str | None]:
+        c = _caller(ctx, None, None)
+        principal = _principal(ctx)
         if principal.scope is not None:
             return c, principal, principal.scope.session_id
         return c, principal, c.session(session_id)
@@ -43,7 +43,7 @@ def register(server: MCPServer[Any]) -> None:
     @domain_errors
     async def list_blueprints(ctx: Context) -> BlueprintList:
         """Agent definitions you can start with start_agent_session."""
-        c = await _caller(ctx, None, None)
+        c = _caller(ctx, None, None)
         return BlueprintList(blueprints=await c.core.orchestration.blueprints.list(c.namespace))
 
     @server.tool(title="Start agent session", annotations=WRITE)
@@ -66,7 +66,7 @@ def register(server: MCPServer[Any]) -> None:
         ] = None,
     ) -> AgentSession:
         """Start a child agent from a blueprint; your session becomes its parent."""
-        c, principal, parent = await who(ctx, session_id)
+        c, principal, parent = who(ctx, session_id)
         if principal.scope is not None and session_id not in (None, parent):
             raise PermissionDenied(
                 "a run token starts children of its own session only", session_id=session_id
@@ -95,7 +95,7 @@ def register(server: MCPServer[Any]) -> None:
         mode: Mode | None = None,
     ) -> AgentSession:
         """Give an idle child session more work (prompt or parameters)."""
-        c, principal, _ = await who(ctx, None)
+        c, principal, _ = who(ctx, None)
         return await c.core.orchestration.trees.resume(
             c.namespace, principal, target_session_id, parameters, prompt, mode
         )
@@ -104,21 +104,21 @@ def register(server: MCPServer[Any]) -> None:
     @domain_errors
     async def get_session_status(ctx: Context, target_session_id: TargetArg) -> AgentSession:
         """A session of your tree: status, depth, blueprint, latest result."""
-        c, principal, _ = await who(ctx, None)
+        c, principal, _ = who(ctx, None)
         return await c.core.orchestration.trees.get(c.namespace, principal, target_session_id)
 
     @server.tool(title="Get session result", annotations=READ)
     @domain_errors
     async def get_session_result(ctx: Context, target_session_id: TargetArg) -> SessionResult:
         """A session's latest result (result_data / result_text) or error."""
-        c, principal, _ = await who(ctx, None)
+        c, principal, _ = who(ctx, None)
         return await c.core.orchestration.trees.result(c.namespace, principal, target_session_id)
 
     @server.tool(title="List child sessions", annotations=READ)
     @domain_errors
     async def list_child_sessions(ctx: Context, session_id: SessionArg = None) -> SessionList:
         """Direct children of your session (or of one in your tree)."""
-        c, principal, parent = await who(ctx, session_id)
+        c, principal, parent = who(ctx, session_id)
         if session_id is not None:
             parent = session_id
         if parent is None:
@@ -135,7 +135,7 @@ def register(server: MCPServer[Any]) -> None:
         session_id: SessionArg = None,
     ) -> WaitResult:
         """Join barrier: wait until your (named) children are no longer pending/running."""
-        c, principal, parent = await who(ctx, session_id)
+        c, principal, parent = who(ctx, session_id)
         if session_id is not None:
             parent = session_id
         if parent is None:
@@ -148,5 +148,5 @@ def register(server: MCPServer[Any]) -> None:
     @domain_errors
     async def stop_session(ctx: Context, target_session_id: TargetArg) -> AgentSession:
         """Stop a session of your tree and (per on_parent_exit) its children."""
-        c, principal, _ = await who(ctx, None)
+        c, principal, _ = who(ctx, None)
         return await c.core.orchestration.trees.stop(c.namespace, principal, target_session_id)

@@ -66,7 +66,7 @@ def register(server: MCPServer[McpState]) -> None:
     ) -> ProofBundle:
         """Merkle tree head (RFC 9162) at size, with an inclusion proof for seq and/or a
         consistency proof from old_size."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         name = await _project(c, project)
         return await proof_bundle(c.core, c.namespace, name, seq, old_size, size)
 

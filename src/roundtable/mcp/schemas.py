@@ -20,7 +20,7 @@ def register(server: MCPServer[Any]) -> None:
     @domain_errors
     async def list_schemas(ctx: Context) -> SchemaList:
         """Output schemas in the registry: names, versions."""
-        c = await _caller(ctx, None, None)
+        c = _caller(ctx, None, None)
         return await c.core.orchestration.schemas.list(c.namespace)
 
     @server.tool(title="Get schema", annotations=READ)
@@ -30,5 +30,5 @@ def register(server: MCPServer[Any]) -> None:
         ref: Annotated[str, Field(description="NAME (latest) or NAME@VERSION.")],
     ) -> SchemaInfo:
         """One schema version with its JSON Schema body."""
-        c = await _caller(ctx, None, None)
+        c = _caller(ctx, None, None)
         return await c.core.orchestration.schemas.get(c.namespace, ref)

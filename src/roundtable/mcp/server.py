@@ -99,9 +99,15 @@ class RoundtableMCP(MCPServer[McpState]):
     _argument_names: dict[str, frozenset[str]] | None = None
     #: Label of this server's calls in metrics and spans: "stdio" or "http".
     transport: str = "stdio"
+    #: Called once, after the first `tools/list` (stdio: then open the database).
+    after_first_list: Callable[[], None] | None = None
 
     async def list_tools(self) -> list[MCPTool]:
         """The tools with lean schemas (see `lean`): the list is in every agent's context."""
+        hook = self.after_first_list
+        if hook is not None:
+            self.after_first_list = None
+            hook()
         return [
             tool.model_copy(
                 update={
@@ -123,6 +129,8 @@ class RoundtableMCP(MCPServer[McpState]):
                 tool.name: frozenset(tool.input_schema.get("properties", {}))
                 for tool in await super().list_tools()
             }
+        if context is not None:  # tools find the core open (stdio opens it lazily)
+            await _state(context).handle.get()
         label = name if name in self._argument_names else "<unknown>"
         with tracing.call_scope():
             tracing.annotate(
@@ -238,7 +246,7 @@ def for_core(core: Roundtable, transport: Literal["stdio", "http"]) -> MCPServer
             from roundtable.mcp.warm import WarmStart
 
             warm = await WarmStart.load(core)
-        yield McpState(handle=CoreHandle(core), transport=transport, warm=warm)
+        yield McpState(core=core, transport=transport, warm=warm)
 
     server = build_server(lifespan)
     if isinstance(server, RoundtableMCP):

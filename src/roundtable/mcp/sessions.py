@@ -35,7 +35,7 @@ def register(server: MCPServer[McpState]) -> None:
     ) -> SessionInfo:
         """Start a leased session (15 min by default; every call naming its id as session_id
         renews it)."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         session = await c.core.sessions.start(c.namespace, c.agent, metadata)
         if c.warm is not None:
             c.warm.started(session)
@@ -46,7 +46,7 @@ def register(server: MCPServer[McpState]) -> None:
         ctx: Context, session_id: str, agent: AgentArg = None, namespace: NamespaceArg = None
     ) -> SessionInfo:
         """Renew a session's lease. lease_expired: start a new session."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         return await c.core.sessions.heartbeat(c.namespace, c.agent, session_id)
 
     @domain_errors
@@ -58,7 +58,7 @@ def register(server: MCPServer[McpState]) -> None:
         namespace: NamespaceArg = None,
     ) -> SessionInfo:
         """End your session as finished, failed or stopped."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         session = await c.core.sessions.end(c.namespace, c.agent, session_id, status)
         if c.warm is not None:
             c.warm.ended(session)
@@ -79,7 +79,7 @@ def register(server: MCPServer[McpState]) -> None:
     ) -> ContextInfo:
         """Set your own current project. conflict: retry with
         expected_version=data.current_version."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         context = await c.core.context.set(
             c.namespace,
             c.agent,
@@ -97,7 +97,7 @@ def register(server: MCPServer[McpState]) -> None:
         ctx: Context, agent: AgentArg = None, namespace: NamespaceArg = None
     ) -> ContextInfo:
         """Your current project and its version (0 if never set)."""
-        c = await _caller(ctx, agent, namespace)
+        c = _caller(ctx, agent, namespace)
         context = await c.core.context.get(c.namespace, c.agent)
         if c.warm is not None:
             c.warm.context(context)

@@ -1,9 +1,9 @@
 """`roundtable mcp`: the MCP server on stdin/stdout for one agent process.
 
 It opens the database itself, so several agent processes can share one SQLite file. Nothing but
-protocol goes to stdout: logs go to stderr. The database opens just after start (or at the
-first call that needs it), so `initialize` and `tools/list` are answered at once when a client
-launches the server.
+protocol goes to stdout: logs go to stderr. The database opens just after the first `tools/list`
+has been answered (or at the first call that needs it), so `initialize` and `tools/list` are
+answered at once when a client launches the server.
 """
 
 from __future__ import annotations
@@ -20,21 +20,23 @@ from roundtable import tracing
 from roundtable.config import Settings
 from roundtable.mcp.common import CoreHandle, McpState
 from roundtable.mcp.jsonrpc_guard import run_guarded_stdio
-from roundtable.mcp.server import build_server
+from roundtable.mcp.server import RoundtableMCP, build_server
 
 if TYPE_CHECKING:
     from roundtable.runtime import Roundtable
 
 
-#: Open the database this long after start: after a launching client's `tools/list`.
-PREFETCH_SECONDS = 0.25
+#: Open the database this long after the first `tools/list` (its answer is written first), or
+#: after start if no list is asked for.
+AFTER_LIST_SECONDS = 0.05
+AFTER_START_SECONDS = 2.0
 
 
 async def serve_stdio(settings: Settings) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)  # unless logs.configure ran
     tracing.configure_from_env()
 
-    async def lifespan(_: MCPServer[McpState]) -> AsyncIterator[McpState]:
+    async def lifespan(server: MCPServer[McpState]) -> AsyncIterator[McpState]:
         async with contextlib.AsyncExitStack() as stack:
             state = McpState(handle=CoreHandle(), transport="stdio")
 
@@ -46,8 +48,13 @@ async def serve_stdio(settings: Settings) -> None:
                 state.warm = await WarmStart.load(core)
                 return core
 
-            state.handle = CoreHandle(opener=open_core)
-            state.handle.prefetch(PREFETCH_SECONDS)
-            yield state
+            handle = state.handle = CoreHandle(opener=open_core)
+            handle.prefetch(AFTER_START_SECONDS)
+            if isinstance(server, RoundtableMCP):
+                server.after_first_list = lambda: handle.prefetch(AFTER_LIST_SECONDS)
+            try:
+                yield state
+            finally:
+                await state.handle.settle()
 
     await run_guarded_stdio(build_server(lifespan))
