@@ -15,7 +15,7 @@ from roundtable.cli.common import err, fail, load_settings
 from roundtable.cli.proof import proof
 from roundtable.cli.rotation import register as register_rotation
 from roundtable.cli.transfer import register as register_transfer
-from roundtable.cli.verify import verify
+from roundtable.cli.verify import verify, verify_export
 from roundtable.errors import RoundtableError
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(log.app, name="log")
 app.add_typer(tokens.app, name="token")
 app.add_typer(events.app, name="events")
 app.command("verify")(verify)
+app.command("verify-export")(verify_export)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")
 app.command("proof")(proof)

@@ -108,8 +108,9 @@ class JournalService:
                 conn, namespace, agent, head, items, now, session_id=session_id
             )
             await events.record(conn, event)
+            signed = None
             if self.signer is not None:  # every N entries, in the append's transaction
-                await checkpoints.after_append(
+                signed = await checkpoints.after_append(
                     conn,
                     self.signer,
                     self.settings,
@@ -120,6 +121,8 @@ class JournalService:
                     new_size=result.last_seq,
                     now=now,
                 )
+        if self.signer is not None:
+            self.signer.anchor(signed)
         for hook in self.after_commit:
             await hook(namespace, head, result)
         return result
@@ -280,6 +283,8 @@ class JournalService:
                 project,
                 anchors(self.signer.keyring, self.settings.trusted_keys),
                 progress=progress,
+                checkpoint_every=self.settings.checkpoint_every_entries,
+                max_batch=self.settings.max_batch_entries,
             )
 
     async def tree_head(self, namespace: str, project: str, size: int | None = None) -> TreeHead:
