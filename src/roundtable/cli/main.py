@@ -16,6 +16,7 @@ from roundtable.cli.proof import proof
 from roundtable.cli.rotation import register as register_rotation
 from roundtable.cli.transfer import register as register_transfer
 from roundtable.cli.verify import verify, verify_export
+from roundtable.cli.witness import witness
 from roundtable.errors import RoundtableError
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(tokens.app, name="token")
 app.add_typer(events.app, name="events")
 app.command("verify")(verify)
 app.command("verify-export")(verify_export)
+app.command("witness")(witness)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")
 app.command("proof")(proof)

@@ -59,16 +59,24 @@ def verify(
     database_url: Annotated[
         str | None, typer.Option(help="--offline: the database (default: DATA_DIR's SQLite).")
     ] = None,
+    witnesses: Annotated[
+        int,
+        typer.Option(
+            min=0, max=64, help="Require this many witness cosignatures (ROUNDTABLE_WITNESSES)."
+        ),
+    ] = 0,
 ) -> None:
     """Recompute the chain, the Merkle tree, every checkpoint signature and every archive;
     name the first bad entry and the kind of damage (exit 8 if any)."""
     verdict = None
     if offline:
+        if witnesses:
+            raise typer.BadParameter("--witnesses is checked by the server (not with --offline)")
         reports = _offline(project or [], namespace, data_dir, database_url)
     else:
         if not project or len(project) != 1:
             raise typer.BadParameter("name one project (several only with --offline)")
-        report, verdict = _online(project[0], namespace, token, url)
+        report, verdict = _online(project[0], namespace, token, url, witnesses)
         reports = [report]
     for report in reports:
         if json_:
@@ -81,7 +89,7 @@ def verify(
 
 
 def _online(
-    project: str, namespace: str | None, token: str | None, url: str | None
+    project: str, namespace: str | None, token: str | None, url: str | None, witnesses: int = 0
 ) -> tuple[VerifyReport, Verdict | None]:
     """The server's report, and the latest checkpoint checked against the one remembered."""
     t = target(url=url, token=token, namespace=namespace)
@@ -92,7 +100,7 @@ def _online(
             bar.update(task, completed=checked, total=total)
 
         async def work(client: RoundtableClient) -> tuple[VerifyReport, Verdict | None]:
-            report = await client.verify_with_progress(project, step)
+            report = await client.verify_with_progress(project, step, witnesses=witnesses)
             return report, await remember.check_latest(t, client, project)
 
         return t.call(work)

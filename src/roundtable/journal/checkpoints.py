@@ -48,6 +48,8 @@ class CheckpointSigner:
         self.keyring = keyring
         self.settings = settings
         self.anchors = AnchorLog(keyring.data_dir)
+        #: Set by the runtime when witnesses are configured (`witness.submit`).
+        self.witness: Any = None
         #: Refusals already reported by this process, so a retry does not repeat them.
         self.refused: set[tuple[str, str, int, bytes]] = set()
 
@@ -72,6 +74,8 @@ class CheckpointSigner:
         the checkpoint is committed, and a missing record only weakens what `verify` compares."""
         if checkpoint is None:
             return
+        if self.witness is not None:
+            self.witness.submit_later(checkpoint)
         try:
             self.anchors.append(checkpoint.namespace, checkpoint.project, checkpoint)
         except OSError:
