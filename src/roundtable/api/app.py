@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__
-from roundtable.api import checkpoints, events, problems, proofs, rotation, verify
+from roundtable.api import checkpoints, events, openapi, problems, proofs, rotation, verify
 from roundtable.api.guard import RequestGuard
 from roundtable.api.routes import router
 from roundtable.config import Settings
@@ -64,6 +64,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     app.add_middleware(RequestGuard, settings=settings)
     app.include_router(router)
     app.include_router(events.router)
