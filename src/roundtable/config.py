@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         description="Comma-separated key ids of other instances' signing keys (kept in other "
         "data directories) whose checkpoints `verify` accepts.",
     )
+    witnesses: str | None = Field(
+        default=None,
+        description="Witnesses to send every checkpoint to: `<cosignature vkey>@<url>`, "
+        "comma-separated (C2SP tlog-witness).",
+    )
     rotate_max_entries: int = Field(default=100_000, ge=0)
     rotate_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     hot_segments: int | None = Field(default=None, ge=0)

@@ -31,6 +31,7 @@ from roundtable.sessions.leases import SessionService
 from roundtable.sessions.limits import RateLimiter
 from roundtable.store import migrate
 from roundtable.store.engine import Database
+from roundtable.witness.submit import WitnessSubmitter, parse_witnesses
 
 log = logging.getLogger("roundtable")
 
@@ -69,6 +70,9 @@ class Roundtable:
             sessions = SessionService(db, settings, limiter)
             keyring = await Keyring.open(db, settings.data_dir)
             signer = CheckpointSigner(keyring, settings)
+            witnesses = parse_witnesses(settings.witnesses)
+            if witnesses:
+                signer.witness = WitnessSubmitter(db, settings.data_dir, witnesses)
             journal = JournalService(db, settings, sessions, signer=signer)
             mirrors = MirrorService(db, settings)
             rotation = RotationService(db, settings, journal, signer, mirrors)
@@ -108,6 +112,8 @@ class Roundtable:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await core.autorotate.close()
+                if signer.witness is not None:
+                    await signer.witness.settle()
                 await core.events.close()
         finally:
             await db.close()

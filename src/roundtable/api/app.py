@@ -20,6 +20,7 @@ from roundtable.api import (
     discovery,
     documents,
     events,
+    openapi,
     problems,
     proofs,
     rotation,
@@ -97,6 +98,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(ObserveMiddleware)
     app.include_router(router)

@@ -180,9 +180,17 @@ async def query_entries(namespace: str, body: QueryFilter, core: Core, caller: C
 
 
 @router.get("/projects/{project}/verify", tags=["journal"])
-async def verify(namespace: str, project: str, core: Core, caller: Caller) -> VerifyReport:
+async def verify(
+    namespace: str,
+    project: str,
+    core: Core,
+    caller: Caller,
+    witnesses: Annotated[
+        int, Query(ge=0, le=64, description="Require this many witness cosignatures.")
+    ] = 0,
+) -> VerifyReport:
     """Recompute the hash chain and name the first bad sequence number, if any."""
-    return await core.journal.verify(_ns(caller, core, namespace), project)
+    return await core.journal.verify(_ns(caller, core, namespace), project, witnesses=witnesses)
 
 
 @router.post("/tokens", status_code=201, tags=["auth"])

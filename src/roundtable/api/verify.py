@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from roundtable.api.deps import Caller, Core
@@ -26,7 +27,13 @@ router = APIRouter(prefix="/api/v1/namespaces/{namespace}/projects/{project}")
     responses={200: {"content": {"application/x-ndjson": {}}}},
 )
 async def verify_stream(
-    namespace: str, project: str, core: Core, caller: Caller
+    namespace: str,
+    project: str,
+    core: Core,
+    caller: Caller,
+    witnesses: Annotated[
+        int, Query(ge=0, le=64, description="Require this many witness cosignatures.")
+    ] = 0,
 ) -> StreamingResponse:
     """Verify the journal, streaming progress lines and then the report (see `verify`)."""
     ns = caller.namespace_for(namespace, core.settings.namespace)
@@ -38,7 +45,7 @@ async def verify_stream(
 
     async def run() -> None:
         try:
-            report = await core.journal.verify(ns, project, progress=progress)
+            report = await core.journal.verify(ns, project, progress=progress, witnesses=witnesses)
             lines.put_nowait(json.dumps({"report": report.model_dump(mode="json")}) + "\n")
         except RoundtableError as error:
             lines.put_nowait(json.dumps({"error": error.to_dict()}) + "\n")

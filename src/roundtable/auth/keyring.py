@@ -299,6 +299,7 @@ class Anchors:
     trusted: set[str]
     file_kid: str | None  # the key file's key now
     memory_kid: str  # the key this process signs with
+    foreign: frozenset[str] = frozenset()  # trusted by the trust file or setting, not held here
 
 
 def anchors(keyring: Keyring, trusted_setting: str | None) -> Anchors:
@@ -313,7 +314,8 @@ def anchors(keyring: Keyring, trusted_setting: str | None) -> Anchors:
     ours = keyring.keys.get(memory)
     if current is not None and (current == memory or (ours and ours.retired_at is not None)):
         trusted.add(current)
-    return Anchors(trusted, current, memory)
+    held = {memory, *retired, *({current} if current in trusted else set())}
+    return Anchors(trusted, current, memory, frozenset(extra - held))
 
 
 def trusted_kids(keyring: Keyring, trusted_setting: str | None) -> tuple[str | None, set[str]]:

@@ -1,5 +1,8 @@
 """`roundtable checkpoint PROJECT`: the journal's latest signed checkpoint (`--all`: every one,
-newest first; `--sign`: have the server sign the head now first). Prints the signed notes."""
+newest first; `--sign`: have the server sign the head now first). Prints the signed notes.
+
+The checkpoint shown is checked against the last one this client saw for the journal
+(`client.remembered`): a fork or rollback is reported loudly and exits 8."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from roundtable.cli import remember
 from roundtable.cli.common import (
     JsonOpt,
     NamespaceOpt,
@@ -17,6 +21,7 @@ from roundtable.cli.common import (
     target,
 )
 from roundtable.client.http import RoundtableClient
+from roundtable.client.remembered import Verdict
 from roundtable.journal.models import Checkpoint
 
 
@@ -32,13 +37,18 @@ def checkpoint(
     """Show PROJECT's signed checkpoints (C2SP tlog-checkpoint notes)."""
     t = target(url=url, token=token, namespace=namespace)
 
+    verdicts: list[Verdict | None] = []
+
     async def work(client: RoundtableClient) -> list[Checkpoint]:
         if sign:
             signed = await client.sign_checkpoint(project)
+            verdicts.append(await remember.check(t, client, project, signed))
             if not all_:
                 return [signed]
         if not all_:
-            return [await client.latest_checkpoint(project)]
+            latest = await client.latest_checkpoint(project)
+            verdicts.append(await remember.check(t, client, project, latest))
+            return [latest]
         found: list[Checkpoint] = []
         cursor: str | None = None
         while True:
@@ -51,6 +61,7 @@ def checkpoint(
     found = t.call(work)
     if json_:
         print_json(found if all_ else found[0])
+        remember.exit_if_bad(verdicts)
         return
     for item in found:
         out.print(
@@ -59,3 +70,4 @@ def checkpoint(
         )
         out.print(item.note, end="", markup=False, highlight=False, soft_wrap=True)
         out.print()
+    remember.exit_if_bad(verdicts)

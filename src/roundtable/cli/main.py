@@ -32,7 +32,8 @@ from roundtable.cli.proof import proof
 from roundtable.cli.rotation import register as register_rotation
 from roundtable.cli.runner import runner
 from roundtable.cli.transfer import register as register_transfer
-from roundtable.cli.verify import verify
+from roundtable.cli.verify import verify, verify_export
+from roundtable.cli.witness import witness
 from roundtable.errors import RoundtableError
 
 helpfmt.install()
@@ -55,6 +56,8 @@ app.add_typer(agents.app, name="agent")
 app.add_typer(documents.app, name="doc")
 app.add_typer(schemas.app, name="schema")
 app.command("verify")(verify)
+app.command("verify-export")(verify_export)
+app.command("witness")(witness)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")
 app.command("proof")(proof)

@@ -274,12 +274,13 @@ class RoundtableClient:
         return VerifyReport.model_validate(await self._call("GET", path))
 
     async def verify_with_progress(
-        self, project: str, progress: Callable[[int, int], None]
+        self, project: str, progress: Callable[[int, int], None], *, witnesses: int = 0
     ) -> VerifyReport:
         """`verify`, calling `progress(checked, total)` as the server reports it (NDJSON)."""
         path = f"/projects/{check_name('project', project)}/verify/stream"
+        params = {"witnesses": witnesses} if witnesses else None
         try:
-            async with self._http.stream("GET", path, timeout=None) as response:
+            async with self._http.stream("GET", path, params=params, timeout=None) as response:
                 if not response.is_success:
                     await response.aread()
                     raise error_from_response(response)

@@ -100,6 +100,13 @@ class CheckpointSigned(Payload):
     key_id: str = Field(description="The signing key's kid.")
 
 
+class CheckpointRefused(Payload):
+    project: str
+    size: int = Field(description="The tree size the server was asked to sign.")
+    root: str = Field(description="The root it refused (hex).")
+    reason: str = Field(description="Why: not consistent with a checkpoint it signed before.")
+
+
 CATALOGUE: dict[str, type[Payload]] = {
     "session.started": SessionStarted,
     "session.heartbeat": SessionHeartbeat,
@@ -112,6 +119,7 @@ CATALOGUE: dict[str, type[Payload]] = {
     "journal.appended": JournalAppended,
     "journal.rotated": JournalRotated,
     "checkpoint.signed": CheckpointSigned,
+    "checkpoint.refused": CheckpointRefused,
 }
 
 

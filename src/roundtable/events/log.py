@@ -35,6 +35,7 @@ class EventTypes:
     PROJECT_CREATED = "project.created"
     JOURNAL_ROTATED = "journal.rotated"
     CHECKPOINT_SIGNED = "checkpoint.signed"
+    CHECKPOINT_REFUSED = "checkpoint.refused"
 
 
 def event_row(

@@ -5,10 +5,16 @@ Each checkpoint is a C2SP tlog-checkpoint in a signed note (`journal.notes`), or
 name `log_origin`. They are signed every `checkpoint_every_entries` entries (in the append's own
 transaction), every `checkpoint_every_seconds` for journals with unsigned entries (the sweeper),
 on every rotation, and on request. Rows are never updated: the history is the audit trail.
+
+Before signing, the root must be consistent (RFC 9162) with the largest checkpoint this data
+directory's anchor file holds (`journal.anchors`): a journal rewritten in the database is refused,
+reported as a `checkpoint.refused` event and an error log line, never signed. After the commit
+the caller appends what was signed to the anchor file (`CheckpointSigner.anchor`).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,11 +22,12 @@ from sqlalchemy import func, select
 
 from roundtable.auth.keyring import Keyring
 from roundtable.config import Settings
-from roundtable.errors import InvalidInput, NotFound
+from roundtable.errors import ConflictError, InvalidInput, NotFound, RoundtableError
 from roundtable.events import log as events
 from roundtable.events.log import EventTypes
 from roundtable.ids import utcnow
 from roundtable.journal import cursor, merkle, notes, projects, tree
+from roundtable.journal.anchors import Anchor, AnchorError, AnchorLog
 from roundtable.journal.models import Checkpoint, CheckpointPage
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
@@ -29,6 +36,8 @@ C = tables.checkpoints
 P = tables.projects
 
 CHECKPOINT_SIGNED = EventTypes.CHECKPOINT_SIGNED
+CHECKPOINT_REFUSED = EventTypes.CHECKPOINT_REFUSED
+log = logging.getLogger("roundtable.checkpoints")
 
 
 class CheckpointSigner:
@@ -38,6 +47,11 @@ class CheckpointSigner:
         notes.check_key_name(settings.log_origin)
         self.keyring = keyring
         self.settings = settings
+        self.anchors = AnchorLog(keyring.data_dir)
+        #: Set by the runtime when witnesses are configured (`witness.submit`).
+        self.witness: Any = None
+        #: Refusals already reported by this process, so a retry does not repeat them.
+        self.refused: set[tuple[str, str, int, bytes]] = set()
 
     @property
     def key_name(self) -> str:
@@ -54,6 +68,50 @@ class CheckpointSigner:
 
     def verifier_key(self) -> str:
         return notes.verifier_key(self.key_name, self.keyring.current.public_raw)
+
+    def anchor(self, checkpoint: Checkpoint | None) -> None:
+        """Record a committed checkpoint in the anchor file. A failure is logged, not raised:
+        the checkpoint is committed, and a missing record only weakens what `verify` compares."""
+        if checkpoint is None:
+            return
+        if self.witness is not None:
+            self.witness.submit_later(checkpoint)
+        try:
+            self.anchors.append(checkpoint.namespace, checkpoint.project, checkpoint)
+        except OSError:
+            log.exception(
+                "could not record checkpoint %s/%s@%d in the anchor file",
+                checkpoint.namespace,
+                checkpoint.project,
+                checkpoint.size,
+            )
+
+
+async def refusal(
+    conn: Conn, signer: CheckpointSigner, namespace: str, project_id: int, size: int, root: bytes
+) -> str | None:
+    """Why the root at `size` must not be signed, or None: it must extend the largest checkpoint
+    this data directory signed (same root at the same size; a valid consistency proof from it;
+    never a smaller size)."""
+    project = await conn.scalar(select(P.c.name).where(P.c.id == project_id))
+    try:
+        last: Anchor | None = signer.anchors.latest(namespace, str(project))
+    except (AnchorError, OSError) as exc:
+        return f"the anchor file cannot be read: {exc}"
+    if last is None or last.size == 0:
+        return None
+    old_root = bytes.fromhex(last.root)
+    if size < last.size:
+        return f"size {size} is below the checkpoint already signed at size {last.size}"
+    if size == last.size:
+        return None if root == old_root else f"another root was signed at size {size}"
+    try:
+        proof = await tree.consistency_proof(conn, project_id, last.size, size)
+    except RoundtableError as exc:
+        return f"no consistency proof from size {last.size}: {exc.message}"
+    if not merkle.verify_consistency(last.size, size, old_root, root, proof):
+        return f"the tree at size {size} does not extend the one signed at size {last.size}"
+    return None
 
 
 def _model(row: Any, namespace: str, project: str) -> Checkpoint:
@@ -79,8 +137,38 @@ async def sign_checkpoint(
     size: int,
     root: bytes,
     now: datetime,
-) -> Checkpoint:
-    """Sign and store a checkpoint in the caller's transaction; records `checkpoint.signed` last."""
+) -> Checkpoint | None:
+    """Sign and store a checkpoint in the caller's transaction; records `checkpoint.signed` last.
+
+    Returns None, having recorded `checkpoint.refused` and logged an error, when the root is not
+    consistent with what this data directory signed before (see `refusal`).
+    """
+    why = await refusal(conn, signer, namespace, project_id, size, root)
+    if why is not None:
+        if (namespace, project, size, root) in signer.refused:
+            return None  # reported already (the sweeper retries every interval)
+        signer.refused.add((namespace, project, size, root))
+        log.error(
+            "refusing to sign %s/%s at size %d (root %s): %s; the journal in the database was "
+            "rewritten or rolled back: run `roundtable verify %s`",
+            namespace,
+            project,
+            size,
+            root.hex(),
+            why,
+            project,
+        )
+        await events.record(
+            conn,
+            events.event_row(
+                now,
+                namespace,
+                CHECKPOINT_REFUSED,
+                {"project": project, "size": size, "root": root.hex(), "reason": why},
+                project=project,
+            ),
+        )
+        return None
     note, kid = signer.sign(namespace, project, size, root)
     values = {
         "project_id": project_id,
@@ -106,7 +194,7 @@ async def sign_checkpoint(
 
 async def sign_head(
     conn: Conn, signer: CheckpointSigner, settings: Settings, head: Any, now: datetime
-) -> Checkpoint:
+) -> Checkpoint | None:
     """Sign the project row `head` (locked by the caller) at its current size."""
     root = merkle.root_from_frontier([bytes.fromhex(h) for h in head.tree_frontier])
     return await sign_checkpoint(
@@ -168,7 +256,15 @@ async def sign_now(
             and latest["key_id"] == signer.keyring.current.kid
         ):
             return _model(latest, namespace, project)
-        return await sign_head(conn, signer, settings, head, now)
+        signed = await sign_head(conn, signer, settings, head, now)
+    if signed is None:
+        raise ConflictError(
+            f"refused to sign {project!r}: its journal is not consistent with the checkpoints "
+            "this server signed before (rewritten or rolled back in the database); run verify",
+            project=project,
+        )
+    signer.anchor(signed)
+    return signed
 
 
 async def sign_due(
@@ -200,8 +296,9 @@ async def sign_due(
             latest = await _latest_row(conn, head.id)
             if latest is not None and latest["size"] >= head.head_seq:
                 continue  # another instance signed it meanwhile
-            await sign_head(conn, signer, settings, head, now)
-            signed += 1
+            checkpoint = await sign_head(conn, signer, settings, head, now)
+        signer.anchor(checkpoint)
+        signed += checkpoint is not None
     return signed
 
 

@@ -196,6 +196,8 @@ class Damage(StrEnum):
     REORDERED = "reordered"  # entries were moved
     DUPLICATED = "duplicated"  # an entry was copied
     TRUNCATED = "truncated"  # the tail was cut below a signed checkpoint's size
+    MISSING_CHECKPOINT = "missing_checkpoint"  # a checkpoint that must exist does not
+    UNWITNESSED = "unwitnessed"  # fewer witness cosignatures than `verify --witnesses` asked
     HEAD_MISMATCH = "head_mismatch"  # the project's recorded head hash differs
     BAD_LEAF_HASH = "bad_leaf_hash"  # a stored leaf hash does not match its entry
     TREE_MISMATCH = "tree_mismatch"  # a stored Merkle node or the frontier is wrong
@@ -229,6 +231,15 @@ class VerifyReport(BaseModel):
     segments_checked: int = Field(default=0, description="Segments whose archive was checked.")
     archived_checked: int = Field(default=0, description="Archive lines checked.")
     keys_checked: int = Field(default=0, description="Registered signing keys checked.")
+    anchors_checked: int = Field(
+        default=0, description="Checkpoints of this data directory's anchor file checked."
+    )
+    witnessed_size: int | None = Field(
+        default=None, description="Size of the newest checkpoint witnesses cosigned (if asked)."
+    )
+    cosigners: list[str] = Field(
+        default_factory=list, description="The configured witnesses that cosigned it."
+    )
 
 
 class TreeHead(BaseModel):

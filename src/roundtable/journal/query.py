@@ -11,7 +11,11 @@ continue from (`scanned` says how far it got).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import regex
@@ -94,7 +98,7 @@ async def query_entries(
     newest = f.order == "newest"
     order = E.c.id.desc() if newest else E.c.id.asc()
     found: list[Any] = []
-    scan = _Scan(settings.regex_scan_limit, time.monotonic() + settings.regex_budget_seconds)
+    scan = _Scan(settings.regex_scan_limit, settings.regex_budget_seconds)
     async with db.read() as conn:
         base = _base_query(conn, namespace, f).order_by(order)
         while True:
@@ -108,7 +112,8 @@ async def query_entries(
                 found.extend(rows)
                 break
             wanted = f.limit + 1 - len(found)
-            found.extend(await asyncio.to_thread(scan.run, pattern, rows, wanted))
+            loop = asyncio.get_running_loop()
+            found.extend(await loop.run_in_executor(_matcher(), scan.run, pattern, rows, wanted))
             if len(found) > f.limit or len(rows) < chunk_size or scan.stopped:
                 break
         archived = await archived_ranges(
@@ -132,14 +137,17 @@ async def query_entries(
 class _Scan:
     """Regex matching over chunks of rows within one call's bounds (run in a worker thread)."""
 
-    def __init__(self, limit: int, deadline: float) -> None:
-        self.limit, self.deadline = limit, deadline
+    def __init__(self, limit: int, budget: float) -> None:
+        self.limit, self.budget = limit, budget
+        self.deadline: float | None = None  # set when matching starts (not while queued)
         self.scanned = 0
         self.last_id: int | None = None  # the last row examined: where a continuation starts
         self.stopped = False  # a bound was reached before the rows ran out
 
     def run(self, pattern: Any, rows: Any, wanted: int) -> list[Any]:
         matched: list[Any] = []
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.budget
         for row in rows:
             if self.scanned >= self.limit:
                 self.stopped = True
@@ -160,6 +168,25 @@ class _Scan:
                 if len(matched) >= wanted:
                     break
         return matched
+
+
+_MATCHER: ThreadPoolExecutor | None = None
+
+
+def _matcher() -> ThreadPoolExecutor:
+    """The threads regex matching runs in: fewer than the CPUs, at a lower scheduling priority,
+    so however many regex queries run, the event loop's thread still gets a core."""
+    global _MATCHER
+    if _MATCHER is None:
+        workers = max(1, (os.cpu_count() or 2) - 1)
+        _MATCHER = ThreadPoolExecutor(workers, "roundtable-regex", initializer=_lower_priority)
+    return _MATCHER
+
+
+def _lower_priority() -> None:
+    """Linux schedules threads individually: nice this one (best effort elsewhere)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 class _OutOfBudget(Exception):

@@ -347,7 +347,14 @@ class RotationService:
             await events.record(conn, appended_event, rotated)
             new_head = await projects.require(conn, namespace, project)
             signed = await checkpoints.sign_head(conn, self.signer, self.settings, new_head, now)
+            if signed is None:
+                raise ConflictError(
+                    f"refused to seal a segment of {project!r}: its journal is not consistent "
+                    "with the checkpoints this server signed before; run verify",
+                    project=project,
+                )
             fault("before_commit")
+        self.signer.anchor(signed)
         return RotationResult(
             namespace=namespace,
             project=project,

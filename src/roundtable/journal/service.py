@@ -39,6 +39,7 @@ from roundtable.sessions.leases import SessionService
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
 from roundtable.validation import check_message, check_meta, check_name, check_text
+from roundtable.witness.check import witnessed
 
 E = tables.entries
 P = tables.projects
@@ -114,8 +115,9 @@ class JournalService:
                 conn, namespace, agent, head, items, now, session_id=session_id
             )
             await events.record(conn, event)
+            signed = None
             if self.signer is not None:  # every N entries, in the append's transaction
-                await checkpoints.after_append(
+                signed = await checkpoints.after_append(
                     conn,
                     self.signer,
                     self.settings,
@@ -128,6 +130,8 @@ class JournalService:
                 )
         metrics.JOURNAL_APPENDS.inc()
         metrics.JOURNAL_ENTRIES.inc(len(result.entries))
+        if self.signer is not None:
+            self.signer.anchor(signed)
         for hook in self.after_commit:
             await hook(namespace, head, result)
         return result
@@ -274,21 +278,31 @@ class JournalService:
             return await query_entries(self.db, self.settings, namespace, filters)
 
     async def verify(
-        self, namespace: str, project: str, *, progress: Progress | None = None
+        self,
+        namespace: str,
+        project: str,
+        *,
+        progress: Progress | None = None,
+        witnesses: int = 0,
     ) -> VerifyReport:
         """Recompute the chain, tree, checkpoints and archives (see `journal.verify`)."""
         if self.signer is None:
             raise RuntimeError("verify needs the core's keyring (open it with Roundtable.open)")
         with self.expensive.slot("verify"):
             await self.signer.keyring.reload(self.db)
-            return await verify_journal(
+            report = await verify_journal(
                 self.db,
                 self.settings.data_dir,
                 namespace,
                 project,
                 anchors(self.signer.keyring, self.settings.trusted_keys),
                 progress=progress,
+                checkpoint_every=self.settings.checkpoint_every_entries,
+                max_batch=self.settings.max_batch_entries,
             )
+            if witnesses and report.ok:
+                report = await witnessed(self.db, self.settings, report, witnesses)
+            return report
 
     async def tree_head(self, namespace: str, project: str, size: int | None = None) -> TreeHead:
         """The Merkle root at `size` (default: the head); see `journal.proofs`."""

@@ -15,6 +15,7 @@ in seq order, so the report's `first_bad_seq` is the lowest one found.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import hashlib
 import json
@@ -27,6 +28,7 @@ from sqlalchemy import and_, or_, select
 
 from roundtable.auth.keyring import Anchors, PublicKey, load_keys
 from roundtable.journal import merkle, projects
+from roundtable.journal.anchors import Anchor, AnchorError, AnchorLog
 from roundtable.journal.audit_checks import (
     ArchiveReader,
     CheckedCheckpoint,
@@ -96,6 +98,7 @@ class _Walk:
         segment_rows: list[Any],
         report: VerifyReport,
         progress: Progress | None,
+        anchor_records: list[Anchor] | None = None,
     ) -> None:
         self.db, self.data_dir = db, data_dir
         self.namespace, self.project, self.head = namespace, project, head
@@ -109,6 +112,11 @@ class _Walk:
         self.size = 0
         self.completed: list[tuple[int, int, bytes]] = []  # inner nodes not yet compared
         self.cp_i = self.seg_i = 0
+        # What this data directory signed (journal.anchors): the trust anchors outside the db.
+        self.anchors = sorted(anchor_records or [], key=lambda a: (a.size, a.line))
+        self.anchor_i = 0
+        self.missing: Damaged | None = None
+        self.signed_rows = {(int(r["size"]), str(r["root"])) for r in checkpoint_rows}
         self.archive: ArchiveReader | None = None
         self.seg_stack: list[bytes] = []
         self.seg_size = 0
@@ -250,6 +258,28 @@ class _Walk:
                 )
             self.report.checkpoints_checked += 1
             self.cp_i += 1
+        while self.anchor_i < len(self.anchors) and self.anchors[self.anchor_i].size <= size:
+            anchor = self.anchors[self.anchor_i]
+            if anchor.root != merkle.root_from_frontier(self.stack).hex():
+                since = self.anchors[self.anchor_i - 1].size if self.anchor_i else 0
+                raise Damaged(
+                    since + 1,
+                    Damage.CHECKPOINT_MISMATCH,
+                    f"this server signed a checkpoint at size {anchor.size} (anchor file, line "
+                    f"{anchor.line}) with another root: entries {since + 1}..{anchor.size} were "
+                    "rewritten in the database",
+                    upto=anchor.size,
+                )
+            if (anchor.size, anchor.root) not in self.signed_rows and self.missing is None:
+                # Reported once the walk is done: a rewrite it finds says more.
+                self.missing = Damaged(
+                    anchor.size,
+                    Damage.MISSING_CHECKPOINT,
+                    f"the checkpoint this server signed at size {anchor.size} (anchor file, "
+                    f"line {anchor.line}) was deleted from the database",
+                )
+            self.report.anchors_checked += 1
+            self.anchor_i += 1
 
     @property
     def last_signed(self) -> int:
@@ -396,6 +426,14 @@ class _Walk:
                 raise Damaged(
                     head_seq + 1, Damage.TRUNCATED, "a sealed segment reaches beyond the head"
                 )
+        for anchor in self.anchors[self.anchor_i :]:
+            if not await self.moved_past(anchor.size):
+                raise Damaged(
+                    head_seq + 1,
+                    Damage.TRUNCATED,
+                    f"this server signed size {anchor.size} (anchor file, line {anchor.line}) "
+                    f"but the journal ends at {head_seq}",
+                )
         for row in self.checkpoints[self.cp_i :]:
             check_checkpoint(row, self.keys, self.trusted, self.namespace, self.project)
             if not await self.moved_past(int(row["size"])):
@@ -414,6 +452,39 @@ class _Walk:
         if beyond is not None and not await self.moved_past(int(beyond)):
             raise Damaged(beyond, Damage.INSERTED, f"entry {beyond} lies beyond the recorded head")
         await self.stray_nodes(head_seq)
+
+    def expected_checkpoints(self, every: int, slack: int, local: set[str]) -> None:
+        """Checkpoints that must exist: one at every rotation entry, and one signed by the
+        append that crossed each multiple of `every` (size in [m, m + slack)). Multiples up to
+        the journal's first checkpoint, in the database or the anchor file (history from before
+        checkpoints), or covered by a checkpoint of a foreign key (an imported journal, signed
+        under another interval) are not expected: deleting checkpoints cannot move either bound
+        past an edited entry, since every later checkpoint covers it."""
+        sizes = sorted(int(r["size"]) for r in self.checkpoints)
+        for seq in sorted(self.rotations):
+            if seq <= self.head.head_seq and seq not in sizes:
+                raise Damaged(
+                    seq,
+                    Damage.MISSING_CHECKPOINT,
+                    f"no checkpoint at rotation entry {seq} (every rotation signs one)",
+                )
+        foreign = max(
+            (int(r["size"]) for r in self.checkpoints if str(r["key_id"]) not in local), default=0
+        )
+        known = [*sizes[:1], *(a.size for a in self.anchors[:1])]
+        if not known:
+            return  # never checkpointed (a journal from before checkpoints, upgraded)
+        start = max(foreign, min(known))
+        first = (start // every + 1) * every
+        for m in range(first, int(self.head.head_seq) + 1, every):
+            i = bisect.bisect_left(sizes, m)
+            if i == len(sizes) or sizes[i] >= m + slack:
+                raise Damaged(
+                    m,
+                    Damage.MISSING_CHECKPOINT,
+                    f"no checkpoint where the journal crossed size {m} (one is signed every "
+                    f"{every} entries)",
+                )
 
     async def stray_nodes(self, head_seq: int) -> None:
         """A stored Merkle node that covers leaves past the head belongs to no tree: someone
@@ -462,8 +533,14 @@ async def verify_journal(
     anchors: Anchors,
     *,
     progress: Progress | None = None,
+    checkpoint_every: int | None = None,
+    max_batch: int = 1,
 ) -> VerifyReport:
-    """Verify one journal; `anchors` says which keys this server's checkpoints may carry."""
+    """Verify one journal; `anchors` says which keys this server's checkpoints may carry.
+
+    The data directory's anchor file (`journal.anchors`) is checked too, and with
+    `checkpoint_every` the checkpoints every interval and rotation must sign (`max_batch`: the
+    largest append, by which a crossing checkpoint may overshoot its multiple)."""
     async with db.read() as conn:
         head = await projects.require(conn, namespace, project)
         keys = await load_keys(conn)
@@ -473,6 +550,10 @@ async def verify_journal(
         segment_rows = list(
             (await conn.execute(select(S).where(S.c.project_id == head.id))).mappings()
         )
+    try:
+        anchor_records = AnchorLog(data_dir).records(namespace, project)
+    except AnchorError as exc:
+        return _damaged_report(head, namespace, project, len(keys), str(exc))
     report = VerifyReport(
         namespace=namespace,
         project=project,
@@ -494,10 +575,16 @@ async def verify_journal(
         segment_rows,
         report,
         progress,
+        anchor_records,
     )
     try:
         await walk.run()
         check_keys(keys, anchors)
+        if walk.missing is not None:
+            raise walk.missing
+        if checkpoint_every is not None:
+            local = anchors.trusted - anchors.foreign
+            walk.expected_checkpoints(checkpoint_every, max_batch, local)
     except Damaged as damage:
         return report.model_copy(
             update={
@@ -511,3 +598,19 @@ async def verify_journal(
         if walk.archive is not None:
             walk.archive.close()
     return report
+
+
+def _damaged_report(
+    head: Any, namespace: str, project: str, keys: int, detail: str
+) -> VerifyReport:
+    return VerifyReport(
+        namespace=namespace,
+        project=project,
+        ok=False,
+        checked=0,
+        size=head.head_seq,
+        head_hash=head.head_hash,
+        keys_checked=keys,
+        problem=Damage.CHECKPOINT_MISMATCH,
+        detail=f"the anchor file is damaged: {detail}",
+    )

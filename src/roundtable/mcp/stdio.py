@@ -8,6 +8,7 @@ answered at once when a client launches the server.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -41,11 +42,15 @@ async def serve_stdio(settings: Settings) -> None:
             state = McpState(handle=CoreHandle(), transport="stdio")
 
             async def open_core() -> Roundtable:
+                from roundtable.mcp.remember import watch
                 from roundtable.mcp.warm import WarmStart
                 from roundtable.runtime import Roundtable
 
                 core = await stack.enter_async_context(Roundtable.open(settings))
                 state.warm = await WarmStart.load(core)
+                # Check the journals' checkpoints against those this client saw before (D16).
+                watcher = asyncio.create_task(watch(core, settings.namespace))
+                stack.push_async_callback(_cancel, watcher)
                 return core
 
             handle = state.handle = CoreHandle(opener=open_core)
@@ -58,3 +63,9 @@ async def serve_stdio(settings: Settings) -> None:
                 await state.handle.settle()
 
     await run_guarded_stdio(build_server(lifespan))
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
