@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
@@ -17,8 +18,10 @@ from roundtable.store.tables import metadata
 from tests.live import env_for, roundtable_exe
 
 #: Full-text machinery lives outside the declarative schema on purpose.
-_OUTSIDE_METADATA = {"tsv", "ix_entries_tsv"} | {
-    f"entries_fts{suffix}" for suffix in ("", "_data", "_idx", "_docsize", "_config", "_content")
+_OUTSIDE_METADATA = {"tsv", "ix_entries_tsv", "ix_document_chunks_tsv"} | {
+    f"{table}_fts{suffix}"
+    for table in ("entries", "document_chunks")
+    for suffix in ("", "_data", "_idx", "_docsize", "_config", "_content")
 }
 
 
@@ -52,6 +55,7 @@ def test_db_upgrade_command_is_idempotent(settings: Settings) -> None:
         assert f"revision {migrate.head_revision()}" in done.stderr
 
 
+@pytest.mark.slow
 async def test_concurrent_first_starts_migrate_once(settings: Settings) -> None:
     """Four processes migrating a fresh database at once: all succeed, schema at head."""
 

@@ -6,10 +6,11 @@ Every field here is documented in `docs/configuration.md`; a test checks that th
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     auth_disabled: bool = Field(
         default=False, description="Serve without authentication (loopback binds only)."
     )
+    access_log: bool = Field(
+        default=False, description="`roundtable serve` logs one line per request on stderr."
+    )
 
     session_ttl_seconds: float = Field(default=900.0, gt=0)
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
@@ -55,6 +59,17 @@ class Settings(BaseSettings):
     max_batch_entries: int = Field(default=1_000, ge=1)
     max_page_size: int = Field(default=500, ge=1)
     regex_scan_limit: int = Field(default=20_000, ge=1)
+    regex_budget_seconds: float = Field(
+        default=2.0, gt=0, description="Total regex matching time per query_entries call."
+    )
+    max_expensive_per_agent: int = Field(
+        default=2, ge=1, description="Concurrent expensive queries (regex, verify) per caller."
+    )
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body; larger ones get 413 before they are read.",
+    )
 
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
@@ -98,6 +113,29 @@ class Settings(BaseSettings):
         default=None, description="Default: INFO for `serve`, WARNING for `mcp`."
     )
 
+    # Orchestration (issue 9)
+    max_tree_depth: int = Field(default=5, ge=0)
+    max_children: int = Field(default=50, ge=0)
+    run_queue_timeout: float = Field(default=600.0, gt=0)
+    run_lease_seconds: float = Field(default=60.0, gt=0)
+    runner_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    run_max_attempts: int = Field(default=3, ge=1)
+    run_token_ttl_seconds: int = Field(default=3600, ge=60)
+    # Context store (D6, D7)
+    document_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+    document_retention_seconds: float = Field(default=7 * 86_400.0, ge=0)
+    document_sweep_batch: int = Field(default=500, ge=1)
+
+    # Structured output (issue 10)
+    output_retries_default: int = Field(
+        default=2,
+        ge=0,
+        description="Retries of an invalid output when neither run nor blueprint say.",
+    )
+    output_retries_max: int = Field(
+        default=5, ge=0, description="Cap on the retries a run or blueprint may ask for."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
@@ -124,3 +162,25 @@ class Settings(BaseSettings):
             return self.url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+
+ENV_PREFIX = "ROUNDTABLE_"
+
+
+def explain(error: ValidationError, options: Collection[str] = ()) -> list[str]:
+    """One line per bad setting, naming its variable (and its option when one was given).
+
+    `options` are the fields that came from command-line options rather than the environment.
+    pydantic's own text names the Python field and links to its docs; people set variables.
+    """
+    lines = []
+    for problem in error.errors(include_url=False):
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        name = ENV_PREFIX + field.upper()
+        if field in options:
+            name = f"--{field.replace('_', '-')} ({name})"
+        message = problem["msg"]
+        if problem["type"] != "extra_forbidden":
+            message += f", got {problem['input']!r}"
+        lines.append(f"{name}: {message}")
+    return lines

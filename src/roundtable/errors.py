@@ -38,6 +38,15 @@ class InvalidInput(RoundtableError):
     title = "Invalid input"
 
 
+class TooLarge(RoundtableError):
+    """A request body over the size limit."""
+
+    code = "too_large"
+    http_status = 413
+    exit_code = 2
+    title = "Request too large"
+
+
 class NotFound(RoundtableError):
     code = "not_found"
     http_status = 404
@@ -94,6 +103,7 @@ ERRORS: dict[str, type[RoundtableError]] = {
     cls.code: cls
     for cls in (
         InvalidInput,
+        TooLarge,
         NotFound,
         ConflictError,
         LeaseExpiredError,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from roundtable.auth.keyring import Keyring
 from roundtable.auth.tokens import ADMIN, Principal, TokenService
 from roundtable.config import Settings
+from roundtable.documents.service import DocumentService
 from roundtable.events.service import EventService
 from roundtable.ids import utcnow
 from roundtable.journal import checkpoints
@@ -23,7 +24,9 @@ from roundtable.journal.checkpoints import CheckpointSigner
 from roundtable.journal.mirror_service import MirrorService
 from roundtable.journal.rotation import RotationService
 from roundtable.journal.service import JournalService
+from roundtable.orchestration.service import Orchestration
 from roundtable.sessions.context import ContextService
+from roundtable.sessions.expensive import CALLER
 from roundtable.sessions.leases import SessionService
 from roundtable.sessions.limits import RateLimiter
 from roundtable.store import migrate
@@ -47,12 +50,14 @@ class Roundtable:
     mirrors: MirrorService
     rotation: RotationService
     autorotate: AutoRotator
+    orchestration: Orchestration
+    documents: DocumentService
 
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, settings: Settings, *, sweeper: bool = True) -> AsyncIterator[Roundtable]:
         """Open the database (applying migrations), build the services, run the sweeper."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         db = Database(
             settings.effective_database_url,
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
@@ -69,6 +74,14 @@ class Roundtable:
             rotation = RotationService(db, settings, journal, signer, mirrors)
             autorotate = AutoRotator(db, settings, rotation, mirrors)
             journal.after_commit.append(autorotate.after_append)
+            tokens = TokenService(
+                settings.data_dir,
+                keyring.current,
+                settings.admin_token,
+                keyring,
+                settings.trusted_keys,
+            )
+            events = EventService(db, settings)
             core = cls(
                 settings=settings,
                 db=db,
@@ -76,15 +89,15 @@ class Roundtable:
                 context=ContextService(db, settings, sessions),
                 journal=journal,
                 limiter=limiter,
-                tokens=TokenService(
-                    settings.data_dir, keyring.current, settings.admin_token, keyring
-                ),
+                tokens=tokens,
                 keyring=keyring,
                 signer=signer,
-                events=EventService(db, settings),
+                events=events,
                 mirrors=mirrors,
                 rotation=rotation,
                 autorotate=autorotate,
+                orchestration=Orchestration.build(db, settings, tokens, journal, events),
+                documents=DocumentService(db, settings, limiter),
             )
             task = asyncio.create_task(core._sweep_forever()) if sweeper else None
             try:
@@ -102,9 +115,15 @@ class Roundtable:
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller behind an HTTP `Authorization` header (all admin when auth is disabled)."""
         if self.settings.auth_disabled:
-            return ADMIN
-        scheme, _, token = (authorization or "").partition(" ")
-        return self.tokens.authenticate(token.strip() if scheme.lower() == "bearer" else None)
+            principal = ADMIN
+        else:
+            scheme, _, token = (authorization or "").partition(" ")
+            principal = self.tokens.authenticate(
+                token.strip() if scheme.lower() == "bearer" else None
+            )
+        # Who the rest of this request's work is counted against (expensive-query limits).
+        CALLER.set("admin" if principal.admin else f"{principal.namespace}/{principal.agent}")
+        return principal
 
     async def authenticate_async(self, authorization: str | None) -> Principal:
         """`authenticate`, first reloading the keyring if the token names a key we do not hold
@@ -125,6 +144,8 @@ class Roundtable:
             ("checkpoint pass", self._sign_due_checkpoints),
             ("event retention pass", self._prune_events),
             ("rotation/retention pass", self.autorotate.maintain),
+            ("orchestration pass", self._sweep_orchestration),
+            ("document retention pass", self._expire_documents),
         ]
         while True:
             await asyncio.sleep(self.settings.sweep_interval_seconds)
@@ -145,6 +166,16 @@ class Roundtable:
         signed = await checkpoints.sign_due(self.db, self.signer, self.settings, utcnow())
         if signed:
             log.info("signed %d checkpoints", signed)
+
+    async def _sweep_orchestration(self) -> None:
+        done = {k: v for k, v in (await self.orchestration.sweeper.sweep()).items() if v}
+        if done:
+            log.info("orchestration sweep: %s", done)
+
+    async def _expire_documents(self) -> None:
+        expired = await self.documents.expire()
+        if expired:
+            log.info("removed %d temporal documents past retention", expired)
 
     async def _prune_events(self) -> None:
         pruned = await self.events.prune()

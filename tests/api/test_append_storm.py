@@ -8,6 +8,7 @@ import itertools
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.conftest import Serve, assert_problem, mint
 from tests.live import LiveServer
@@ -32,6 +33,7 @@ async def read_all(client: httpx.AsyncClient, **filters: Any) -> list[dict[str, 
             return entries
 
 
+@pytest.mark.slow
 async def test_sixteen_agents_append_concurrently(serve: Serve) -> None:
     with serve(write_rate_per_second=1_000_000, write_burst=1_000_000) as server:
         tokens = {f"agent-{n:02d}": mint(server, f"agent-{n:02d}") for n in range(AGENTS)}

@@ -23,7 +23,7 @@ def test_checkpoint_routes(serve: Serve) -> None:
         for i in range(5):
             r = api.post("/projects/web/entries", json={"agent": "alice", "message": f"m{i}"})
             assert r.status_code == 201, r.text
-        # Signed at 2 and 4 by the cadence; 5 on request by an agent of the namespace.
+        # Signed at 1 (the first append), 2 and 4 by the cadence; 5 on request by an agent.
         agent = mint(server, "alice")
         signed = api.post("/projects/web/checkpoints", headers=agent)
         assert signed.status_code == 201, signed.text
@@ -34,7 +34,7 @@ def test_checkpoint_routes(serve: Serve) -> None:
         rest = api.get(
             "/projects/web/checkpoints", params={"limit": 2, "cursor": first["next_cursor"]}
         ).json()
-        assert [c["size"] for c in rest["checkpoints"]] == [2]
+        assert [c["size"] for c in rest["checkpoints"]] == [2, 1]
         assert_problem(
             api.get("/projects/web/checkpoints", params={"limit": 0}), 422, "invalid_input"
         )

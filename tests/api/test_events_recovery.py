@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from roundtable.config import Settings
 from roundtable.runtime import Roundtable
@@ -43,6 +44,7 @@ async def start_sessions(server: LiveServer, count: int, prefix: str) -> None:
             await asyncio.gather(*(one(n) for n in range(first, min(count, first + 20))))
 
 
+@pytest.mark.slow
 async def test_slow_consumer_is_dropped_with_a_resume_point_and_loses_nothing(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from roundtable.config import Settings
 from tests.live import subprocess_server
@@ -38,6 +39,7 @@ async def read_all(client: httpx.AsyncClient) -> list[dict[str, Any]]:
             return entries
 
 
+@pytest.mark.slow
 async def test_sigkill_mid_storm_loses_no_acknowledged_entry(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from roundtable.cli.main import app
 from roundtable.config import Settings
 from roundtable.runtime import Roundtable
-from tests.api.events_helpers import NO_RATE_LIMIT, PATIENCE, table_events, wait_for
-from tests.cli.test_process import lines_of
+from tests.api.events_helpers import NO_RATE_LIMIT, table_events, wait_for
+from tests.cli.test_process import background_sigint, lines_of, stop
 from tests.live import LiveServer, env_for, roundtable_exe, subprocess_server
 from tests.pg import free_port
 
@@ -37,6 +37,7 @@ def start_tail(settings: Settings, url: str, stderr: IO[str]) -> subprocess.Pope
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
+        preexec_fn=background_sigint,  # as a CI runner or a script's `&` hands it down
     )
 
 
@@ -83,8 +84,7 @@ async def test_tail_survives_a_server_restart(settings: Settings, tmp_path: Path
                 "after-0",
                 "after-1",
             ]
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=PATIENCE) == 0
+            assert stop(proc, signal.SIGINT) == 0
         drain()
         assert len(printed) == len(rows)  # nothing printed twice after the restart
         assert "connection lost" in stderr_path.read_text()

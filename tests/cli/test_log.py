@@ -86,6 +86,14 @@ def test_bad_append_is_refused_and_writes_nothing(
     assert [p["name"] for p in cli.api.get("/projects").json()] == ["web"]
 
 
+def test_append_before_anything_exists_is_not_found(cli: Cli) -> None:
+    # A fresh server: no namespace row yet. This was a 500 (the agents row's foreign key).
+    result = cli("log", "append", "first words", "--project", "web")
+    assert result.exit_code == 3 and "not_found" in result.stderr, result.stderr
+    result = cli("log", "append", "elsewhere", "--project", "web", "--namespace", "fresh")
+    assert result.exit_code == 3 and "not_found" in result.stderr, result.stderr
+
+
 def test_tail_shows_the_newest_oldest_first(cli: Cli) -> None:
     seed(cli, "web", *({"message": f"step {i}"} for i in range(1, 8)))
     result = cli.ok("log", "tail", "--limit", "3")

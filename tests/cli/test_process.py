@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import signal
 import subprocess
 import threading
 from typing import IO, Any
@@ -17,6 +18,32 @@ from tests.pg import free_port
 
 #: A guard against a hung test, not a performance expectation.
 PATIENCE = 30.0
+#: A stopped follow command exits as soon as it closes its connection; this only bounds how
+#: long a test waits to say that it hung, instead of the two minutes `PATIENCE` elsewhere allows.
+STOP_PATIENCE = 15.0
+
+
+def background_sigint() -> None:
+    """Start a child as a non-interactive shell starts a background job: SIGINT ignored.
+
+    The disposition is inherited across exec, so CI runners and scripts can hand it to a
+    follow command; `kill -INT` must still stop it (it did not: issue 8).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop(proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGINT) -> int:
+    """Send `sig` and return the exit code; fail at once, with the output, if it hangs."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=STOP_PATIENCE)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, stderr = proc.communicate()
+        raise AssertionError(
+            f"{proc.args!r} ignored {sig.name}: still running {STOP_PATIENCE} s later; "
+            f"stderr: {stderr if stderr is not None else '(redirected)'!r}"
+        ) from None
 
 
 def lines_of(stream: IO[str]) -> queue.Queue[str]:
@@ -47,6 +74,7 @@ def test_tail_follow_streams_new_entries(cli: Cli) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=background_sigint,
     )
     try:
         assert proc.stdout is not None
@@ -64,9 +92,11 @@ def test_tail_follow_streams_new_entries(cli: Cli) -> None:
         assert [e["seq"] for e in streamed] == list(range(2, 153))
         assert streamed[0]["agent"] == "bob" and streamed[-1]["message"] == "batch 149"
         assert proc.poll() is None  # still following
+        assert stop(proc, signal.SIGINT) == 0  # Ctrl-C ends a follow normally, like events tail
     finally:
-        proc.terminate()
-        proc.wait(timeout=PATIENCE)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_exit_codes_through_the_real_executable(cli: Cli) -> None:

@@ -39,7 +39,7 @@ async def workload(core: Roundtable) -> None:
     ns = "default"
     first = await core.sessions.start(ns, "alice", metadata={"role": "writer"})
     await core.sessions.heartbeat(ns, "alice", first.id)
-    child = await core.sessions.start(ns, "bob", parent_id=first.id)
+    child = await core.sessions.start(ns, "bob", parent_id=first.id, foreign_parent=True)
     await core.context.set(ns, "alice", "web", create=True, session_id=first.id)
     await core.context.set(ns, "alice", "web", expected_version=1, session_id=first.id)
     with pytest.raises(ConflictError):

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from roundtable.auth import keyring
 from roundtable.config import Settings
+from roundtable.errors import Unauthenticated
 from roundtable.journal import checkpoints, notes
 from roundtable.journal.models import EntryInput
 from roundtable.runtime import Roundtable
@@ -35,9 +37,9 @@ async def test_signed_when_crossing_every_n(settings: Settings) -> None:
     tuned = settings.model_copy(update={"checkpoint_every_entries": 5})
     async with Roundtable.open(tuned, sweeper=False) as core:
         await core.journal.create_project(NS, "alice", "web")
-        for n in (3, 1, 1, 4, 9, 2):  # sizes 3, 4, 5*, 9, 18*, 20*
+        for n in (3, 1, 1, 4, 9, 2):  # sizes 3* (the first append), 4, 5*, 9, 18*, 20*
             await core.journal.append(NS, "alice", "web", items(n))
-        assert await sizes(core) == [5, 18, 20]
+        assert await sizes(core) == [3, 5, 18, 20]
         latest = await checkpoints.latest(core.db, NS, "web")
         assert latest.size == 20
         # The note is a C2SP checkpoint for this journal, signed by the current key.
@@ -48,9 +50,9 @@ async def test_signed_when_crossing_every_n(settings: Settings) -> None:
         assert (body.size, body.root.hex()) == (20, latest.root)
         assert latest.root == (await core.journal.tree_head(NS, "web")).root
         signed = await events_of(core.db, checkpoints.CHECKPOINT_SIGNED)
-        assert [e.payload["size"] for e in signed] == [5, 18, 20]
+        assert [e.payload["size"] for e in signed] == [3, 5, 18, 20]
         assert all(e.payload["key_id"] == core.keyring.current.kid for e in signed)
-        assert (await core.journal.verify(NS, "web")).checkpoints_checked == 3
+        assert (await core.journal.verify(NS, "web")).checkpoints_checked == 4
 
 
 async def test_signed_every_t_seconds_by_the_sweeper(settings: Settings) -> None:
@@ -126,8 +128,9 @@ async def test_key_rotation_keeps_old_checkpoints_and_tokens_valid(settings: Set
         assert core.authenticate(f"Bearer {token}").agent == "alice"
 
 
-async def test_tokens_of_another_instance_verify_through_the_keyring(settings: Settings) -> None:
-    """Two instances, two data directories, one database: each accepts the other's tokens."""
+async def test_tokens_of_another_instance_verify_once_trusted(settings: Settings) -> None:
+    """Two instances, two data directories, one database: each accepts the other's tokens once
+    its key is trusted outside the database (issue 15: a key row alone is not enough)."""
     other = settings.model_copy(update={"data_dir": settings.data_dir.parent / "other"})
     async with (
         Roundtable.open(settings, sweeper=False) as first,
@@ -135,6 +138,10 @@ async def test_tokens_of_another_instance_verify_through_the_keyring(settings: S
     ):
         assert first.keyring.current.kid != second.keyring.current.kid
         token = second.tokens.mint("bob", NS, timedelta(minutes=5))
+        with pytest.raises(Unauthenticated, match="not trusted"):
+            await first.authenticate_async(f"Bearer {token}")
+        keyring.trust(settings.data_dir, [second.keyring.current.kid])
+        await asyncio.sleep(0.1)
         caller = await first.authenticate_async(f"Bearer {token}")
         assert caller.agent == "bob"
         published = {k["kid"] for k in first.keyring.jwks()["keys"]}

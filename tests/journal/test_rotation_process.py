@@ -63,6 +63,7 @@ async def state(settings: Settings) -> tuple[list[dict[str, object]], int, bool]
     return segments, int(rotations or 0), report.ok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", STEPS)
 def test_sigkill_at_each_step_then_rerun(settings: Settings, step: str) -> None:
     asyncio.run(prepare(settings))
@@ -98,6 +99,7 @@ def test_sigkill_at_each_step_then_rerun(settings: Settings, step: str) -> None:
     assert text.count("[Project: web]") == 1 and "rotated segment 1 (seq 1–300)" in text
 
 
+@pytest.mark.slow
 def test_concurrent_rotations_from_processes(settings: Settings) -> None:
     asyncio.run(prepare(settings, entries=2000, mirror=False))
     procs = [
@@ -139,6 +141,7 @@ APPENDER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_concurrent_appenders_share_the_mirror(settings: Settings) -> None:
     asyncio.run(prepare(settings, entries=100))
     procs = [

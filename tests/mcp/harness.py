@@ -3,7 +3,7 @@
 Two ways in: `roundtable mcp` as a subprocess over stdio (identity from `ROUNDTABLE_AGENT`), and
 the Streamable HTTP endpoint `/mcp` of a live `roundtable serve` (identity from a bearer token).
 Both hand back a connected `mcp.Client`; `ok` and `fail` unwrap tool results and check that
-the text content carries the same JSON as the structured content.
+the text content carries the same JSON as the structured content (on success) or the\nerror's JSON (on failure, with no structured content).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from mcp.client.session import IncomingMessage
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from roundtable.config import Settings
 from roundtable.store import tables
@@ -159,9 +159,10 @@ async def fail(
     """Call `tool`, insist it failed with the domain error `code`, and return that error."""
     result = await client.call_tool(tool, arguments or {})
     assert result.is_error, f"{tool}({arguments}) unexpectedly succeeded"
-    assert result.structured_content is not None, f"unstructured error: {result.content}"
-    assert _text_json(result) == result.structured_content
-    error: dict[str, Any] = result.structured_content["error"]
+    # D17: the error is JSON text only, so clients that check structured content against the
+    # tool's output schema (the TypeScript SDK) still hand it to the model.
+    assert result.structured_content is None, result.structured_content
+    error: dict[str, Any] = _text_json(result)["error"]
     assert error["code"] == code, error
     assert isinstance(error["message"], str) and error["message"]
     return error
@@ -175,7 +176,7 @@ async def all_entries(client: Client, project: str) -> list[dict[str, Any]]:
         filters: dict[str, Any] = {"projects": [project], "order": "oldest", "limit": 500}
         if cursor is not None:
             filters["cursor"] = cursor
-        page = await ok(client, "query_entries", {"filters": filters})
+        page = await ok(client, "query_entries", filters)
         entries.extend(page["entries"])
         cursor = page["next_cursor"]
         if cursor is None:
@@ -191,11 +192,14 @@ async def snapshot(settings: Settings) -> Snapshot:
     db = Database(settings.effective_database_url)
     try:
         async with db.read() as conn:
+            # `roundtable mcp` creates its schema on the first call that needs the database.
+            present = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
             return {
                 table.name: sorted(
                     (tuple(row) for row in await conn.execute(select(table))), key=repr
                 )
                 for table in tables.metadata.sorted_tables
+                if table.name in present
             }
     finally:
         await db.close()

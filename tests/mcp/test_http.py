@@ -8,6 +8,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+import roundtable
 from tests.live import LiveServer
 from tests.mcp.harness import fail, http, mint_token, ok, snapshot
 
@@ -60,12 +61,40 @@ async def test_mcp_endpoint_refuses_requests_without_a_valid_token(
         )
         assert response.status_code == 200, response.text
         assert response.json()["result"]["serverInfo"]["name"] == "roundtable"
+        assert response.json()["result"]["serverInfo"]["version"] == roundtable.__version__
 
     # The official client cannot connect with a bad token either.
     with pytest.raises(Exception) as refused:
         async with http(live_server, tampered) as client:
             await client.list_tools()
     assert any(isinstance(leaf, MCPError) for leaf in leaves(refused.value)), refused.value
+
+
+async def test_a_401_points_to_protected_resource_metadata(live_server: LiveServer) -> None:
+    """MCP authorization discovery (RFC 9728): a client without a token learns where to look,
+    and the metadata says bearer tokens in the header, signed by the JWKS keys, no OAuth."""
+    async with httpx.AsyncClient() as web:
+        refused = await web.post(f"{live_server.url}/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+        assert refused.status_code == 401
+        challenge = refused.headers["www-authenticate"]
+        assert challenge.startswith("Bearer ")
+        pointer = f"{live_server.url}/.well-known/oauth-protected-resource/mcp"
+        assert f'resource_metadata="{pointer}"' in challenge
+
+        found = await web.get(pointer)
+        assert found.status_code == 200
+        meta = found.json()
+        assert meta["resource"] == f"{live_server.url}/mcp"
+        assert meta["bearer_methods_supported"] == ["header"]
+        assert "authorization_servers" not in meta  # no OAuth server: configure a token
+        assert "roundtable token create" in meta["roundtable_token_instructions"]
+        keys = (await web.get(meta["jwks_uri"])).json()["keys"]
+        assert keys and all(key["kty"] == "OKP" for key in keys)
+
+        root = (await web.get(f"{live_server.url}/.well-known/oauth-protected-resource")).json()
+        assert root["resource"] == live_server.url
+        # Requests without the token refuse nothing else: the metadata is public.
+        assert refused.json()["code"] == "unauthenticated"
 
 
 async def test_agent_token_acts_only_as_its_own_agent(live_server: LiveServer) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from mcp_types import JSONRPCError, JSONRPCResponse, jsonrpc_message_adapter
 
+from roundtable import __version__
 from roundtable.config import Settings
 from tests.live import env_for, roundtable_exe
 from tests.mcp.harness import READ_ONLY, TIMEOUT, fail, ok, stdio
@@ -80,7 +81,7 @@ async def test_stdout_carries_only_protocol(settings: Settings) -> None:
                 "clientInfo": {"name": "raw-test", "version": "1"},
             },
         )
-        assert init["result"]["serverInfo"]["name"] == "roundtable"
+        assert init["result"]["serverInfo"] == {"name": "roundtable", "version": __version__}
         assert init["result"]["capabilities"]["tools"] is not None
         await raw.notify("notifications/initialized")
 
@@ -98,9 +99,13 @@ async def test_stdout_carries_only_protocol(settings: Settings) -> None:
         assert done["result"]["structuredContent"]["last_seq"] == 1
         bad = await raw.request("tools/call", call("append_entry", {"message": ""}))
         assert bad["result"]["isError"] is True
-        assert bad["result"]["structuredContent"]["error"]["code"] == "invalid_input"
+        assert "structuredContent" not in bad["result"]
+        assert json.loads(bad["result"]["content"][0]["text"])["error"]["code"] == "invalid_input"
         unknown = await raw.request("tools/call", call("no_such_tool", {}))
         assert unknown["result"]["isError"] is True
+        error = json.loads(unknown["result"]["content"][0]["text"])["error"]
+        assert error["code"] == "not_found" and error["data"]["tool"] == "no_such_tool"
+        assert "append_entry" in error["data"]["tools"]
         recent = await raw.request("tools/call", call("read_recent", {}))
         assert [e["message"] for e in recent["result"]["structuredContent"]["entries"]] == [
             "over the wire"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from roundtable.config import Settings
 from tests.mcp.harness import all_entries, ok, stdio
 
@@ -30,6 +32,7 @@ class Acked:
     entries: dict[int, tuple[str, str]] = field(default_factory=dict)  # seq -> (hash, message)
 
 
+@pytest.mark.slow
 async def test_concurrent_mcp_processes_lose_and_duplicate_nothing(
     settings: Settings, stderr_log: Path
 ) -> None:

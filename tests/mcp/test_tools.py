@@ -24,7 +24,6 @@ REQUIRED: dict[str, set[str]] = {
     "heartbeat": {"session_id"},
     "end_session": {"session_id"},
     "set_project": {"project"},
-    "query_entries": {"filters"},
 }
 
 #: Fields of each tool's output schema that callers rely on.
@@ -60,7 +59,7 @@ async def test_tools_have_schemas_and_truthful_annotations(
             ("get_project", {}),
             ("list_projects", {}),
             ("read_recent", {}),
-            ("query_entries", {"filters": {"text": "one"}}),
+            ("query_entries", {"text": "one"}),
             ("verify_journal", {}),
             ("get_proof", {"seq": 1}),
             ("wait_for_events", {"timeout": 0}),
@@ -185,9 +184,7 @@ async def test_every_tool_returns_real_results(connect: Connect, transport: str)
         assert [*page.entries, *rest.entries] == chain[::-1]  # what was acknowledged, as stored
 
         async def seqs(filters: dict[str, Any]) -> list[int]:
-            found = EntryPage.model_validate(
-                await ok(client, "query_entries", {"filters": filters})
-            )
+            found = EntryPage.model_validate(await ok(client, "query_entries", filters))
             return [e.seq for e in found.entries]
 
         assert await seqs({"meta": {"ticket": 7}}) == [1]
@@ -307,7 +304,7 @@ async def test_bad_input_is_refused_and_nothing_is_written(
         await fail(
             client, "set_project", {"project": "web", "expected_version": -1}, "invalid_input"
         )
-        await fail(client, "query_entries", {"filters": {"colour": "red"}}, "invalid_input")
+        await fail(client, "query_entries", {"colour": "red"}, "invalid_input")
         await fail(client, "read_recent", {"limit": 0}, "invalid_input")
         await fail(client, "append_entry", {"message": "m", "project": "nowhere"}, "not_found")
 
@@ -319,7 +316,7 @@ async def test_bad_input_is_refused_and_nothing_is_written(
         assert after == before
         assert await snapshot(settings) == database  # not a row, not an event, not a last_seen
         assert [e["message"] for e in await all_entries(client, "web")] == ["baseline"]
-        everywhere = await ok(client, "query_entries", {"filters": {}})
+        everywhere = await ok(client, "query_entries", {})
         assert [e["message"] for e in everywhere["entries"]] == ["baseline"]
         report = await ok(client, "verify_journal")
         assert report["ok"] and report["checked"] == 1

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -226,6 +227,7 @@ async def test_every_kind_of_tampering_is_detected(core: Roundtable) -> None:
     assert (await core.journal.verify("default", "bystander")).ok
 
 
+@pytest.mark.slow
 async def test_tampering_across_verify_chunks(core: Roundtable) -> None:
     size = 2 * PAGE + 100  # more than two of verify's pages
     await core.journal.create_project("default", "setup", "big")

@@ -12,6 +12,8 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from roundtable.config import Settings
 from roundtable.runtime import Roundtable
 from tests.live import env_for, roundtable_exe
@@ -44,6 +46,7 @@ def _source_ids(settings: Settings) -> Counter[str]:
     return asyncio.run(read())
 
 
+@pytest.mark.slow
 def test_concurrent_imports_never_duplicate(settings: Settings, tmp_path: Path) -> None:
     scribe = scribe_fixture.build(tmp_path / "scribe")
     with scribe.logs["web"].open("a", encoding="utf-8") as log:

@@ -8,16 +8,31 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__, logs, metrics, tracing
-from roundtable.api import checkpoints, events, problems, proofs, rotation, verify
+from roundtable.api import (
+    agent_sessions,
+    blueprints,
+    checkpoints,
+    discovery,
+    documents,
+    events,
+    problems,
+    proofs,
+    rotation,
+    runners,
+    schema_registry,
+    verify,
+)
 from roundtable.api import metrics as metrics_api
+from roundtable.api.guard import RequestGuard
 from roundtable.api.observe import ObserveMiddleware
 from roundtable.api.routes import router
 from roundtable.config import Settings
-from roundtable.errors import RoundtableError
+from roundtable.errors import PermissionDenied, RoundtableError
 from roundtable.mcp.server import for_core
 from roundtable.runtime import Roundtable
 from roundtable.store import migrate
@@ -34,9 +49,15 @@ class _McpAuth:
         if scope["type"] == "http":
             headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
             try:
-                await self.core.authenticate_async(headers.get("authorization"))
+                principal = await self.core.authenticate_async(headers.get("authorization"))
+                if principal.runner_id is not None:
+                    raise PermissionDenied("a runner token cannot use MCP")
             except RoundtableError as error:
-                await problems.problem(error, scope["path"])(scope, receive, send)
+                response = problems.problem(error, scope["path"])
+                if error.http_status == 401:
+                    base = discovery.base_url(Request(scope))
+                    response.headers["WWW-Authenticate"] = discovery.www_authenticate(base)
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -76,6 +97,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(ObserveMiddleware)
     app.include_router(router)
     app.include_router(events.router)
@@ -83,7 +105,13 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(verify.router)
     app.include_router(proofs.router)
     app.include_router(rotation.router)
+    app.include_router(discovery.router)
     app.include_router(metrics_api.router)
+    app.include_router(blueprints.router)
+    app.include_router(agent_sessions.router)
+    app.include_router(runners.router)
+    app.include_router(documents.router)
+    app.include_router(schema_registry.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

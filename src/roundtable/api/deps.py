@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from roundtable import tracing
 from roundtable.auth.tokens import Principal
+from roundtable.errors import PermissionDenied
 from roundtable.runtime import Roundtable
 
 
@@ -26,6 +27,8 @@ async def get_principal(
         namespace=params.get("namespace") or principal.namespace,
         project=params.get("project"),
     )
+    if not principal.allowed_path(request.url.path):
+        raise PermissionDenied("a runner token is valid only on its own /api/v1/runners routes")
     return principal
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from roundtable.api.deps import Core
 from roundtable.auth.tokens import Principal
-from roundtable.errors import InvalidInput
+from roundtable.errors import InvalidInput, PermissionDenied
 from roundtable.events.service import Dropped, Event, EventFilter, EventPage, Resync, StreamItem
 from roundtable.runtime import Roundtable
 
@@ -74,7 +74,10 @@ async def event_caller(request: Request, core: Core) -> Principal:
     cookie = request.cookies.get(COOKIE)
     if not header and cookie:
         header = f"Bearer {cookie}"
-    return await core.authenticate_async(header)
+    principal = await core.authenticate_async(header)
+    if principal.runner_id is not None:
+        raise PermissionDenied("a runner token is valid only on its own /api/v1/runners routes")
+    return principal
 
 
 EventCaller = Annotated[Principal, Depends(event_caller)]

@@ -35,6 +35,9 @@ def problem(error: RoundtableError, instance: str | None = None) -> JSONResponse
     return JSONResponse(body, status_code=error.http_status, headers=headers, media_type=PROBLEM)
 
 
+_HTTP_CODES = {413: "payload_too_large"}
+
+
 def install(app: FastAPI) -> None:
     async def domain(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RoundtableError)
@@ -53,12 +56,13 @@ def install(app: FastAPI) -> None:
     async def http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         error = RoundtableError(str(exc.detail))
+        code = _HTTP_CODES.get(exc.status_code)
         body = {
-            "type": "about:blank",
+            "type": f"https://roundtable.dev/problems/{code}" if code else "about:blank",
             "title": str(exc.detail),
             "status": exc.status_code,
             "detail": error.message,
-            "code": "http_error",
+            "code": code or "http_error",
         }
         return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM)
 

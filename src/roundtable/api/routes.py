@@ -17,7 +17,7 @@ from roundtable.api.schemas import (
     StartSession,
     TokenRequest,
 )
-from roundtable.auth.tokens import Principal
+from roundtable.auth.tokens import Principal, TokenScope
 from roundtable.errors import PermissionDenied
 from roundtable.journal.models import (
     AppendResult,
@@ -26,6 +26,7 @@ from roundtable.journal.models import (
     QueryFilter,
     VerifyReport,
 )
+from roundtable.orchestration.models import AgentSession
 from roundtable.runtime import Roundtable
 from roundtable.sessions.models import ContextInfo, SessionInfo, SessionStatus
 
@@ -34,6 +35,15 @@ router = APIRouter(prefix="/api/v1/namespaces/{namespace}")
 
 def _ns(caller: Principal, core: Roundtable, namespace: str) -> str:
     return caller.namespace_for(namespace, core.settings.namespace)
+
+
+def _run_session(caller: Principal, session_id: str | None) -> str | None:
+    """Writes made with a run token are attributed to its session (and only to it)."""
+    if caller.scope is None:
+        return session_id
+    if session_id not in (None, caller.scope.session_id):
+        raise PermissionDenied("a run token writes as its own session only", session_id=session_id)
+    return caller.scope.session_id
 
 
 async def _session_agent(
@@ -70,8 +80,9 @@ async def list_sessions(
 
 
 @router.get("/sessions/{session_id}", tags=["sessions"])
-async def get_session(namespace: str, session_id: str, core: Core, caller: Caller) -> SessionInfo:
-    return await core.sessions.get(_ns(caller, core, namespace), session_id)
+async def get_session(namespace: str, session_id: str, core: Core, caller: Caller) -> AgentSession:
+    """A session, with its place in a tree and (orchestrated sessions) its latest result."""
+    return await core.orchestration.trees.peek(_ns(caller, core, namespace), caller, session_id)
 
 
 @router.post("/sessions/{session_id}/heartbeat", tags=["sessions"])
@@ -110,7 +121,7 @@ async def set_context(
         body.project,
         expected_version=body.expected_version,
         create=body.create,
-        session_id=body.session_id,
+        session_id=_run_session(caller, body.session_id),
     )
 
 
@@ -143,7 +154,7 @@ async def append_entries(
         caller.agent_for(body.agent),
         project,
         body.items(),
-        session_id=body.session_id,
+        session_id=_run_session(caller, body.session_id),
     )
 
 
@@ -182,5 +193,24 @@ async def create_token(
     if not caller.admin:
         raise PermissionDenied("only the admin token can mint tokens")
     ns = _ns(caller, core, namespace)
-    token = core.tokens.mint(body.agent, ns, timedelta(seconds=body.ttl_seconds))
-    return {"token": token, "agent": body.agent, "namespace": ns, "ttl_seconds": body.ttl_seconds}
+    scope = None
+    if body.scope is not None:
+        root = body.scope.root_session
+        if root is not None:  # any session of the tree names it; the claim holds its root
+            root = (await core.sessions.get(ns, root)).root_id
+        scope = TokenScope(
+            root_session=root,
+            projects=tuple(body.scope.projects) if body.scope.projects is not None else None,
+        )
+    token = core.tokens.mint(
+        body.agent, ns, timedelta(seconds=body.ttl_seconds), scope=scope, perms=body.perms
+    )
+    claims = scope.claim() if scope is not None else None
+    return {
+        "token": token,
+        "agent": body.agent,
+        "namespace": ns,
+        "ttl_seconds": body.ttl_seconds,
+        **({"scope": claims} if claims else {}),
+        **({"perms": sorted(set(body.perms))} if body.perms is not None else {}),
+    }

@@ -69,6 +69,17 @@ class AppendEntries(Strict):
         ]
 
 
+class TokenScopeBody(Strict):
+    root_session: str | None = Field(
+        default=None, description="Bound the token to this session's tree (its root session)."
+    )
+    projects: list[str] | None = Field(default=None, description="Bound it to these projects.")
+
+
 class TokenRequest(Strict):
     agent: str
     ttl_seconds: int = Field(default=3600, ge=60, le=366 * 24 * 3600)
+    scope: TokenScopeBody | None = Field(default=None, description="Omit for unrestricted.")
+    perms: list[str] | None = Field(
+        default=None, description="e.g. documents:read, documents:write; omit for all."
+    )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +16,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from roundtable.auth.files import read_or_create
-from roundtable.auth.keyring import Keyring
+from roundtable.auth.keyring import Keyring, anchors
 from roundtable.auth.keys import SigningKey
 from roundtable.errors import InvalidInput, PermissionDenied, Unauthenticated
 from roundtable.ids import utcnow, uuid7
@@ -23,13 +26,107 @@ AUDIENCE = "roundtable"
 ISSUER = "roundtable"
 
 
+#: A permission name: `area:action`, e.g. `documents:read`, `documents:write`, `journal:write`.
+_PERM = re.compile(r"[a-z][a-z0-9_-]{0,31}:[a-z][a-z0-9_-]{0,31}")
+
+
+def check_perms(perms: Iterable[str] | None) -> frozenset[str] | None:
+    """A token's `perms` claim as a set (None: no such claim, every permission, as before)."""
+    if perms is None:
+        return None
+    if isinstance(perms, str):
+        raise InvalidInput("perms must be a list of names", field="perms")
+    found = frozenset(perms)
+    for perm in found:
+        if not isinstance(perm, str) or not _PERM.fullmatch(perm):
+            raise InvalidInput(
+                f"invalid permission {perm!r}: use area:action, e.g. documents:read",
+                field="perms",
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class TokenScope:
+    """A token's `scope` claim: what it may reach beyond its namespace (None = unrestricted).
+
+    `root_session` bounds it to one session tree (run tokens); `projects` to named journals.
+    """
+
+    root_session: str | None = None
+    projects: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_claim(cls, claim: object) -> TokenScope:
+        if claim is None:
+            return cls()
+        if not isinstance(claim, dict) or set(claim) - {"root_session", "projects"}:
+            raise InvalidInput(
+                "scope must be an object with root_session and/or projects", field="scope"
+            )
+        root = claim.get("root_session")
+        projects = claim.get("projects")
+        if root is not None and (not isinstance(root, str) or not 0 < len(root) <= 36):
+            raise InvalidInput("scope.root_session must be a session id", field="scope")
+        if projects is not None:
+            if not isinstance(projects, list):
+                raise InvalidInput("scope.projects must be a list of names", field="scope")
+            projects = tuple(check_name("project", p) for p in projects)
+        return cls(root_session=root, projects=projects)
+
+    def claim(self) -> dict[str, object] | None:
+        out: dict[str, object] = {}
+        if self.root_session is not None:
+            out["root_session"] = self.root_session
+        if self.projects is not None:
+            out["projects"] = list(self.projects)
+        return out or None
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """What a run token (D7) confines its bearer to: one session tree, acting as one session."""
+
+    root_id: str
+    session_id: str
+    run_id: str
+
+
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller. Admins may act as any agent in any namespace."""
+    """An authenticated caller. Admins may act as any agent in any namespace.
+
+    A run token adds `scope` (its session tree) and a runner token sets `runner_id`, valid only
+    on that runner's own protocol routes (`/api/v1/runners/{id}/...`). `root_session`,
+    `projects` and `perms` come from a token's `scope` and `perms` claims (a run token's tree is
+    its `root_session` too); None means the claim is absent and the token is unrestricted there
+    (tokens minted before these claims existed behave as they always did).
+    """
 
     admin: bool
     agent: str | None = None
     namespace: str | None = None
+    scope: RunScope | None = None
+    runner_id: str | None = None
+    root_session: str | None = None
+    projects: tuple[str, ...] | None = None
+    perms: frozenset[str] | None = None
+
+    def allowed_path(self, path: str) -> bool:
+        """Runner tokens reach only their runner's routes; every other token any route."""
+        if self.runner_id is None:
+            return True
+        own = f"/api/v1/runners/{self.runner_id}"
+        return path == own or path.startswith(own + "/")
+
+    def may(self, perm: str) -> bool:
+        """Whether the token grants `perm` (admins and tokens without `perms` grant all)."""
+        return self.admin or self.perms is None or perm in self.perms
+
+    def require(self, perm: str) -> None:
+        """Raise `PermissionDenied` (403) unless the token grants `perm`."""
+        if not self.may(perm):
+            raise PermissionDenied(f"this token lacks the permission {perm!r}", permission=perm)
 
     def namespace_for(self, requested: str | None, default: str) -> str:
         """The namespace to act in; an agent token is bound to its own."""
@@ -67,10 +164,13 @@ class TokenService:
         key: SigningKey,
         admin_token: str | None = None,
         keyring: Keyring | None = None,
+        trusted_setting: str | None = None,
     ) -> None:
         self._key = key
         self.keyring = keyring
         self.admin_token = admin_token or load_admin_token(data_dir)
+        self.trusted_setting = trusted_setting
+        self._anchored: tuple[float, frozenset[str]] = (-1e9, frozenset())
 
     @property
     def key(self) -> SigningKey:
@@ -102,23 +202,62 @@ class TokenService:
         found = self.keyring.trusted(str(kid))
         if found is None:
             raise Unauthenticated(f"invalid token: unknown signing key {kid!r}")
+        if found.kid not in self.anchored_kids(refresh_after=0.05):
+            raise Unauthenticated(
+                f"invalid token: signing key {kid!r} is registered but not trusted here (not "
+                "this data directory's, not in keys/trusted or ROUNDTABLE_TRUSTED_KEYS)"
+            )
         return found.public
 
-    def mint(self, agent: str, namespace: str, ttl: timedelta) -> str:
+    def anchored_kids(self, refresh_after: float = 1.0) -> frozenset[str]:
+        """Keys whose trust comes from outside the database (`keyring.anchors`): a key row an
+        attacker inserted into `signing_keys` never signs a token we accept. Re-read from the
+        data directory when older than `refresh_after` seconds (so a rotation or `keys trust`
+        takes effect without a restart, and untrusted kids cannot force a read per request)."""
+        assert self.keyring is not None
+        now = time.monotonic()
+        if now - self._anchored[0] > refresh_after:
+            trusted = anchors(self.keyring, self.trusted_setting).trusted
+            self._anchored = (now, frozenset(trusted))
+        return self._anchored[1]
+
+    def mint(
+        self,
+        agent: str,
+        namespace: str,
+        ttl: timedelta,
+        extra: dict[str, str] | None = None,
+        *,
+        scope: TokenScope | None = None,
+        perms: Iterable[str] | None = None,
+        audience: str = AUDIENCE,
+    ) -> str:
+        """Sign a token; `scope` and `perms` are claimed only when given (else unrestricted);
+        `extra` adds the private claims of run and runner tokens.
+
+        A token for another `audience` (e.g. an upstream service) is not accepted here.
+        """
         check_name("agent", agent)
         check_name("namespace", namespace)
         if ttl.total_seconds() <= 0:
             raise InvalidInput("token ttl must be positive", field="ttl")
+        granted = check_perms(perms)
+        scope_claim = TokenScope.from_claim(scope.claim()).claim() if scope else None
         now = utcnow()
-        claims = {
+        claims: dict[str, Any] = {
             "iss": ISSUER,
-            "aud": AUDIENCE,
+            "aud": audience,
             "sub": agent,
             "ns": namespace,
             "iat": int(now.timestamp()),
             "exp": int((now + ttl).timestamp()),
             "jti": uuid7(),
+            **(extra or {}),
         }
+        if scope_claim is not None:
+            claims["scope"] = scope_claim
+        if granted is not None:
+            claims["perms"] = sorted(granted)
         return jwt.encode(
             claims, self.key.private, algorithm="EdDSA", headers={"kid": self.key.kid}
         )
@@ -142,7 +281,58 @@ class TokenService:
             raise Unauthenticated("token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        return Principal(admin=False, agent=str(claims["sub"]), namespace=str(claims["ns"]))
+        return _principal(claims)
+
+    def mint_run(self, agent: str, namespace: str, scope: RunScope, ttl: timedelta) -> str:
+        """A run token (D7): acts as `agent`, confined to `scope`'s session tree."""
+        extra = {"rtk": "run", "root": scope.root_id, "sid": scope.session_id, "run": scope.run_id}
+        return self.mint(agent, namespace, ttl, extra)
+
+    def mint_runner(self, runner_id: str, namespace: str, ttl: timedelta) -> str:
+        """A runner token: valid only on `/api/v1/runners/{runner_id}/...`."""
+        return self.mint("runner", namespace, ttl, {"rtk": "runner", "rid": runner_id})
+
+
+def _claim(claims: dict[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        raise Unauthenticated(f"invalid token: the {name!r} claim is missing or not a string")
+    return value
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    """The caller a validly signed token names; a token lacking or mangling a claim is refused
+    (401), whoever signed it: a valid signature does not make a claim well-formed."""
+    agent, namespace = _claim(claims, "sub"), _claim(claims, "ns")
+    try:
+        check_name("agent", agent)
+        check_name("namespace", namespace)
+    except InvalidInput as exc:
+        raise Unauthenticated(f"invalid token: {exc.message}") from None
+    try:
+        token_scope = TokenScope.from_claim(claims.get("scope"))
+        perms = check_perms(claims.get("perms"))
+    except InvalidInput as exc:
+        raise Unauthenticated(f"invalid token: {exc.message}") from None
+    kind = claims.get("rtk")
+    if kind == "runner":
+        return Principal(admin=False, namespace=namespace, runner_id=_claim(claims, "rid"))
+    scope = None
+    if kind == "run":
+        scope = RunScope(
+            root_id=_claim(claims, "root"),
+            session_id=_claim(claims, "sid"),
+            run_id=_claim(claims, "run"),
+        )
+    return Principal(
+        admin=False,
+        agent=agent,
+        namespace=namespace,
+        scope=scope,
+        root_session=scope.root_id if scope is not None else token_scope.root_session,
+        projects=token_scope.projects,
+        perms=perms,
+    )
 
 
 def admin_token_path(data_dir: Path) -> Path:

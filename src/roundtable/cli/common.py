@@ -15,13 +15,13 @@ from typing import Annotated, Any, TypeVar
 
 import jwt
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from roundtable.client.http import RoundtableClient
-from roundtable.config import Settings
+from roundtable.config import Settings, explain
 from roundtable.errors import InvalidInput, RoundtableError
 from roundtable.validation import check_name
 
@@ -59,10 +59,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with command-line options on top; bad values exit 2."""
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    except Exception as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for line in explain(exc, options=given.keys()):
+            err.print(f"[red]configuration error:[/red] {escape(line)}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -7,16 +7,15 @@ resumes from the last event it printed, so nothing is missed and nothing is prin
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
-from roundtable.cli.common import TokenOpt, UrlOpt, err, fail, out, target
+from roundtable.cli.common import TokenOpt, UrlOpt, err, out, target
+from roundtable.cli.interrupt import follow
 from roundtable.client.sse import Follower, SseMessage, stream_params
-from roundtable.errors import RoundtableError
 
 app = typer.Typer(help="Follow what happens on the server, live.", no_args_is_help=True)
 
@@ -65,7 +64,7 @@ def tail(
     token: TokenOpt = None,
     url: UrlOpt = None,
 ) -> None:
-    """Print events as they happen until interrupted (Ctrl-C exits 0)."""
+    """Print events as they happen until stopped (Ctrl-C or SIGTERM; exits 0)."""
     t = target(url=url, token=token)
     headers = {"Authorization": f"Bearer {t.token}"} if t.token else {}
 
@@ -114,9 +113,4 @@ def tail(
         async for message in follower:
             show(message)
 
-    try:
-        asyncio.run(work())
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
-    except RoundtableError as error:
-        raise fail(error) from None
+    follow(work)

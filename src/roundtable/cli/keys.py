@@ -9,14 +9,17 @@ the server: they are what lets someone without database access check a checkpoin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.console import RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from roundtable.auth import keyring
 from roundtable.cli.common import JsonOpt, err, fail, load_settings, out, print_json
+from roundtable.cli.render import Fit
 from roundtable.config import Settings
 from roundtable.errors import RoundtableError
 from roundtable.journal import notes
@@ -101,7 +104,14 @@ def list_keys(json_: JsonOpt = False) -> None:
             row["status"],
             row["verifier_key"],
         )
-    out.print(table)
+
+    def lines() -> Iterator[RenderableType]:
+        for row in rows:
+            retired = f"  retired {row['retired_at'][:19]}" if row["retired_at"] else ""
+            yield Text(f"{row['kid']}  {row['status']}  created {row['created_at'][:19]}{retired}")
+            yield Text(f"  {row['verifier_key']}", style="dim")
+
+    out.print(Fit(table, lines, wide_from=160))
 
 
 @app.command("export")

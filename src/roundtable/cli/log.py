@@ -19,9 +19,9 @@ from roundtable.cli.common import (
     err,
     out,
     print_json,
-    run,
     target,
 )
+from roundtable.cli.interrupt import follow
 from roundtable.cli.state import SessionOpt, session_or_remembered
 from roundtable.cli.timeparse import parse_when
 from roundtable.client.http import RoundtableClient
@@ -111,8 +111,11 @@ async def entries_after(client: RoundtableClient, project: str, after: int) -> l
 def tail(
     project: ProjectOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Entries to show.")] = 20,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new entries as they arrive.")
+    follow_: Annotated[
+        bool,
+        typer.Option(
+            "--follow", "-f", help="Keep printing new entries until stopped (Ctrl-C; exits 0)."
+        ),
     ] = False,
     interval: Annotated[
         float, typer.Option("--interval", min=0.05, help="Seconds between polls with --follow.")
@@ -143,7 +146,7 @@ def tail(
             page = await client.read_recent(name, limit=limit)
             for entry in reversed(page.entries):
                 emit(entry)
-            if not follow:
+            if not follow_:
                 if not page.entries:
                     err.print(f"{name} has no entries yet")
                 return
@@ -156,10 +159,7 @@ def tail(
                     emit(entry)
                     seen = entry.seq
 
-    try:
-        run(work())
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    follow(work)
 
 
 def parse_meta_filter(pairs: list[str]) -> dict[str, MetaScalar]:

@@ -5,20 +5,37 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import sys
 
 import typer
 
-from roundtable import logs
-from roundtable.cli import events, keys, log, projects, sessions, tokens
+from roundtable import __version__, logs
+from roundtable.cli import (
+    agents,
+    blueprints,
+    documents,
+    events,
+    helpfmt,
+    keys,
+    log,
+    projects,
+    schemas,
+    sessions,
+    tokens,
+)
 from roundtable.cli.backup import register as register_backup
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
+from roundtable.cli.mcp import mcp
 from roundtable.cli.proof import proof
 from roundtable.cli.rotation import register as register_rotation
+from roundtable.cli.runner import runner
 from roundtable.cli.transfer import register as register_transfer
 from roundtable.cli.verify import verify
 from roundtable.errors import RoundtableError
+
+helpfmt.install()
 
 app = typer.Typer(
     name="roundtable",
@@ -33,15 +50,41 @@ app.add_typer(projects.app, name="project")
 app.add_typer(log.app, name="log")
 app.add_typer(tokens.app, name="token")
 app.add_typer(events.app, name="events")
+app.add_typer(blueprints.app, name="blueprint")
+app.add_typer(agents.app, name="agent")
+app.add_typer(documents.app, name="doc")
+app.add_typer(schemas.app, name="schema")
 app.command("verify")(verify)
 app.command("checkpoint")(checkpoint)
 app.add_typer(keys.app, name="keys")
 app.command("proof")(proof)
+app.command("mcp")(mcp)  # `roundtable mcp` alone skips this module: see roundtable.cli.main()
+app.command("runner")(runner)
 register_transfer(app)  # export, import jsonl, import scribe
 register_rotation(app, log.app, projects.app)  # rotate, log render, project mirror
 register_backup(app)  # backup, restore
 
 __all__ = ["app", "err", "fail", "load_settings", "main"]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"roundtable {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        "-V",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Coordination and audit server for teams of AI agents."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -55,13 +98,14 @@ def _is_loopback(host: str) -> bool:
 
 @app.command()
 def serve(
-    host: str | None = typer.Option(None, help="Bind address (default: 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Port (default: 8765)."),
+    host: str | None = typer.Option(
+        None, help="Bind address (env: ROUNDTABLE_HOST; default: 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(None, help="Port (env: ROUNDTABLE_PORT; default: 8765)."),
 ) -> None:
-    """Run the HTTP API, the MCP endpoint (/mcp) and the session sweeper."""
-    import uvicorn
-
+    """Run the HTTP API, the MCP endpoint (/mcp) and the session sweeper (Ctrl-C stops it)."""
     from roundtable.api.app import create_app
+    from roundtable.api.server import run
 
     settings = load_settings(host=host, port=port)
     logs.configure(settings.log_format, settings.log_level or "INFO")
@@ -71,38 +115,17 @@ def serve(
             "(ROUNDTABLE_AUTH_DISABLED); bind 127.0.0.1 or enable auth"
         )
         raise typer.Exit(2)
+    # One line whatever the width, terminal or not: logs and scripts read it whole.
     banner = (
-        f"Roundtable on http://{settings.host}:{settings.port} "
+        f"Roundtable {__version__} on http://{settings.host}:{settings.port} "
         f"(database: {'SQLite' if settings.is_sqlite else 'PostgreSQL'}, "
-        f"data: {settings.data_dir})"
+        f"data: {settings.data_dir}); Ctrl-C to stop"
     )
     if settings.log_format == "json":
         logging.getLogger("roundtable").info(banner)
     else:
-        err.print(banner)
-    # Event streams and long-polls never finish by themselves: give requests a few seconds to
-    # end, then close what is left so a stop (SIGTERM, Ctrl-C) does not hang.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=(settings.log_level or "WARNING").lower(),
-        log_config=None,  # uvicorn's loggers propagate to ours (logs.configure above)
-        timeout_graceful_shutdown=3,
-    )
-
-
-@app.command()
-def mcp(
-    agent: str | None = typer.Option(None, help="Agent identity (env: ROUNDTABLE_AGENT)."),
-    namespace: str | None = typer.Option(None, help="Namespace (env: ROUNDTABLE_NAMESPACE)."),
-) -> None:
-    """Run the MCP server on stdio (launch it from an agent's MCP config)."""
-    from roundtable.mcp.stdio import serve_stdio
-
-    settings = load_settings(agent=agent, namespace=namespace)
-    logs.configure(settings.log_format, settings.log_level or "WARNING")
-    asyncio.run(serve_stdio(settings))
+        err.print(banner, soft_wrap=True, highlight=False)
+    run(create_app(settings), settings)
 
 
 @db_app.command("upgrade")
@@ -128,6 +151,9 @@ def db_upgrade() -> None:
 
 
 def main() -> None:
+    # Everything this process creates (database, archives, mirrors, state, keys) is private to
+    # its user: journals are not for other local accounts to read.
+    os.umask(os.umask(0o077) | 0o077)
     try:
         app()
     except RoundtableError as error:

@@ -7,10 +7,12 @@ markup, so a message containing `[red]` prints literally.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -31,6 +33,9 @@ SESSION_STYLE: dict[SessionStatus, str] = {
     SessionStatus.FAILED: "red",
     SessionStatus.STOPPED: "yellow",
     SessionStatus.EXPIRED: "dim red",
+    SessionStatus.PENDING: "cyan",
+    SessionStatus.RUNNING: "green",
+    SessionStatus.IDLE: "blue",
 }
 
 
@@ -63,7 +68,38 @@ def entry_line(entry: Entry, *, show_project: bool = False) -> Text:
     return line
 
 
-def entries_table(entries: Iterable[Entry], *, title: str | None = None) -> Table:
+@dataclass
+class Fit:
+    """A table on a terminal wide enough for it, else the same rows as wrapped lines.
+
+    Squeezed into 80 columns, a wide table folds its headers (`messa`/`ge`) and shrinks short
+    columns to nothing; lines that wrap stay readable at any width, and ids stay whole.
+    """
+
+    table: Table
+    lines: Callable[[], Iterable[RenderableType]]
+    wide_from: int
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Any]:
+        if options.max_width >= self.wide_from:
+            yield self.table
+        else:
+            yield Group(*self.lines())
+
+
+def entries_table(entries: Iterable[Entry], *, title: str | None = None) -> Fit:
+    entries = list(entries)
+
+    def lines() -> Iterator[RenderableType]:
+        if title:
+            yield Text(title, style="bold")
+        for e in entries:
+            yield entry_line(e, show_project=True)
+
+    return Fit(_entries_table(entries, title=title), lines, wide_from=120)
+
+
+def _entries_table(entries: list[Entry], *, title: str | None) -> Table:
     table = Table(title=title, show_lines=False)
     table.add_column("project")
     table.add_column("seq", justify="right")
@@ -87,7 +123,27 @@ def entries_table(entries: Iterable[Entry], *, title: str | None = None) -> Tabl
     return table
 
 
-def sessions_table(sessions: Iterable[SessionInfo]) -> Table:
+def sessions_table(sessions: Iterable[SessionInfo]) -> Fit:
+    sessions = list(sessions)
+
+    def lines() -> Iterator[RenderableType]:
+        for s in sessions:
+            yield Text.assemble(
+                s.id, "  ", (s.agent, "blue"), "  ", (s.status.value, SESSION_STYLE[s.status])
+            )
+            ends = (
+                f"ended {when(s.ended_at)}"
+                if s.ended_at
+                else f"lease until {when(s.lease_expires_at)}"
+            )
+            yield Text(f"  started {when(s.created_at)} · {ends}", style="dim")
+            if s.parent_id:
+                yield Text(f"  parent {s.parent_id}", style="dim")
+
+    return Fit(_sessions_table(sessions), lines, wide_from=150)
+
+
+def _sessions_table(sessions: list[SessionInfo]) -> Table:
     table = Table()
     table.add_column("id", no_wrap=True)
     table.add_column("agent", style="blue")
@@ -107,7 +163,26 @@ def sessions_table(sessions: Iterable[SessionInfo]) -> Table:
     return table
 
 
-def projects_table(projects: Iterable[ProjectInfo]) -> Table:
+def projects_table(projects: Iterable[ProjectInfo]) -> Fit:
+    projects = list(projects)
+
+    def lines() -> Iterator[RenderableType]:
+        for p in projects:
+            yield Text.assemble(
+                (p.name, "bold"),
+                f"  {p.size} {'entry' if p.size == 1 else 'entries'}",
+                (f"  head {short(p.head_hash)}", "dim"),
+            )
+            yield Text.assemble(
+                ("  created ", "dim"), (when(p.created_at), "dim"), " by ", (p.created_by, "blue")
+            )
+            if p.description:
+                yield Text(f"  {p.description}")
+
+    return Fit(_projects_table(projects), lines, wide_from=100)
+
+
+def _projects_table(projects: list[ProjectInfo]) -> Table:
     table = Table()
     table.add_column("project", style="bold")
     table.add_column("entries", justify="right")

@@ -140,8 +140,19 @@ class RoundtableClient:
         except httpx.HTTPError as exc:
             raise ServerUnreachable(f"request to {self.url} failed: {exc}", url=self.url) from exc
         if response.is_success:
-            return response.json()
+            return response.json() if response.content else None  # 204: nothing to parse
         raise error_from_response(response)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        """A call to a path under this namespace, for clients of areas built on this one."""
+        return await self._call(method, path, json=json, params=params)
 
     # -- sessions -------------------------------------------------------------------------
 

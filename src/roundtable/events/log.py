@@ -10,10 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import Select, Text, cast, func, insert, select, text
 
-from roundtable.events.catalogue import CATALOGUE_VERSION
+from roundtable.events.models import Event as Event  # defined with the read models
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of, lock_event_order
 from roundtable.store.engine import Conn, Database
@@ -36,18 +35,6 @@ class EventTypes:
     PROJECT_CREATED = "project.created"
     JOURNAL_ROTATED = "journal.rotated"
     CHECKPOINT_SIGNED = "checkpoint.signed"
-
-
-class Event(BaseModel):
-    id: int
-    ts: datetime
-    namespace: str
-    type: str
-    project: str | None
-    agent: str | None
-    session_id: str | None
-    payload: dict[str, Any]
-    catalogue_version: int = CATALOGUE_VERSION
 
 
 def event_row(

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from roundtable.events.log import Event
+from roundtable.events.catalogue import CATALOGUE_VERSION
+
+
+class Event(BaseModel):
+    id: int
+    ts: datetime
+    namespace: str
+    type: str
+    project: str | None
+    agent: str | None
+    session_id: str | None
+    payload: dict[str, Any]
+    catalogue_version: int = CATALOGUE_VERSION
 
 
 class Resync(BaseModel):

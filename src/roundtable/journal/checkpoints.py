@@ -134,9 +134,11 @@ async def after_append(
     new_size: int,
     now: datetime,
 ) -> Checkpoint | None:
-    """Sign at the new head if the append crossed a multiple of `checkpoint_every_entries`."""
+    """Sign at the new head if the append crossed a multiple of `checkpoint_every_entries`, or
+    was the project's first: a new journal has a signed checkpoint as soon as it has an entry,
+    rather than a 404 from `checkpoints/latest` until the sweeper's next pass."""
     every = settings.checkpoint_every_entries
-    if new_size // every == old_size // every:
+    if old_size > 0 and new_size // every == old_size // every:
         return None
     root = await tree.root_at(conn, project_id, new_size)
     return await sign_checkpoint(

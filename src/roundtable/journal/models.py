@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from roundtable.journal.hashing import canonical_entry
 
@@ -33,6 +33,10 @@ EMOJI: dict[Status, str] = {
 }
 
 MetaScalar = str | int | float | bool | None
+#: The largest integer a database column (BIGINT) holds.
+MAX_INT64 = 2**63 - 1
+#: The largest integer RFC 8785 (I-JSON) represents exactly: the bound on integers in meta.
+MAX_JSON_INT = 2**53 - 1
 
 
 class EntryInput(BaseModel):
@@ -141,11 +145,31 @@ class QueryFilter(BaseModel):
     )
     since: datetime | None = Field(default=None, description="ts >= since")
     until: datetime | None = Field(default=None, description="ts < until")
-    seq_min: int | None = Field(default=None, ge=1)
-    seq_max: int | None = Field(default=None, ge=1)
+    seq_min: int | None = Field(default=None, ge=1, le=MAX_INT64)
+    seq_max: int | None = Field(default=None, ge=1, le=MAX_INT64)
     order: Literal["newest", "oldest"] = "newest"
-    limit: int = Field(default=50, ge=1)
+    limit: int = Field(default=50, ge=1, le=MAX_INT64)
     cursor: str | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _in_utc_range(cls, value: datetime | None) -> datetime | None:
+        """A moment that exists in UTC (0001-01-01T00:00+14:00 does not: it is year 0)."""
+        if value is not None and value.tzinfo is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("date out of range once converted to UTC") from None
+        return value
+
+    @field_validator("meta")
+    @classmethod
+    def _exact_ints(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Integers beyond ±(2^53 - 1) cannot be stored in meta (RFC 8785), so never match."""
+        for item in (value or {}).values():
+            if isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_JSON_INT:
+                raise ValueError(f"integers in meta are limited to ±{MAX_JSON_INT}")
+        return value
 
 
 class Checkpoint(BaseModel):
@@ -247,3 +271,20 @@ class ProofBundle(BaseModel):
     tree: TreeHead
     inclusion: InclusionProof | None = None
     consistency: ConsistencyProof | None = None
+
+
+class RotationResult(BaseModel):
+    """A sealed segment, as `rotate` reports it."""
+
+    namespace: str
+    project: str
+    segment: int
+    first_seq: int
+    last_seq: int
+    root: str = Field(description="Merkle root (hex) of the segment's own entries.")
+    tree_root: str = Field(description="Root of the whole tree at size last_seq (hex).")
+    archive: str = Field(description="Archive path relative to the data directory.")
+    archive_sha256: str
+    markdown: str = Field(description="Markdown rendering, relative to the data directory.")
+    rotation_seq: int = Field(description="Seq of the rotation entry in the chain.")
+    checkpoint_size: int = Field(description="Size of the checkpoint signed by the rotation.")

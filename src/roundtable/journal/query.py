@@ -1,12 +1,17 @@
 """`query_entries`: filtered, cursor-paginated search across one or all projects of a namespace.
 
-The regex filter runs in Python (the `regex` module, with a per-match timeout) over rows the SQL
-filters let through, and is bounded: at most `regex_scan_limit` rows are examined per call; when
-the bound is reached the page ends early with a cursor to continue from.
+The regex filter runs in Python (the `regex` module) over rows the SQL filters let through, and
+every call's work is bounded three ways: each match has a timeout (a pattern that is slow on one
+message is refused); matching runs in a worker thread with the GIL released (`concurrent=True`),
+so the event loop keeps serving other requests; and a call stops after `regex_scan_limit` rows or
+`regex_budget_seconds` of matching, whichever comes first, ending the page early with a cursor to
+continue from (`scanned` says how far it got).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import regex
@@ -27,7 +32,7 @@ E = tables.entries
 P = tables.projects
 
 MAX_REGEX_CHARS = 256
-REGEX_TIMEOUT_SECONDS = 0.05
+REGEX_TIMEOUT_SECONDS = 0.25  # per message; the call as a whole has `regex_budget_seconds`
 _CHUNK = 500
 
 
@@ -89,31 +94,22 @@ async def query_entries(
     newest = f.order == "newest"
     order = E.c.id.desc() if newest else E.c.id.asc()
     found: list[Any] = []
-    scanned = 0
-    last_id: int | None = None
+    scan = _Scan(settings.regex_scan_limit, time.monotonic() + settings.regex_budget_seconds)
     async with db.read() as conn:
         base = _base_query(conn, namespace, f).order_by(order)
         while True:
             query = base
-            after = last_id if last_id is not None else position
+            after = scan.last_id if scan.last_id is not None else position
             if after is not None:
                 query = query.where(E.c.id < after if newest else E.c.id > after)
             chunk_size = _CHUNK if pattern is not None else f.limit + 1
             rows = (await conn.execute(query.limit(chunk_size))).mappings().all()
-            for row in rows:
-                if pattern is not None:
-                    if scanned >= settings.regex_scan_limit:
-                        break
-                    scanned += 1
-                    last_id = row["id"]
-                    if not _matches(pattern, row["message"]):
-                        continue
-                found.append(row)
-                if len(found) > f.limit:
-                    break
-            if pattern is None or len(found) > f.limit or len(rows) < chunk_size:
+            if pattern is None:
+                found.extend(rows)
                 break
-            if scanned >= settings.regex_scan_limit:
+            wanted = f.limit + 1 - len(found)
+            found.extend(await asyncio.to_thread(scan.run, pattern, rows, wanted))
+            if len(found) > f.limit or len(rows) < chunk_size or scan.stopped:
                 break
         archived = await archived_ranges(
             conn, settings, namespace, f.projects, f.seq_min, f.seq_max
@@ -123,20 +119,59 @@ async def query_entries(
     next_cursor: str | None = None
     if has_more:
         next_cursor = cursor.encode(page[-1]["id"])
-    elif pattern is not None and scanned >= settings.regex_scan_limit and last_id is not None:
-        next_cursor = cursor.encode(last_id)  # bound reached: continue scanning from here
+    elif scan.stopped and scan.last_id is not None:
+        next_cursor = cursor.encode(scan.last_id)  # bound reached: continue scanning from here
     return EntryPage(
         entries=[entry_from_row(row) for row in page],
         next_cursor=next_cursor,
-        scanned=scanned if pattern is not None else None,
+        scanned=scan.scanned if pattern is not None else None,
         archived=archived,
     )
 
 
-def _matches(pattern: Any, message: str) -> bool:
+class _Scan:
+    """Regex matching over chunks of rows within one call's bounds (run in a worker thread)."""
+
+    def __init__(self, limit: int, deadline: float) -> None:
+        self.limit, self.deadline = limit, deadline
+        self.scanned = 0
+        self.last_id: int | None = None  # the last row examined: where a continuation starts
+        self.stopped = False  # a bound was reached before the rows ran out
+
+    def run(self, pattern: Any, rows: Any, wanted: int) -> list[Any]:
+        matched: list[Any] = []
+        for row in rows:
+            if self.scanned >= self.limit:
+                self.stopped = True
+                break
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.stopped = True
+                break
+            try:
+                hit = _matches(pattern, row["message"], min(REGEX_TIMEOUT_SECONDS, remaining))
+            except _OutOfBudget:
+                self.stopped = True  # this row is examined again by the continuation
+                break
+            self.scanned += 1
+            self.last_id = row["id"]
+            if hit:
+                matched.append(row)
+                if len(matched) >= wanted:
+                    break
+        return matched
+
+
+class _OutOfBudget(Exception):
+    """The call's time budget, not the per-match timeout, cut a match short."""
+
+
+def _matches(pattern: Any, message: str, timeout: float) -> bool:
     try:
-        return pattern.search(message, timeout=REGEX_TIMEOUT_SECONDS) is not None
+        return pattern.search(message, timeout=timeout, concurrent=True) is not None
     except TimeoutError:
+        if timeout < REGEX_TIMEOUT_SECONDS:
+            raise _OutOfBudget from None
         raise InvalidInput(
             "regex took too long on one message; simplify it", field="regex"
         ) from None

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import case, insert, select, update
 
 from roundtable.config import Settings
@@ -47,6 +46,7 @@ from roundtable.journal import archive, checkpoints, filelock, merkle, mirror, p
 from roundtable.journal.hashing import GENESIS, entry_hash, stored_canonical
 from roundtable.journal.mirror_service import MirrorService
 from roundtable.journal.models import EntryInput, Status
+from roundtable.journal.models import RotationResult as RotationResult  # where it was defined
 from roundtable.journal.service import JournalService
 from roundtable.store import tables
 from roundtable.store.engine import Database
@@ -63,23 +63,6 @@ JOURNAL_ROTATED = "journal.rotated"
 CHUNK = 5_000
 
 Progress = Callable[[int, int], None]
-
-
-class RotationResult(BaseModel):
-    """A sealed segment, as `rotate` reports it."""
-
-    namespace: str
-    project: str
-    segment: int
-    first_seq: int
-    last_seq: int
-    root: str = Field(description="Merkle root (hex) of the segment's own entries.")
-    tree_root: str = Field(description="Root of the whole tree at size last_seq (hex).")
-    archive: str = Field(description="Archive path relative to the data directory.")
-    archive_sha256: str
-    markdown: str = Field(description="Markdown rendering, relative to the data directory.")
-    rotation_seq: int = Field(description="Seq of the rotation entry in the chain.")
-    checkpoint_size: int = Field(description="Size of the checkpoint signed by the rotation.")
 
 
 def fault(step: str) -> None:

@@ -34,6 +34,7 @@ from roundtable.journal.query import query_entries
 from roundtable.journal.retention import fill_pruned
 from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
 from roundtable.journal.verify import Progress, verify_journal
+from roundtable.sessions.expensive import ExpensiveGate
 from roundtable.sessions.leases import SessionService
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
@@ -56,6 +57,8 @@ class JournalService:
         self.settings = settings
         self.sessions = sessions
         self.signer = signer
+        #: Caps each caller's concurrent regex queries and verifications (bounded work).
+        self.expensive = ExpensiveGate(settings.max_expensive_per_agent)
         #: Run after each append commits (mirror sync, automatic rotation; see
         #: `journal.autorotate`) with (namespace, project row before the append, result).
         #: They log their own failures: an append that committed is never reported as failed.
@@ -265,7 +268,10 @@ class JournalService:
 
     async def query(self, namespace: str, filters: QueryFilter) -> EntryPage:
         """Search entries across the namespace's projects (see `journal.query`)."""
-        return await query_entries(self.db, self.settings, namespace, filters)
+        if filters.regex is None:
+            return await query_entries(self.db, self.settings, namespace, filters)
+        with self.expensive.slot("regex query"):
+            return await query_entries(self.db, self.settings, namespace, filters)
 
     async def verify(
         self, namespace: str, project: str, *, progress: Progress | None = None
@@ -273,15 +279,16 @@ class JournalService:
         """Recompute the chain, tree, checkpoints and archives (see `journal.verify`)."""
         if self.signer is None:
             raise RuntimeError("verify needs the core's keyring (open it with Roundtable.open)")
-        await self.signer.keyring.reload(self.db)
-        return await verify_journal(
-            self.db,
-            self.settings.data_dir,
-            namespace,
-            project,
-            anchors(self.signer.keyring, self.settings.trusted_keys),
-            progress=progress,
-        )
+        with self.expensive.slot("verify"):
+            await self.signer.keyring.reload(self.db)
+            return await verify_journal(
+                self.db,
+                self.settings.data_dir,
+                namespace,
+                project,
+                anchors(self.signer.keyring, self.settings.trusted_keys),
+                progress=progress,
+            )
 
     async def tree_head(self, namespace: str, project: str, size: int | None = None) -> TreeHead:
         """The Merkle root at `size` (default: the head); see `journal.proofs`."""

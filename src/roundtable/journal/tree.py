@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import TextClause, insert, text
+from sqlalchemy import Insert, TextClause, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from roundtable.errors import NotFound
 from roundtable.journal import merkle
 from roundtable.store import tables
+from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn
 
 E = tables.entries
@@ -37,13 +40,34 @@ async def extend(
     stack, completed = merkle.append_leaves([bytes.fromhex(h) for h in frontier], size, leaves)
     if completed:
         await conn.execute(
-            insert(M),
+            _upsert(conn),
             [
                 {"project_id": project_id, "level": level, "idx": idx, "hash": digest}
                 for level, idx, digest in completed
             ],
         )
     return [h.hex() for h in stack]
+
+
+def _upsert(conn: Conn) -> Insert:
+    """Insert completed nodes; a row already there (a stray written beyond the head by someone
+    with database access) is overwritten with the node the chain gives, so appends never fail on
+    it. `verify` reports strays (`tree_mismatch`) while they exist."""
+    return _UPSERT[backend_of(conn)]
+
+
+def _build_upsert(insert_: Any) -> Insert:
+    stmt = insert_(M)
+    result: Insert = stmt.on_conflict_do_update(
+        index_elements=[M.c.project_id, M.c.level, M.c.idx], set_={"hash": stmt.excluded.hash}
+    )
+    return result
+
+
+_UPSERT = {
+    "postgresql": _build_upsert(postgresql.insert),
+    "sqlite": _build_upsert(sqlite.insert),
+}
 
 
 @functools.lru_cache(maxsize=1024)

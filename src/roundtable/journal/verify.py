@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,18 @@ _COLUMNS = (
     E.c.leaf_hash,
     E.c.pruned,
 )
+
+
+#: What decoding a hand-edited row raises (bad JSON, an unparsable or out-of-range timestamp).
+UNREADABLE = (ValueError, TypeError, OverflowError, AssertionError)
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """A row at `seq` whose columns do not decode; verify reports it as edited."""
+
+    seq: int
+    error: str
 
 
 def _sha(data: bytes) -> str:
@@ -276,15 +289,38 @@ class _Walk:
     # -- the walk --------------------------------------------------------------------------
 
     async def page(self, start: int, head_seq: int) -> list[Any]:
+        """Up to PAGE rows from `start`. A row the database holds but that cannot be decoded
+        (meta that is not JSON, a timestamp that does not parse: only a hand-edited SQLite row)
+        ends the page there, with an `_Unreadable` marker naming its seq."""
+        query = (
+            select(*_COLUMNS)
+            .where(E.c.project_id == self.head.id)
+            .where(E.c.seq >= start, E.c.seq <= head_seq)
+            .order_by(E.c.seq)
+        )
         async with self.db.read() as conn:
-            result = await conn.execute(
-                select(*_COLUMNS)
-                .where(E.c.project_id == self.head.id)
-                .where(E.c.seq >= start, E.c.seq <= head_seq)
-                .order_by(E.c.seq)
-                .limit(PAGE)
+            try:
+                return list((await conn.execute(query.limit(PAGE))).mappings().all())
+            except UNREADABLE:
+                pass
+            seqs = list(
+                await conn.scalars(
+                    select(E.c.seq)
+                    .where(E.c.project_id == self.head.id)
+                    .where(E.c.seq >= start, E.c.seq <= head_seq)
+                    .order_by(E.c.seq)
+                    .limit(PAGE)
+                )
             )
-            return list(result.mappings().all())
+            rows: list[Any] = []
+            for seq in seqs:
+                try:
+                    one = (await conn.execute(query.where(E.c.seq == seq))).mappings().one()
+                except UNREADABLE as exc:
+                    rows.append(_Unreadable(int(seq), f"{type(exc).__name__}: {exc}"))
+                    break
+                rows.append(one)
+            return rows
 
     async def run(self) -> None:
         """Walk the pages; the next page is fetched while this one is checked."""
@@ -298,10 +334,21 @@ class _Walk:
                 pending = None
                 if not rows:
                     break
-                if len(rows) == PAGE and rows[-1]["seq"] < head_seq:
+                if (
+                    len(rows) == PAGE
+                    and not isinstance(rows[-1], _Unreadable)
+                    and rows[-1]["seq"] < head_seq
+                ):
                     pending = asyncio.create_task(self.page(rows[-1]["seq"] + 1, head_seq))
                 try:
                     for row in rows:
+                        if isinstance(row, _Unreadable):
+                            raise Damaged(
+                                row.seq,
+                                Damage.EDITED,
+                                f"entry {row.seq}'s stored row cannot be read ({row.error}): "
+                                "it was edited in the database",
+                            )
                         if row["seq"] > expected:
                             raise Damaged(expected, Damage.DELETED, f"entry {expected} is missing")
                         await self.entry(row, expected)
@@ -366,6 +413,37 @@ class _Walk:
             )
         if beyond is not None and not await self.moved_past(int(beyond)):
             raise Damaged(beyond, Damage.INSERTED, f"entry {beyond} lies beyond the recorded head")
+        await self.stray_nodes(head_seq)
+
+    async def stray_nodes(self, head_seq: int) -> None:
+        """A stored Merkle node that covers leaves past the head belongs to no tree: someone
+        wrote it (appends overwrite it, but until then it is damage)."""
+        levels = max(head_seq.bit_length(), 1)
+        stray = or_(
+            M.c.level < 1,
+            M.c.level > levels,
+            *(and_(M.c.level == lv, M.c.idx >= head_seq >> lv) for lv in range(1, levels + 1)),
+        )
+        async with self.db.read() as conn:
+            found = (
+                await conn.execute(
+                    select(M.c.level, M.c.idx)
+                    .where(M.c.project_id == self.head.id, stray)
+                    .order_by(M.c.level, M.c.idx)
+                    .limit(1)
+                )
+            ).first()
+        if found is None:
+            return
+        level, idx = int(found.level), int(found.idx)
+        end = (idx + 1) << level if 0 <= level < 64 else head_seq + 1
+        if not await self.moved_past(end):
+            raise Damaged(
+                head_seq + 1,
+                Damage.TREE_MISMATCH,
+                f"a stray Merkle node (level {level}, index {idx}) lies beyond the head "
+                f"({head_seq} entries)",
+            )
 
     async def moved_past(self, size: int) -> bool:
         """True if the head has since reached `size` (an honest concurrent append)."""

@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
 from roundtable.journal.models import ProofBundle
-from roundtable.runtime import Roundtable
+from roundtable.mcp.common import (
+    READ,
+    AgentArg,
+    McpState,
+    NamespaceArg,
+    ProjectArg,
+    _caller,
+    _project,
+    add_tool,
+    domain_errors,
+)
+
+if TYPE_CHECKING:
+    from roundtable.runtime import Roundtable
 
 
 async def proof_bundle(
@@ -28,3 +47,27 @@ async def proof_bundle(
         else None
     )
     return ProofBundle(tree=head, inclusion=inclusion, consistency=consistency)
+
+
+def register(server: MCPServer[McpState]) -> None:
+    """Add `get_proof` to `server`."""
+
+    @domain_errors
+    async def get_proof(
+        ctx: Context,
+        project: ProjectArg = None,
+        seq: Annotated[int | None, Field(description="Prove this entry is included.")] = None,
+        old_size: Annotated[
+            int | None, Field(description="Prove the tree of this size is a prefix.")
+        ] = None,
+        size: Annotated[int | None, Field(description="Tree size; default the head.")] = None,
+        agent: AgentArg = None,
+        namespace: NamespaceArg = None,
+    ) -> ProofBundle:
+        """Merkle tree head (RFC 9162) at size, with an inclusion proof for seq and/or a
+        consistency proof from old_size."""
+        c = await _caller(ctx, agent, namespace)
+        name = await _project(c, project)
+        return await proof_bundle(c.core, c.namespace, name, seq, old_size, size)
+
+    add_tool(server, get_proof, "Get Merkle proof", READ)

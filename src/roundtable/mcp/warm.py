@@ -58,7 +58,7 @@ class WarmStart:
         warm = cls(cache, namespace, agent)
         if state is not None and state.session_id is not None:
             warm.session_id = state.session_id
-            log.warning("warm start: resuming session %s of %s", state.session_id, agent)
+            log.info("warm start: resuming session %s of %s", state.session_id, agent)
         return warm
 
     def applies(self, namespace: str, agent: str) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, literal, or_, select, update
 from roundtable import metrics
 from roundtable.config import Settings
 from roundtable.errors import (
+    ConflictError,
     InvalidInput,
     LeaseExpiredError,
     NotFound,
@@ -30,6 +31,7 @@ from roundtable.validation import check_meta, check_name, check_text
 
 S = tables.sessions
 ACTIVE = SessionStatus.ACTIVE.value
+_ORCHESTRATED_LIVE = (SessionStatus.PENDING, SessionStatus.RUNNING, SessionStatus.IDLE)
 
 
 def _info(row: Any) -> SessionInfo:
@@ -54,8 +56,15 @@ class SessionService:
         metadata: dict[str, Any] | None = None,
         *,
         parent_id: str | None = None,
+        foreign_parent: bool = False,
     ) -> SessionInfo:
-        """Open a session; the agent's expired-but-unclaimed sessions are marked superseded."""
+        """Open a session; the agent's expired-but-unclaimed sessions are marked superseded.
+
+        A parent must be a session of the same agent: joining another agent's tree would put
+        this session under that agent's cascade, callbacks and temporal documents. Only a
+        trusted caller that spawns sessions for others (an orchestrator) passes
+        `foreign_parent=True`.
+        """
         check_name("namespace", namespace)
         check_name("agent", agent)
         metadata = check_meta(metadata, self.settings.max_meta_bytes)
@@ -69,6 +78,12 @@ class SessionService:
             root_id = session_id
             if parent_id is not None:
                 parent = await self._get(conn, namespace, parent_id)
+                if parent.agent != agent and not foreign_parent:
+                    raise PermissionDenied(
+                        f"session {parent_id} belongs to agent {parent.agent!r}: a session can "
+                        "only be started under a session of the same agent",
+                        parent_id=parent_id,
+                    )
                 root_id = parent.root_id
             superseded = await self._supersede(conn, namespace, agent, session_id, now)
             row = {
@@ -175,6 +190,8 @@ class SessionService:
                 f"session {session_id} belongs to agent {current.agent!r}, not {agent!r}",
                 session_id=session_id,
             )
+        if current.status in _ORCHESTRATED_LIVE:
+            return current  # a run's session lives by its runs, not a lease (docs/orchestration.md)
         raise LeaseExpiredError(
             f"session {session_id} is {current.status.value}"
             + (" (lease ran out)" if current.status == SessionStatus.ACTIVE else "")
@@ -213,7 +230,14 @@ class SessionService:
         status = EndStatus(status)
         now = utcnow()
         async with self.db.write() as conn:
-            await self.renew(conn, namespace, agent, session_id, now)
+            current = await self.renew(conn, namespace, agent, session_id, now)
+            if current.status in _ORCHESTRATED_LIVE:
+                raise ConflictError(
+                    f"session {session_id} is orchestrated ({current.status.value}): it ends "
+                    "with its runs; stop it with stop_session",
+                    session_id=session_id,
+                    status=current.status.value,
+                )
             result = await conn.execute(
                 update(S)
                 .where(S.c.id == session_id)

@@ -11,6 +11,10 @@ from pydantic import BaseModel, Field
 
 class SessionStatus(StrEnum):
     ACTIVE = "active"
+    # Orchestrated sessions (started from a blueprint) live by their runs instead of a lease.
+    PENDING = "pending"
+    RUNNING = "running"
+    IDLE = "idle"
     FINISHED = "finished"
     FAILED = "failed"
     STOPPED = "stopped"

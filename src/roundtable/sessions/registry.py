@@ -29,11 +29,13 @@ class Registry:
     async def seen(self, conn: Conn, namespace: str, agent: str, now: datetime) -> None:
         """Record the agent (creating its row) unless this process did so within the window.
 
-        The namespace must exist: callers either ensured it or act on a row that references it.
+        The namespace row is ensured first: an append to a project of a namespace nobody has
+        used yet must fail as "project not found", not on the agents table's foreign key.
         """
         last = self._seen.get((namespace, agent))
         if last is not None and now - last < SEEN_RESOLUTION:
             return
+        await self.ensure_namespace(conn, namespace, now)
         insert = postgresql.insert if backend_of(conn) == "postgresql" else sqlite.insert
         statement = insert(tables.agents).values(
             namespace=namespace, name=agent, first_seen=now, last_seen=now

@@ -10,7 +10,9 @@ head, an agent's context) are locked explicitly.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -41,7 +43,7 @@ class Database:
         if self.backend == "sqlite":
             database = parsed.database or ""
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(Path(database))
             self.sqlite_writer: SQLiteWriter | None = SQLiteWriter.for_url(
                 url,
                 lambda engine: _configure_sqlite(
@@ -164,6 +166,22 @@ def prepare_connection(dbapi_connection: Any, busy_timeout_ms: int, synchronous:
     cursor.execute(f"PRAGMA synchronous = {synchronous}")
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.close()
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 in a 0700 directory before SQLite does (it would use the
+    umask, often 0644: journals readable by every local user); SQLite gives its -wal and -shm
+    files the database's permissions. An existing file readable by others is tightened."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(OSError):
+                mode = file.stat().st_mode & 0o777
+                if mode & 0o077 and file.stat().st_uid == os.getuid():
+                    file.chmod(mode & 0o700)
 
 
 def _configure_sqlite(engine: Engine, begin: str, busy_timeout_ms: int, synchronous: str) -> None:

@@ -80,6 +80,16 @@ sessions = Table(
     Column("lease_expires_at", UTCDateTime, nullable=False),
     Column("ended_at", UTCDateTime),
     Column("superseded_by", String(36)),
+    # Orchestrated sessions (issue 9); plain sessions keep the defaults.
+    Column("depth", Integer, nullable=False, server_default=text("0")),
+    Column("blueprint", String(128)),
+    Column("blueprint_version", Integer),
+    Column("mode", String(16)),
+    Column("project", String(128)),
+    Column("on_parent_exit", String(16)),
+    Column("result_text", Text),
+    Column("result_data", JSONDoc),
+    Column("error", JSONDoc),
     Index(None, "namespace", "agent"),
     # Only live leases are looked up by expiry (the sweep, the session limits).
     Index(
@@ -89,6 +99,7 @@ sessions = Table(
         postgresql_where=text("status = 'active'"),
     ),
     Index(None, "root_id"),
+    Index(None, "parent_id"),
 )
 
 agent_context = Table(
@@ -205,4 +216,204 @@ markers = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+# -- Orchestration (issue 9): blueprints, the run queue, runners, durable callbacks -------------
+
+#: Agent definitions, namespaced; `spec` is the whole BlueprintSpec, `version` counts changes.
+blueprints = Table(
+    "blueprints",
+    metadata,
+    Column("namespace", String(64), ForeignKey("namespaces.name"), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("spec", JSONDoc, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Every version a blueprint has had: a run executes the version its session was started with.
+blueprint_versions = Table(
+    "blueprint_versions",
+    metadata,
+    Column("namespace", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("spec", JSONDoc, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: The queue: one unit of work for a session. The table is the only truth about it.
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace", String(64), nullable=False),
+    Column("session_id", String(36), ForeignKey("sessions.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("executor", String(64), nullable=False),
+    Column("demands", JSONDoc, nullable=False),
+    Column("input", JSONDoc, nullable=False),
+    Column("runner_id", String(36)),
+    Column("result_text", Text),
+    Column("result_data", JSONDoc),
+    Column("error", JSONDoc),
+    Column("usage", JSONDoc),
+    Column("stop_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("queue_deadline", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("lease_expires_at", UTCDateTime),
+    # Structured output (issue 10): the resolved schema (`name@N` or `sha256:...`) and body,
+    # the retries allowed, which attempt this run is, and the outcome of its validation.
+    Column("output_schema_ref", String(200)),
+    Column("output_schema", JSONDoc),
+    Column("output_retries", Integer),
+    Column("output_attempt", Integer),
+    Column("validation", JSONDoc),
+    # Claimers scan only pending runs, highest priority first, oldest first within one.
+    Index(
+        "ix_runs_queue",
+        "namespace",
+        "priority",
+        "created_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(None, "session_id"),
+    Index(None, "runner_id", "status"),
+)
+
+#: Registered worker processes; their heartbeats renew `lease_expires_at`.
+runners = Table(
+    "runners",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace", String(64), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("hostname", String(255), nullable=False),
+    Column("tags", JSONDoc, nullable=False),
+    Column("executors", JSONDoc, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("registered_at", UTCDateTime, nullable=False),
+    Column("last_heartbeat", UTCDateTime, nullable=False),
+    Column("lease_expires_at", UTCDateTime, nullable=False),
+)
+
+#: Durable callbacks (D13): one row per child result for a parent; `run_id` is set in the same
+#: transaction that creates the parent's `callback` run carrying it (delivered exactly once).
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("key", String(80), nullable=False, unique=True),
+    Column("namespace", String(64), nullable=False),
+    Column("parent_id", String(36), ForeignKey("sessions.id"), nullable=False),
+    Column("child_id", String(36), nullable=False),
+    Column("envelope", JSONDoc, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("run_id", String(36)),
+    Index(None, "parent_id", "run_id"),
+    sqlite_autoincrement=True,
+)
+
+#: Context-store documents (D6, D7). `root_session` is the scope: '' for namespace-wide, else
+#: the root session id of the tree the document belongs to (no foreign key: a tree may be
+#: deleted while a promoted document of it lives on). Content lives in `document_chunks`.
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace", String(64), ForeignKey("namespaces.name"), nullable=False),
+    Column("root_session", String(36), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("tags", JSONDoc, nullable=False),
+    Column("metadata", JSONDoc, nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_origin", String(16), nullable=False),
+    Column("created_session", String(36)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+    UniqueConstraint("namespace", "root_session", "name"),
+    Index(None, "lifecycle", "root_session"),
+)
+
+#: A document's text in order (`pos`), in pieces of a few KB, so an edit rewrites (and
+#: re-indexes) only the pieces it touches. Full-text search indexes the pieces: SQLite through
+#: the external-content FTS5 table `document_chunks_fts` (kept by triggers), PostgreSQL through
+#: the generated `tsv` column; both are created by migration 0004, outside this metadata.
+document_chunks = Table(
+    "document_chunks",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column(
+        "document_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("pos", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("length", Integer, nullable=False),
+    Index(None, "document_id", "pos"),
+    sqlite_autoincrement=True,
+)
+
+document_tags = Table(
+    "document_tags",
+    metadata,
+    Column(
+        "document_id",
+        String(36),
+        ForeignKey("documents.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag", String(64), primary_key=True),
+    Index(None, "tag"),
+)
+
+#: Typed links between two documents of one namespace. `parent-child` and
+#: `predecessor-successor` point from the first to the second; `related` is stored once, with
+#: the smaller id first. `note` is said of `to_id` from `from_id`'s side, `reverse_note` back.
+document_relations = Table(
+    "document_relations",
+    metadata,
+    Column("from_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("to_id", String(36), ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("namespace", String(64), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("reverse_note", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Index(None, "to_id"),
+)
+
+#: The schema registry (issue 10): immutable versions of named JSON Schemas. A deleted version
+#: keeps its row (`deleted_at`) so its number is never reused for other content.
+schemas = Table(
+    "schemas",
+    metadata,
+    Column("namespace", String(64), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(71), nullable=False),
+    Column("dialect", String(200), nullable=False),
+    Column("body", JSONDoc, nullable=False),
+    Column("refs", JSONDoc, nullable=False),
+    Column("description", Text, nullable=False, server_default=text("''")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("deleted_at", UTCDateTime),
+    Index("ix_schemas_namespace_name_digest", "namespace", "name", "digest"),
 )

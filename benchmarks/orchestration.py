@@ -1,0 +1,281 @@
+"""Orchestration with `echo` executors (DESIGN targets: >= 300 runs/s end to end on SQLite;
+claim p99 < 20 ms with 8 runners).
+
+Starts the real server (`roundtable serve`) and real runner processes (`roundtable runner
+--executors echo`), applies one `echo` blueprint, then measures two phases:
+
+1. `throughput`: `--runs` sessions started with mode `sync` by `--concurrency` concurrent
+   clients; each call returns when the session's run has been claimed by a runner, executed and
+   reported, so runs/s is create -> result end to end, and the per-call latency is recorded.
+   Every answer is checked (status, `result_data == {"echo": parameters}`).
+2. `claim`: the runner processes are stopped, `--claim-runs` sessions are queued, then 8
+   runners (this process, over HTTP, the same protocol client the runner uses) claim them one at
+   a time (`wait=0`) and complete each; the latency of every claim that returned a run is
+   recorded. Claims come from 8 runners at once, so this includes their contention.
+
+Prints one JSON object.
+
+    python benchmarks/orchestration.py [--runs 2000] [--concurrency 64] [--runners 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchlib import (
+    Interference,
+    Server,
+    add_common_args,
+    backend_of,
+    emit,
+    latency_ms,
+    log,
+    machine_info,
+    process_cpu_seconds,
+    rounded,
+    scratch_database,
+    serve,
+    temp_data_dir,
+    wait_quiet,
+)
+from roundtable.runner.api import RunnerApi
+
+TARGET_RUNS_PER_S = 300.0
+TARGET_CLAIM_P99_MS = 20.0
+CLAIMERS = 8
+
+
+def server_env(data_dir: Path, database_url: str | None) -> dict[str, str]:
+    env = {
+        "ROUNDTABLE_DATA_DIR": str(data_dir),
+        "ROUNDTABLE_WRITE_RATE_PER_SECOND": "1000000000",
+        "ROUNDTABLE_WRITE_BURST": "1000000000",
+        "ROUNDTABLE_MAX_SESSIONS_PER_AGENT": "1000000",
+        "ROUNDTABLE_MAX_SESSIONS_PER_NAMESPACE": "1000000",
+    }
+    if database_url is not None:
+        env["ROUNDTABLE_DATABASE_URL"] = database_url
+    return env
+
+
+def start_runners(server: Server, count: int, capacity: int) -> list[subprocess.Popen[bytes]]:
+    exe = Path(sys.executable).parent / "roundtable"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUNDTABLE_")}
+    procs = []
+    for n in range(count):
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(exe),
+                    "runner",
+                    "--url",
+                    server.url,
+                    "--token",
+                    server.admin_token,
+                    "--name",
+                    f"bench-{n}",
+                    "--executors",
+                    "echo",
+                    "--capacity",
+                    str(capacity),
+                    "--log-level",
+                    "warning",
+                    "--grace",
+                    "5",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    return procs
+
+
+def stop_runners(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def throughput(server: Server, args: argparse.Namespace, pids: list[int]) -> dict[str, Any]:
+    gate = asyncio.Semaphore(args.concurrency)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=args.concurrency + 8)
+    async with httpx.AsyncClient(
+        base_url=server.api(), headers=server.headers, timeout=120, limits=limits
+    ) as client:
+
+        async def one(n: int, record: bool) -> None:
+            params = {"prompt": f"job {n}"}
+            body = {"blueprint": "bench", "parameters": params, "mode": "sync", "wait_seconds": 60}
+            async with gate:
+                started = time.perf_counter()
+                r = await client.post("/agent-sessions", json=body)
+                elapsed = time.perf_counter() - started
+            ok = (
+                r.status_code in (200, 201)
+                and not r.json().get("timed_out")
+                and r.json().get("result_data") == {"echo": params}
+            )
+            if not ok:
+                key = f"{r.status_code} {r.json().get('status') if r.content else ''}"
+                errors[key] = errors.get(key, 0) + 1
+            if record:
+                latencies.append(elapsed)
+
+        log(f"warm-up: {args.warmup} runs")
+        await asyncio.gather(*(one(-n - 1, False) for n in range(args.warmup)))
+        log(f"throughput: {args.runs} runs, {args.concurrency} at a time")
+        meter = Interference(pids=pids)
+        meter.start()
+        cpu_before = {pid: process_cpu_seconds(pid) for pid in [os.getpid(), *pids]}
+        began = time.perf_counter()
+        await asyncio.gather(*(one(n, True) for n in range(args.runs)))
+        wall = time.perf_counter() - began
+        interference = meter.report()
+        cpu = {pid: process_cpu_seconds(pid) - cpu_before[pid] for pid in cpu_before}
+    return {
+        "runs": args.runs,
+        "runs_per_s": rounded(args.runs / wall, 1),
+        "wall_s": rounded(wall),
+        "create_to_result_ms": latency_ms(latencies),
+        "bad_answers": errors,
+        # CPU milliseconds per run, by process: where the time goes.
+        "cpu_ms_per_run": {
+            "server": rounded(cpu[pids[0]] * 1000 / args.runs),
+            "runners": rounded(sum(cpu[p] for p in pids[1:]) * 1000 / args.runs),
+            "client": rounded(cpu[os.getpid()] * 1000 / args.runs),
+        },
+        "interference": interference,
+    }
+
+
+async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=server.api(), headers=server.headers, timeout=60) as c:
+        log(f"claim: queueing {args.claim_runs} runs")
+        gate = asyncio.Semaphore(32)
+
+        async def queue(n: int) -> None:
+            body = {"blueprint": "bench", "parameters": {"prompt": f"q {n}"}, "mode": "async_poll"}
+            async with gate:
+                r = await c.post("/agent-sessions", json=body)
+            r.raise_for_status()
+
+        await asyncio.gather(*(queue(n) for n in range(args.claim_runs)))
+
+    samples: list[float] = []
+    claimed: list[str] = []
+
+    async def claimer(n: int) -> None:
+        api = RunnerApi(server.url, server.admin_token)
+        try:
+            await api.register(
+                name=f"claimer-{n}",
+                hostname="bench",
+                namespace="default",
+                tags=[],
+                executors=["echo"],
+                capacity=1,
+            )
+            while True:
+                started = time.perf_counter()
+                runs = await api.claim(1, 0)
+                elapsed = time.perf_counter() - started
+                if not runs:
+                    return
+                samples.append(elapsed)
+                for run in runs:
+                    claimed.append(run.id)
+                    await api.started(run.id)
+                    await api.complete(
+                        run.id, result_text=None, result_data={"echo": run.input}, usage=None
+                    )
+        finally:
+            await api.unregister()
+            await api.aclose()
+
+    log(f"claim: {CLAIMERS} runners draining the queue")
+    meter = Interference(pids=[])
+    meter.start()
+    await asyncio.gather(*(claimer(n) for n in range(CLAIMERS)))
+    interference = meter.report()
+    return {
+        "runners": CLAIMERS,
+        "claimed": len(claimed),
+        "claimed_twice": len(claimed) - len(set(claimed)),
+        "claim_ms": latency_ms(samples),
+        "interference": interference,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    busy = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else None
+    async with scratch_database(args.database_url) as database_url:
+        with (
+            temp_data_dir("orchestration", args.keep) as data_dir,
+            serve(server_env(data_dir, database_url)) as server,
+        ):
+            log(f"server {server.url} ({backend_of(database_url)})")
+            async with httpx.AsyncClient(base_url=server.api(), headers=server.headers) as c:
+                r = await c.put(
+                    "/blueprints/bench", json={"name": "bench", "executor": {"kind": "echo"}}
+                )
+                r.raise_for_status()
+            runners = start_runners(server, args.runners, args.capacity)
+            try:
+                phase1 = await throughput(server, args, [server.pid, *(p.pid for p in runners)])
+            finally:
+                stop_runners(runners)
+            phase2 = await claim_latency(server, args)
+    return {
+        "benchmark": "orchestration",
+        "backend": backend_of(args.database_url),
+        "options": {
+            "runs": args.runs,
+            "concurrency": args.concurrency,
+            "runners": args.runners,
+            "capacity": args.capacity,
+            "claim_runs": args.claim_runs,
+        },
+        "throughput": phase1,
+        "claim": phase2,
+        "target": {
+            "runs_per_s": TARGET_RUNS_PER_S,
+            "runs_per_s_met": phase1["runs_per_s"] >= TARGET_RUNS_PER_S,
+            "claim_p99_ms": TARGET_CLAIM_P99_MS,
+            "claim_p99_met": phase2["claim_ms"].get("p99", 1e9) < TARGET_CLAIM_P99_MS,
+        },
+        "machine": {**machine_info(), "busy_share_before": busy},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=2000, help="measured runs (2000)")
+    parser.add_argument("--warmup", type=int, default=100, help="unmeasured runs first (100)")
+    parser.add_argument("--concurrency", type=int, default=64, help="clients at once (64)")
+    parser.add_argument("--runners", type=int, default=2, help="runner processes (2)")
+    parser.add_argument("--capacity", type=int, default=32, help="runs per runner at once (32)")
+    parser.add_argument("--claim-runs", type=int, default=2000, help="runs queued for phase 2")
+    add_common_args(parser)
+    emit(asyncio.run(main_async(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Bounded request bodies: a dependency that refuses a body over `max_request_bytes` (413)
+before it is parsed."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from roundtable.errors import TooLarge
+from roundtable.runtime import Roundtable
+
+
+async def bounded_body(request: Request) -> None:
+    core: Roundtable = request.app.state.core
+    limit = core.settings.max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body over {limit} bytes", limit=limit)
+    body = await request.body()  # cached: the route's parser reads the same bytes
+    if len(body) > limit:
+        raise TooLarge(f"request body over {limit} bytes", limit=limit)

@@ -1,0 +1,157 @@
+"""Blueprints: namespaced, versioned agent definitions (D2 optimistic versions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from roundtable.errors import ConflictError, InvalidInput, NotFound
+from roundtable.events import log as events
+from roundtable.ids import utcnow
+from roundtable.orchestration import parameters
+from roundtable.orchestration.events import BLUEPRINT_APPLIED, BLUEPRINT_DELETED
+from roundtable.orchestration.models import BlueprintInfo, BlueprintSpec
+from roundtable.sessions.registry import Registry
+from roundtable.store import tables
+from roundtable.store.engine import Conn, Database
+from roundtable.structured import outputs
+from roundtable.validation import check_name, check_text
+
+B = tables.blueprints
+BV = tables.blueprint_versions
+
+
+def _info(row: Any, changed: bool = False) -> BlueprintInfo:
+    return BlueprintInfo.model_validate(
+        {
+            **row.spec,
+            "version": row.version,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "changed": changed,
+        }
+    )
+
+
+class BlueprintService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.registry = Registry()
+
+    async def apply(
+        self, namespace: str, spec: BlueprintSpec, expected_version: int | None = None
+    ) -> tuple[BlueprintInfo, bool]:
+        """Create or update; identical content is a no-op. Returns (info, created)."""
+        check_name("namespace", namespace)
+        parameters.check_schema(spec.parameters_schema, "parameters_schema")
+        outputs.check_blueprint_schema(spec.output_schema)  # issue 10
+        body = spec.model_dump(mode="json")
+        now = utcnow()
+        async with self.db.write() as conn:
+            await self.registry.ensure_namespace(conn, namespace, now)
+            if spec.output_schema is not None:  # issue 10: registry references must exist
+                await outputs.resolve_schema(conn, namespace, spec.output_schema)
+            row = (
+                await conn.execute(
+                    select(B)
+                    .where(B.c.namespace == namespace, B.c.name == spec.name)
+                    .with_for_update()
+                )
+            ).first()
+            current = row.version if row is not None else 0
+            if expected_version is not None and expected_version != current:
+                raise ConflictError(
+                    f"blueprint {spec.name!r} is at version {current}, not {expected_version}",
+                    current_version=current,
+                )
+            if row is not None and row.spec == body:
+                return _info(row), False
+            last = await conn.scalar(
+                select(func.max(BV.c.version)).where(
+                    BV.c.namespace == namespace, BV.c.name == spec.name
+                )
+            )
+            version = int(last or 0) + 1
+            values = {"version": version, "status": spec.status, "spec": body, "updated_at": now}
+            if row is None:
+                await conn.execute(
+                    B.insert().values(namespace=namespace, name=spec.name, created_at=now, **values)
+                )
+            else:
+                await conn.execute(
+                    update(B)
+                    .where(B.c.namespace == namespace, B.c.name == spec.name)
+                    .values(**values)
+                )
+            await conn.execute(
+                BV.insert().values(
+                    namespace=namespace, name=spec.name, version=version, spec=body, created_at=now
+                )
+            )
+            await events.record(
+                conn,
+                events.event_row(
+                    now,
+                    namespace,
+                    BLUEPRINT_APPLIED,
+                    {"name": spec.name, "version": version, "status": spec.status},
+                ),
+            )
+            row = (
+                await conn.execute(
+                    select(B).where(B.c.namespace == namespace, B.c.name == spec.name)
+                )
+            ).one()
+        return _info(row, changed=True), current == 0
+
+    async def get(self, namespace: str, name: str) -> BlueprintInfo:
+        async with self.db.read() as conn:
+            return _info(await self.row(conn, namespace, name))
+
+    async def row(self, conn: Conn, namespace: str, name: str) -> Any:
+        if not isinstance(name, str) or not name:
+            raise InvalidInput("name a blueprint", field="blueprint")
+        check_text("blueprint", name)
+        row = (
+            await conn.execute(select(B).where(B.c.namespace == namespace, B.c.name == name))
+        ).first()
+        if row is None:
+            raise NotFound(f"no blueprint {name!r} in namespace {namespace!r}", blueprint=name)
+        return row
+
+    async def version(self, conn: Conn, namespace: str, name: str, version: int) -> BlueprintSpec:
+        """The spec a session was started with (kept after later edits and deletion)."""
+        spec = await conn.scalar(
+            select(BV.c.spec).where(
+                BV.c.namespace == namespace, BV.c.name == name, BV.c.version == version
+            )
+        )
+        if spec is None:
+            raise NotFound(f"no version {version} of blueprint {name!r}", blueprint=name)
+        return BlueprintSpec.model_validate(spec)
+
+    async def list(self, namespace: str) -> list[BlueprintInfo]:
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                select(B).where(B.c.namespace == namespace).order_by(B.c.name)
+            )
+            return [_info(row) for row in rows]
+
+    async def delete(self, namespace: str, name: str, expected_version: int | None = None) -> None:
+        """Remove a blueprint; sessions started from it keep running on their version."""
+        now = utcnow()
+        async with self.db.write() as conn:
+            row = await self.row(conn, namespace, name)
+            if expected_version is not None and expected_version != row.version:
+                raise ConflictError(
+                    f"blueprint {name!r} is at version {row.version}, not {expected_version}",
+                    current_version=row.version,
+                )
+            await conn.execute(delete(B).where(B.c.namespace == namespace, B.c.name == name))
+            await events.record(
+                conn,
+                events.event_row(
+                    now, namespace, BLUEPRINT_DELETED, {"name": name, "version": row.version}
+                ),
+            )

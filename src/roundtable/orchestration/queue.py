@@ -1,0 +1,374 @@
+"""The run queue: atomic claims (long-polled) and the runner's reports on the runs it holds.
+
+The `runs` table is the queue; nothing in memory is authoritative. A claim is one write
+transaction: on PostgreSQL the candidate rows are taken `FOR UPDATE SKIP LOCKED` (concurrent
+claimers on any instance skip each other's rows), on SQLite the transaction holds the database
+writer lock (`BEGIN IMMEDIATE`). Order: priority (high first), then FIFO. A run matches a runner
+when its executor kind is one the runner offers and its demands are a subset of the runner's
+tags; the runner's free capacity bounds how many it gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import Select, func, select, update
+
+from roundtable.auth.tokens import Principal, RunScope, TokenService
+from roundtable.config import Settings
+from roundtable.errors import ConflictError, NotFound
+from roundtable.events.filters import EventFilter
+from roundtable.events.service import EventService
+from roundtable.ids import utcnow
+from roundtable.journal.service import JournalService
+from roundtable.orchestration import events as ev
+from roundtable.orchestration import flow
+from roundtable.orchestration.models import (
+    HELD,
+    ClaimedBlueprint,
+    ClaimedRun,
+    Run,
+    RunStatus,
+    Strict,
+    TreeStatus,
+)
+from roundtable.orchestration.runners import GONE, ONLINE, own_runner
+from roundtable.store import tables
+from roundtable.store.dialect import backend_of
+from roundtable.store.engine import Conn, Database
+from roundtable.structured import outputs
+from roundtable.validation import check_text
+
+R = tables.runs
+S = tables.sessions
+RN = tables.runners
+#: Pending rows examined per claim (the head of the queue for the runner's executors).
+SCAN = 200
+MAX_CLAIM = 64
+
+
+class Usage(Strict):
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0)
+
+
+class Complete(Strict):
+    result_text: str | None = Field(default=None, max_length=1_000_000)
+    result_data: Any = None
+    usage: Usage | None = None
+
+
+class RunError(Strict):
+    code: str = Field(min_length=1, max_length=64)
+    message: str = Field(max_length=65_536)
+
+
+class Fail(Strict):
+    error: RunError
+    retryable: bool = False
+
+
+class ProgressItem(Strict):
+    kind: str = Field(min_length=1, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Progress(Strict):
+    events: list[ProgressItem] = Field(default_factory=list, max_length=100)
+
+
+def candidates(conn: Conn, namespace: str, executors: list[str]) -> Select[Any]:
+    """The head of the queue for these executors, locked so concurrent claimers skip it
+    (PostgreSQL); SQLite's writer lock already makes the whole claim exclusive."""
+    query = (
+        select(R)
+        .where(
+            R.c.namespace == namespace,
+            R.c.status == RunStatus.PENDING.value,
+            R.c.executor.in_(executors),
+        )
+        .order_by(R.c.priority.desc(), R.c.created_at, R.c.id)
+        .limit(SCAN)
+    )
+    if backend_of(conn) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+class QueueService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        tokens: TokenService,
+        journal: JournalService,
+        events: EventService,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.tokens = tokens
+        self.journal = journal
+        self.events = events
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.run_lease_seconds)
+
+    async def claim(
+        self, principal: Principal, runner_id: str, max_runs: int, wait: float
+    ) -> list[ClaimedRun]:
+        """Claim up to `max_runs` matching runs; long-poll up to `wait` seconds for the first.
+
+        The waiter subscribes to `run.queued`/`run.requeued` events BEFORE each attempt, so a
+        run queued between an empty attempt and the wait still wakes it (locally through the
+        commit hook, across instances through NOTIFY or SQLite's data_version).
+        """
+        max_runs = max(1, min(max_runs, MAX_CLAIM))
+        wait = min(max(wait, 0.0), self.settings.max_wait_seconds)
+        async with self.db.read() as conn:
+            runner = await own_runner(conn, principal, runner_id)
+        deadline = time.monotonic() + wait
+        if wait == 0:
+            return await self._try_claim(principal, runner_id, max_runs)
+        wanted = EventFilter.build(namespace=runner.namespace, types=list(ev.CLAIMABLE))
+        async with self.events.subscribe(wanted) as sub:
+            while True:
+                claimed = await self._try_claim(principal, runner_id, max_runs)
+                remaining = deadline - time.monotonic()
+                if claimed or remaining <= 0:
+                    return claimed
+                try:
+                    await sub.next(min(remaining, self.settings.event_fallback_poll_seconds))
+                    # take what else arrived at once: one claim then serves a burst
+                    while await sub.next(0) is not None:
+                        pass
+                except StopAsyncIteration:
+                    await asyncio.sleep(min(remaining, self.settings.event_poll_seconds))
+
+    async def _try_claim(
+        self, principal: Principal, runner_id: str, max_runs: int
+    ) -> list[ClaimedRun]:
+        async with self.db.write() as conn:
+            tx = flow.Tx(conn, utcnow(), self.settings)
+            runner = await own_runner(conn, principal, runner_id, lock=True)
+            if runner.state == GONE:
+                # It came back after being declared gone: its runs were requeued; go on.
+                await conn.execute(update(RN).where(RN.c.id == runner_id).values(state=ONLINE))
+            await conn.execute(
+                update(RN)
+                .where(RN.c.id == runner_id)
+                .values(last_heartbeat=tx.now, lease_expires_at=tx.now + self.lease)
+            )
+            held = await conn.scalar(
+                select(func.count()).where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
+            )
+            free = min(max_runs, runner.capacity - int(held or 0))
+            if free <= 0:
+                return []
+            tags = set(runner.tags)
+            rows = (await conn.execute(candidates(conn, runner.namespace, runner.executors))).all()
+            chosen = [row for row in rows if set(row.demands) <= tags][:free]
+            if chosen and backend_of(conn) == "postgresql":
+                # Never wait for a session another transaction holds (a stop, a report): that
+                # one may be waiting for these run rows. Its runs are claimed next time.
+                free_sessions = set(
+                    (
+                        await conn.execute(
+                            select(S.c.id)
+                            .where(S.c.id.in_({row.session_id for row in chosen}))
+                            .with_for_update(skip_locked=True)
+                        )
+                    ).scalars()
+                )
+                chosen = [row for row in chosen if row.session_id in free_sessions]
+            if not chosen:
+                return []
+            ids = [row.id for row in chosen]
+            await conn.execute(
+                update(R)
+                .where(R.c.id.in_(ids))
+                .values(
+                    status=RunStatus.CLAIMED.value,
+                    runner_id=runner_id,
+                    claimed_at=tx.now,
+                    lease_expires_at=tx.now + self.lease,
+                )
+            )
+            claimed: list[ClaimedRun] = []
+            for row in chosen:
+                session = await flow.lock_session(tx, row.session_id)
+                if session.status == TreeStatus.PENDING.value:
+                    await flow.set_status(tx, session, TreeStatus.RUNNING.value, "claimed")
+                tx.emit(
+                    row.namespace,
+                    ev.RUN_CLAIMED,
+                    {
+                        "run_id": row.id,
+                        "session_id": row.session_id,
+                        "runner_id": runner_id,
+                        "attempt": row.attempt,
+                    },
+                    agent=session.agent,
+                    session_id=session.id,
+                )
+                fresh = (await conn.execute(select(R).where(R.c.id == row.id))).one()
+                flow.audit(tx, session, fresh, RunStatus.CLAIMED.value, None)
+                claimed.append(await self._claimed(conn, fresh, session))
+            await tx.flush(self.journal.append_in)
+        return claimed
+
+    async def _claimed(self, conn: Conn, run: Any, session: Any) -> ClaimedRun:
+        spec = await flow.blueprint_version(
+            conn, session.namespace, session.blueprint, session.blueprint_version
+        )
+        token = self.tokens.mint_run(
+            session.agent,
+            session.namespace,
+            RunScope(root_id=session.root_id, session_id=session.id, run_id=run.id),
+            timedelta(seconds=self.settings.run_token_ttl_seconds),
+        )
+        return ClaimedRun.model_validate(
+            {
+                **dict(run._mapping),
+                "blueprint": ClaimedBlueprint(
+                    name=spec.name,
+                    version=session.blueprint_version,
+                    instructions=spec.instructions,
+                    executor=spec.executor,
+                    output_schema=run.output_schema,  # resolved for this run (issue 10)
+                    mcp_servers=spec.mcp_servers,
+                ),
+                "output_instructions": (
+                    outputs.instructions(run.output_schema_ref, run.output_schema)
+                    if run.output_schema_ref is not None
+                    else None
+                ),
+                "run_token": token,
+                "root_id": session.root_id,
+                "parent_id": session.parent_id,
+                "agent": session.agent,
+                "project": session.project,
+            }
+        )
+
+    # -- reports -------------------------------------------------------------------------------
+
+    async def _held(self, tx: flow.Tx, principal: Principal, runner_id: str, run_id: str) -> Any:
+        await own_runner(tx.conn, principal, runner_id)
+        run = await flow.lock_run(tx, check_text("run_id", run_id))
+        if run is None:
+            raise NotFound(f"no run {run_id} (deleted?): stop working on it", run_id=run_id)
+        return run
+
+    def _not_held(self, run: Any, runner_id: str) -> ConflictError:
+        return ConflictError(
+            f"run {run.id} is {run.status}"
+            + (f" and held by runner {run.runner_id}" if run.runner_id != runner_id else "")
+            + ": stop working on it",
+            run_id=run.id,
+            status=run.status,
+            runner_id=run.runner_id,
+        )
+
+    async def started(self, principal: Principal, runner_id: str, run_id: str) -> bool:
+        async with self.db.write() as conn:
+            tx = flow.Tx(conn, utcnow(), self.settings)
+            run = await self._held(tx, principal, runner_id, run_id)
+            if run.runner_id != runner_id or run.status not in HELD:
+                raise self._not_held(run, runner_id)
+            if run.status == RunStatus.CLAIMED.value:
+                await conn.execute(
+                    update(R)
+                    .where(R.c.id == run_id)
+                    .values(
+                        status=RunStatus.RUNNING.value,
+                        started_at=tx.now,
+                        lease_expires_at=tx.now + self.lease,
+                    )
+                )
+                tx.emit(
+                    run.namespace,
+                    ev.RUN_STARTED,
+                    {"run_id": run_id, "session_id": run.session_id, "runner_id": runner_id},
+                    session_id=run.session_id,
+                )
+            await tx.flush(self.journal.append_in)
+            return bool(run.stop_requested)
+
+    async def progress(
+        self, principal: Principal, runner_id: str, run_id: str, body: Progress
+    ) -> bool:
+        async with self.db.write() as conn:
+            tx = flow.Tx(conn, utcnow(), self.settings)
+            run = await self._held(tx, principal, runner_id, run_id)
+            if run.runner_id != runner_id or run.status not in HELD:
+                raise self._not_held(run, runner_id)
+            await conn.execute(
+                update(R).where(R.c.id == run_id).values(lease_expires_at=tx.now + self.lease)
+            )
+            if body.events:
+                tx.emit(
+                    run.namespace,
+                    ev.RUN_PROGRESS,
+                    {
+                        "run_id": run_id,
+                        "session_id": run.session_id,
+                        "events": [item.model_dump() for item in body.events],
+                    },
+                    session_id=run.session_id,
+                )
+            await tx.flush(self.journal.append_in)
+            return bool(run.stop_requested)
+
+    async def finish(
+        self,
+        principal: Principal,
+        runner_id: str,
+        run_id: str,
+        status: RunStatus,
+        *,
+        complete: Complete | None = None,
+        fail: Fail | None = None,
+    ) -> Run:
+        """Record a run's end reported by its runner. A repeated report of the same end (a retry
+        after a lost reply) returns the run unchanged: nothing is done twice."""
+        async with self.db.write() as conn:
+            tx = flow.Tx(conn, utcnow(), self.settings)
+            run = await self._held(tx, principal, runner_id, run_id)
+            if run.runner_id == runner_id and (
+                run.status == status.value or outputs.refused_completion(run, complete)
+            ):  # issue 10: a repeated `complete` of an output already refused is a repeat too
+                return Run.model_validate(dict(run._mapping))
+            if run.runner_id != runner_id or run.status not in HELD:
+                raise self._not_held(run, runner_id)
+            if fail is not None and fail.retryable and not run.stop_requested:
+                await flow.requeue(tx, run, f"retryable failure: {fail.error.code}")
+            elif complete is not None:
+                usage = complete.usage.model_dump() if complete.usage else None
+                # structured output (issue 10): a run with a schema is validated, retried or
+                # failed there; one without completes as reported
+                if not await outputs.complete(
+                    tx, run, complete.result_text, complete.result_data, usage
+                ):
+                    await flow.finish_run(
+                        tx,
+                        run,
+                        RunStatus.COMPLETED.value,
+                        result_text=complete.result_text,
+                        result_data=complete.result_data,
+                        usage=usage,
+                    )
+            elif fail is not None:
+                await flow.finish_run(
+                    tx, run, RunStatus.FAILED.value, error=fail.error.model_dump()
+                )
+            else:
+                await flow.finish_run(tx, run, RunStatus.STOPPED.value)
+            await tx.flush(self.journal.append_in)
+            row = (await conn.execute(select(R).where(R.c.id == run_id))).one()
+        return Run.model_validate(dict(row._mapping))

@@ -1,0 +1,101 @@
+"""The orchestration MCP tools through the official MCP client over Streamable HTTP, as an
+executor's agent would call them: with its run token, the caller's session as the parent."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.live import LiveServer
+from tests.mcp.harness import fail, http, ok
+
+
+def _setup(server: LiveServer) -> tuple[str, str, str, dict[str, str]]:
+    """A blueprint, a runner, two root sessions; returns (root, other, run token, runner auth)."""
+    api, admin = server.api(), server.headers
+    for name in ("boss", "worker"):
+        r = httpx.put(
+            f"{api}/blueprints/{name}",
+            json={"name": name, "executor": {"kind": "echo"}},
+            headers=admin,
+        )
+        assert r.status_code == 201, r.text
+    roots = []
+    for prompt in ("mine", "other"):
+        r = httpx.post(
+            f"{api}/agent-sessions",
+            json={"blueprint": "boss", "parameters": {"prompt": prompt}},
+            headers=admin,
+        )
+        roots.append(r.json()["id"])
+    base = api.split("/api/v1/")[0]
+    reg = httpx.post(
+        f"{base}/api/v1/runners", json={"name": "r", "executors": ["echo"]}, headers=admin
+    ).json()
+    auth = {"Authorization": f"Bearer {reg['token']}"}
+    claimed = httpx.post(
+        f"{base}/api/v1/runners/{reg['id']}/claim", json={"max": 1}, headers=auth
+    ).json()["runs"]
+    assert claimed[0]["session_id"] == roots[0]
+    return roots[0], roots[1], claimed[0]["run_token"], auth
+
+
+async def test_an_agent_starts_and_manages_children_with_its_run_token(
+    live_server: LiveServer,
+) -> None:
+    root, other, token, _ = _setup(live_server)
+    async with http(live_server, token) as client:
+        listed = await ok(client, "list_blueprints")
+        assert sorted(b["name"] for b in listed["blueprints"]) == ["boss", "worker"]
+        child = await ok(
+            client,
+            "start_agent_session",
+            {"blueprint": "worker", "prompt": "do it", "mode": "async_poll"},
+        )
+        assert child["parent_id"] == root and child["depth"] == 1 and child["status"] == "pending"
+        children = await ok(client, "list_child_sessions")
+        assert [s["id"] for s in children["sessions"]] == [child["id"]]
+        status = await ok(client, "get_session_status", {"target_session_id": child["id"]})
+        assert status["blueprint"] == "worker"
+        waited = await ok(client, "wait_for_children", {"timeout": 0})
+        assert waited["done"] is False
+        await fail(
+            client,
+            "resume_agent_session",
+            {"target_session_id": child["id"], "prompt": "x"},
+            "conflict",
+        )
+        stopped = await ok(client, "stop_session", {"target_session_id": child["id"]})
+        assert stopped["status"] == "stopped"
+        result = await ok(client, "get_session_result", {"target_session_id": child["id"]})
+        assert result["status"] == "stopped"
+        waited = await ok(client, "wait_for_children", {"timeout": 1})
+        assert waited["done"] is True
+        # Outside its tree: refused, nothing started.
+        await fail(client, "get_session_status", {"target_session_id": other}, "permission_denied")
+        await fail(client, "list_child_sessions", {"session_id": other}, "permission_denied")
+        await fail(
+            client,
+            "start_agent_session",
+            {"blueprint": "worker", "prompt": "x", "session_id": other},
+            "permission_denied",
+        )
+        bad = await fail(
+            client,
+            "start_agent_session",
+            {"blueprint": "worker", "parameters": {}},
+            "invalid_input",
+        )
+        assert bad["data"]["errors"][0]["path"] == "$"
+        await fail(client, "start_agent_session", {"blueprint": "nope", "prompt": "x"}, "not_found")
+        children = await ok(client, "list_child_sessions")
+        assert len(children["sessions"]) == 1
+
+
+def test_a_runner_token_cannot_use_mcp(live_server: LiveServer) -> None:
+    _, _, _, auth = _setup(live_server)
+    r = httpx.post(
+        f"{live_server.url}/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={**auth, "Accept": "application/json, text/event-stream"},
+    )
+    assert r.status_code == 403
