@@ -103,7 +103,7 @@ async def measure(server: Server, calls: int, start: int) -> dict[str, float]:
     return {"p50_ms": stats["p50"], "mean_ms": stats["mean"], "cpu_ms": cpu * 1000 / calls}
 
 
-def instrumentation_us(iterations: int = 20_000) -> float:
+def instrumentation_us(iterations: int = 2_000, repeats: int = 20) -> float:
     """Microseconds of the instrumentation one stdio append runs with tracing off, timed in a
     tight loop in this process: the tool histogram, the three database histograms, the two
     journal counters, the id scope and annotations, and the (no-op) span."""
@@ -126,10 +126,13 @@ def instrumentation_us(iterations: int = 20_000) -> float:
 
     for _ in range(1000):
         one()
-    began = time.perf_counter()
-    for _ in range(iterations):
-        one()
-    return (time.perf_counter() - began) * 1e6 / iterations
+    best = float("inf")
+    for _ in range(repeats):  # the fastest repeat: the cost itself, least preempted
+        began = time.perf_counter()
+        for _ in range(iterations):
+            one()
+        best = min(best, (time.perf_counter() - began) * 1e6 / iterations)
+    return best
 
 
 async def main() -> None:

@@ -201,3 +201,24 @@ async def test_restore_refuses_a_damaged_backup_or_a_used_target(
     assert done.returncode == 4, done.stderr
     assert "not empty" in done.stderr
     assert (restored.data_dir / "something").read_text() == "keep me"
+
+
+@pytest.mark.only_backend("postgresql")
+async def test_restore_refuses_a_postgresql_database_that_holds_data(
+    settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    await seed(settings)
+    backup_dir = tmp_path / "backup"
+    result = await create_backup(settings, backup_dir)
+    assert result.backend == "postgresql"
+    assert (backup_dir / "database.pgdump").is_file()
+    into_used = settings.model_copy(update={"data_dir": tmp_path / "fresh"})
+    with pytest.raises(ConflictError, match="not empty"):
+        await restore_backup(into_used, backup_dir)
+    assert not (tmp_path / "fresh").exists()
+    # A pg_restore that fails leaves the data directory as empty as it found it.
+    async with scratch_database(request.getfixturevalue("pg_server")) as url:
+        target = Settings(data_dir=tmp_path / "fresh", database_url=url)
+        with pytest.raises(InvalidInput, match="pg_restore failed"):
+            await restore_backup(target, backup_dir, pg_restore="/bin/false")
+    assert not (tmp_path / "fresh").exists()

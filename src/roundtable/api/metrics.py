@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
@@ -29,10 +29,14 @@ log = logging.getLogger("roundtable.metrics")
 router = APIRouter()
 
 
-async def scrape(core: Roundtable) -> bytes:
-    """Everything a scrape returns: the process (or multiprocess) metrics, then the journals'
-    gauges read from the database now."""
-    registry = CollectorRegistry()
+#: Scrape-time gauges: each function reads state from the database and sets gauges in the
+#: scrape's registry. Another area adds its own (queue depth, runners online, ...) with
+#: `SCRAPERS.append(fn)`; metric names must not repeat the process metrics' names.
+Scraper = Callable[[Roundtable, CollectorRegistry], Awaitable[None]]
+
+
+async def journal_gauges(core: Roundtable, registry: CollectorRegistry) -> None:
+    """Per journal: checkpoint age, size, entries not yet covered by a signed checkpoint."""
     labels = ["namespace", "project"]
     age = Gauge(
         "roundtable_journal_checkpoint_age_seconds",
@@ -55,6 +59,17 @@ async def scrape(core: Roundtable) -> bytes:
         age.labels(**key).set(max(0.0, (now - since).total_seconds()))
         size.labels(**key).set(journal.size)
         unsigned.labels(**key).set(journal.size - (journal.checkpoint_size or 0))
+
+
+SCRAPERS: list[Scraper] = [journal_gauges]
+
+
+async def scrape(core: Roundtable) -> bytes:
+    """Everything a scrape returns: the process (or multiprocess) metrics, then the gauges the
+    `SCRAPERS` read from the database now."""
+    registry = CollectorRegistry()
+    for scraper in SCRAPERS:
+        await scraper(core, registry)
     return metrics.render(registry)
 
 

@@ -182,6 +182,25 @@ def _check_target(settings: Settings, source: Path) -> Manifest:
 
 
 def _put_back(settings: Settings, source: Path, backup: Manifest, pg_tool: str | None) -> int:
+    """Copy the files and the database back; if anything fails, leave the target as empty as
+    it was (the data directory was checked empty, and `pg_restore` runs in one transaction)."""
+    data_dir = settings.data_dir.absolute()
+    existed = data_dir.exists()
+    try:
+        return _copy_back(settings, source, backup, pg_tool)
+    except BaseException:
+        if existed:
+            for child in list(data_dir.iterdir()):
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+
+
+def _copy_back(settings: Settings, source: Path, backup: Manifest, pg_tool: str | None) -> int:
     data_dir = settings.data_dir.absolute()
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     copied = 0
