@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, exists
+from sqlalchemy import ColumnElement, String, and_, exists, literal_column
 
 from roundtable.documents import search_postgres, search_sqlite
 from roundtable.documents.keyset import decode_cursor, encode_cursor
@@ -32,8 +32,16 @@ class Filters:
     content_type: str | None = None
     lifecycle: Lifecycle | None = None
 
-    def predicates(self, view: View) -> list[ColumnElement[bool]]:
-        where = [D.c.namespace == view.namespace, view.predicate(D.c.root_session)]
+    def predicates(self, view: View, *, by_id: bool = False) -> list[ColumnElement[bool]]:
+        """The conditions on `documents`. `by_id`: the rows are looked up by id (a window of
+        search hits), so keep SQLite from driving the lookup through the (namespace, scope)
+        index instead, which it would otherwise prefer, scanning the whole namespace."""
+        namespace: ColumnElement[str] = D.c.namespace
+        root: ColumnElement[str] = D.c.root_session
+        if by_id:  # a unary + makes a column unusable for an index in SQLite (and is a no-op)
+            namespace = literal_column("+documents.namespace", String)
+            root = literal_column("+documents.root_session", String)
+        where = [namespace == view.namespace, view.predicate(root)]
         for tag in self.tags:
             where.append(exists().where(T.c.document_id == D.c.id, T.c.tag == tag))
         if self.content_type is not None:
@@ -58,8 +66,9 @@ async def ranked(
     """One page of `(document id, score, snippet)`, best first, and the next page's cursor."""
     words = query_words(query)
     after = decode_cursor(cursor)
-    where = and_(*filters.predicates(view))
-    backend = search_postgres if backend_of(conn) == "postgresql" else search_sqlite
+    sqlite = backend_of(conn) != "postgresql"
+    where = and_(*filters.predicates(view, by_id=sqlite))
+    backend = search_sqlite if sqlite else search_postgres
     rows = await backend.rank(conn, words, where, after, limit + 1)
     page = rows[:limit]
     snippets = await backend.snippets(conn, words, [doc for doc, _, _ in page]) if page else {}

@@ -39,15 +39,22 @@ _WINDOW = text(
 
 
 async def _visible(conn: Conn, ids: list[int], where: ColumnElement[bool]) -> dict[int, str]:
-    """Chunk id -> document id, for the chunks whose document passes `where`."""
+    """Chunk id -> document id, for the chunks whose document passes `where` (built with
+    `Filters.predicates(by_id=True)`, so both lookups go by primary key)."""
     found: dict[int, str] = {}
     for start in range(0, len(ids), _BATCH):
-        rows = await conn.execute(
-            select(C.c.id, C.c.document_id)
-            .select_from(C.join(D, D.c.id == C.c.document_id))
-            .where(C.c.id.in_(ids[start : start + _BATCH]), where)
+        owners = {
+            row.id: row.document_id
+            for row in await conn.execute(
+                select(C.c.id, C.c.document_id).where(C.c.id.in_(ids[start : start + _BATCH]))
+            )
+        }
+        kept = set(
+            (
+                await conn.execute(select(D.c.id).where(D.c.id.in_(set(owners.values())), where))
+            ).scalars()
         )
-        found.update({row.id: row.document_id for row in rows})
+        found.update({chunk: doc for chunk, doc in owners.items() if doc in kept})
     return found
 
 
@@ -79,17 +86,26 @@ async def rank(
 
 
 async def snippets(conn: Conn, words: list[str], ids: list[str]) -> dict[str, str]:
-    """Each document's best-matching passage, hits in [brackets]."""
+    """Each document's best-matching passage, hits in [brackets]. The chunks are found by
+    document first, so FTS5 cuts snippets for them only (by rowid), not for every match."""
+    owners = {
+        row.id: row.document_id
+        for row in await conn.execute(
+            select(C.c.id, C.c.document_id).where(C.c.document_id.in_(ids))
+        )
+    }
+    if not owners:
+        return {}
     rows = await conn.execute(
         select(
-            C.c.document_id,
+            FTS.c.rowid,
             literal_column("snippet(document_chunks_fts, 0, '[', ']', '…', 24)").label("s"),
         )
-        .select_from(FTS.join(C, C.c.id == FTS.c.rowid))
-        .where(_match(words), C.c.document_id.in_(ids))
+        .select_from(FTS)
+        .where(_match(words), FTS.c.rowid.in_(list(owners)))
         .order_by(literal_column("bm25(document_chunks_fts)"))
     )
     out: dict[str, str] = {}
     for row in rows:
-        out.setdefault(row.document_id, row.s)
+        out.setdefault(owners[row.rowid], row.s)
     return out
