@@ -112,8 +112,18 @@ async def test_meta_schema_refusal_lists_the_errors(
         ({"properties": {"a": {"$ref": "other.json#/a"}}}, "never fetched"),
         ({"$id": "roundtable://schemas/spoof@1"}, "registry address"),
         ({"description": "x" * 1_000_000}, "the limit is"),
+        ({"properties": {"a": {"$ref": "#/$defs/missing"}}}, "does not resolve"),
     ],
-    ids=["array", "boolean", "unknown-dialect", "remote-ref", "relative-ref", "spoof-id", "1MB"],
+    ids=[
+        "array",
+        "boolean",
+        "unknown-dialect",
+        "remote-ref",
+        "relative-ref",
+        "spoof-id",
+        "1MB",
+        "dangling-pointer",
+    ],
 )
 async def test_bad_schemas_are_refused_and_nothing_is_written(
     core: Roundtable, body: Any, says: str

@@ -19,6 +19,7 @@ from roundtable.ids import utcnow
 from roundtable.schemas import events as ev
 from roundtable.schemas import refs as R
 from roundtable.schemas.models import SchemaDeleted, SchemaInfo, SchemaList, SchemaSummary
+from roundtable.schemas.validators import check_resolvable
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
@@ -57,11 +58,6 @@ async def lookup(conn: Conn, namespace: str, ref: R.Ref, field: str = "schema") 
     return row
 
 
-async def require_refs(conn: Conn, namespace: str, refs: Iterable[R.Ref]) -> None:
-    for ref in refs:
-        await lookup(conn, namespace, ref, "schema")
-
-
 async def resources(conn: Conn, namespace: str, refs: Iterable[R.Ref]) -> dict[str, Any]:
     """Every registry schema reachable from `refs` (uri -> body), for `$ref` resolution."""
     found: dict[str, Any] = {}
@@ -96,7 +92,7 @@ class SchemaService:
                 .where(tables.namespaces.c.name == namespace)
                 .with_for_update()
             )
-            await require_refs(conn, namespace, checked.refs)
+            check_resolvable(checked.body, await resources(conn, namespace, checked.refs))
             same = (
                 await conn.execute(
                     select(T)
