@@ -177,6 +177,16 @@ async def test_delete_refused_while_a_blueprint_a_pending_run_or_a_schema_names_
     assert (await schemas.register(NS, "address", {"type": "object"})).version == 3
     with pytest.raises(ConflictError):
         await schemas.delete(NS, "address")  # person@1 still refers to address@1
+    # a live session on an older blueprint version that names it (its callbacks resolve it)
+    await schemas.register(NS, "verdict", {"type": "object"})
+    await blueprint(core, "judge", output_schema="verdict@1")
+    session = await core.orchestration.trees.start(NS, _admin(), "judge", {"prompt": "x"})
+    await blueprint(core, "judge", output_schema=None)
+    with pytest.raises(ConflictError) as refused_by:
+        await schemas.delete(NS, "verdict@1")
+    assert refused_by.value.data["blueprints"] == ["judge@1"]
+    await core.orchestration.trees.stop(NS, _admin(), session.id)
+    assert (await schemas.delete(NS, "verdict")).versions == [1]
 
 
 def _admin() -> Any:
