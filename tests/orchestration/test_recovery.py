@@ -104,3 +104,16 @@ async def test_restart_with_runs_pending_claimed_and_callbacks_queued(settings: 
         assert await _count(core, tables.runs, tables.runs.c.attempt != 1) == 0
         status = (await core.orchestration.trees.get(NS, ADMIN, parent.id)).status
         assert status == "idle"
+
+
+async def test_the_background_sweeper_requeues_for_a_dead_runner(settings: Settings) -> None:
+    quick = settings.model_copy(update={"sweep_interval_seconds": 0.1, "run_lease_seconds": 0.5})
+    async with Roundtable.open(quick, sweeper=True) as core:
+        await blueprint(core)
+        await core.orchestration.trees.start(NS, ADMIN, "echoer", {"prompt": "x"})
+        dead = await runner(core, name="dead")
+        [run] = await dead.claim()
+        alive = await runner(core, name="alive")
+        # The dead runner never heartbeats; the sweeper hands its run to the live one.
+        [again] = await alive.claim(1, wait=20)
+        assert again.id == run.id and again.attempt == 2

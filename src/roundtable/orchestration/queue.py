@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, literal_column, select, update
 
 from roundtable.auth.tokens import Principal, RunScope, TokenService
 from roundtable.config import Settings
@@ -89,7 +89,9 @@ def candidates(conn: Conn, namespace: str, executors: list[str]) -> Select[Any]:
         select(R)
         .where(
             R.c.namespace == namespace,
-            R.c.status == RunStatus.PENDING.value,
+            # A literal, not a parameter, so PostgreSQL's generic plans still match the
+            # partial index `ix_runs_queue` (WHERE status = 'pending').
+            R.c.status == literal_column("'pending'"),
             R.c.executor.in_(executors),
         )
         .order_by(R.c.priority.desc(), R.c.created_at, R.c.id)
