@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -78,9 +79,10 @@ def _client(t: Target, wait: float = 0.0) -> RoundtableClient:
 
 
 def sessions_table(sessions: list[dict[str, Any]]) -> Table:
-    table = Table()
+    """One session a line; fits 80 columns (a uuid7 id alone takes 36)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("session", no_wrap=True)
-    table.add_column("blueprint", overflow="fold", max_width=18)
+    table.add_column("blueprint", overflow="ellipsis", no_wrap=True, min_width=9, max_width=20)
     table.add_column("status", no_wrap=True)
     table.add_column("depth", justify="right")
     table.add_column("mode", no_wrap=True)
@@ -91,13 +93,13 @@ def sessions_table(sessions: list[dict[str, Any]]) -> Table:
             Text(str(s.get("blueprint") or "")),
             Text(status, style=STATUS_STYLE.get(status, "")),
             str(s.get("depth", "")),
-            Text(str(s.get("mode") or "")),
+            Text(str(s.get("mode") or "").removeprefix("async_")),
         )
     return table
 
 
 def runs_table(runs: list[dict[str, Any]]) -> Table:
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("run", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -176,11 +178,10 @@ def start(
     async def work() -> dict[str, Any]:
         params = parse_params(param or [], params_json)
         async with _client(t, wait if mode == "sync" else 0) as client:
-            chosen: Mode = mode  # type: ignore[assignment]
             return await Orchestration(client).start(
                 blueprint,
                 params,
-                mode=chosen,
+                mode=cast(Mode, mode),  # checked above
                 parent_session_id=parent,
                 project=project,
                 priority=priority,

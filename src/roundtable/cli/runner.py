@@ -36,7 +36,7 @@ def runner(
     ] = None,
     poll_wait: Annotated[
         float, typer.Option("--poll-wait", min=0, help="Seconds one claim long-poll waits.")
-    ] = 20.0,
+    ] = 10.0,
     grace: Annotated[
         float,
         typer.Option("--grace", min=0, help="On SIGTERM/SIGINT, seconds running runs may finish."),

@@ -52,7 +52,7 @@ class RunnerConfig:
     tags: tuple[str, ...] = ()
     executors: tuple[str, ...] = ("echo", "script")
     capacity: int = 4
-    poll_wait: float = 20.0  # seconds one claim long-poll may wait for work
+    poll_wait: float = 10.0  # seconds one claim long-poll may wait for work
     grace_seconds: float = 30.0  # on shutdown, how long running runs may go on
     stop_grace: float = 10.0  # after a stop, how long an executor has to return by itself
     max_backoff: float = 5.0  # ceiling of the reconnect delay
@@ -198,6 +198,7 @@ class Runner:
                     # we hang up, and could claim runs for this runner after it left; so let the
                     # poll end (at most --poll-wait) and run what it brings within the grace
                     # period. A second signal cuts it short.
+                    log.info("shutting down: ending the current claim (signal again to hurry)")
                     hurry = asyncio.create_task(self._hurry.wait())
                     await asyncio.wait({claim, hurry}, return_when=asyncio.FIRST_COMPLETED)
                     hurry.cancel()
