@@ -112,8 +112,18 @@ async def test_meta_schema_refusal_lists_the_errors(
         ({"properties": {"a": {"$ref": "other.json#/a"}}}, "never fetched"),
         ({"$id": "roundtable://schemas/spoof@1"}, "registry address"),
         ({"description": "x" * 1_000_000}, "the limit is"),
+        ({"properties": {"a": {"$ref": "#/$defs/missing"}}}, "does not resolve"),
     ],
-    ids=["array", "boolean", "unknown-dialect", "remote-ref", "relative-ref", "spoof-id", "1MB"],
+    ids=[
+        "array",
+        "boolean",
+        "unknown-dialect",
+        "remote-ref",
+        "relative-ref",
+        "spoof-id",
+        "1MB",
+        "dangling-pointer",
+    ],
 )
 async def test_bad_schemas_are_refused_and_nothing_is_written(
     core: Roundtable, body: Any, says: str
@@ -167,6 +177,16 @@ async def test_delete_refused_while_a_blueprint_a_pending_run_or_a_schema_names_
     assert (await schemas.register(NS, "address", {"type": "object"})).version == 3
     with pytest.raises(ConflictError):
         await schemas.delete(NS, "address")  # person@1 still refers to address@1
+    # a live session on an older blueprint version that names it (its callbacks resolve it)
+    await schemas.register(NS, "verdict", {"type": "object"})
+    await blueprint(core, "judge", output_schema="verdict@1")
+    session = await core.orchestration.trees.start(NS, _admin(), "judge", {"prompt": "x"})
+    await blueprint(core, "judge", output_schema=None)
+    with pytest.raises(ConflictError) as refused_by:
+        await schemas.delete(NS, "verdict@1")
+    assert refused_by.value.data["blueprints"] == ["judge@1"]
+    await core.orchestration.trees.stop(NS, _admin(), session.id)
+    assert (await schemas.delete(NS, "verdict")).versions == [1]
 
 
 def _admin() -> Any:

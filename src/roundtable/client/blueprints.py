@@ -25,6 +25,7 @@ FIELDS = frozenset(
         "executor",
         "parameters_schema",
         "output_schema",
+        "output_retries",
         "mcp_servers",
         "tags",
         "demands",

@@ -16,9 +16,11 @@ from sqlalchemy import func, select, update
 from roundtable.errors import ConflictError, InvalidInput, NotFound
 from roundtable.events import log as events
 from roundtable.ids import utcnow
+from roundtable.orchestration.models import ENDED
 from roundtable.schemas import events as ev
 from roundtable.schemas import refs as R
 from roundtable.schemas.models import SchemaDeleted, SchemaInfo, SchemaList, SchemaSummary
+from roundtable.schemas.validators import check_resolvable
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
@@ -57,11 +59,6 @@ async def lookup(conn: Conn, namespace: str, ref: R.Ref, field: str = "schema") 
     return row
 
 
-async def require_refs(conn: Conn, namespace: str, refs: Iterable[R.Ref]) -> None:
-    for ref in refs:
-        await lookup(conn, namespace, ref, "schema")
-
-
 async def resources(conn: Conn, namespace: str, refs: Iterable[R.Ref]) -> dict[str, Any]:
     """Every registry schema reachable from `refs` (uri -> body), for `$ref` resolution."""
     found: dict[str, Any] = {}
@@ -96,7 +93,7 @@ class SchemaService:
                 .where(tables.namespaces.c.name == namespace)
                 .with_for_update()
             )
-            await require_refs(conn, namespace, checked.refs)
+            check_resolvable(checked.body, await resources(conn, namespace, checked.refs))
             same = (
                 await conn.execute(
                     select(T)
@@ -216,20 +213,44 @@ class SchemaService:
         self, conn: Conn, namespace: str, name: str, doomed: builtins.list[int], latest: int
     ) -> dict[str, builtins.list[str]]:
         targets = {f"{name}@{v}" for v in doomed}
-        blueprints: builtins.list[str] = []
-        B = tables.blueprints
-        for row in await conn.execute(select(B.c.name, B.c.spec).where(B.c.namespace == namespace)):
-            named = (row.spec or {}).get("output_schema")
-            if not isinstance(named, str):
-                if isinstance(named, dict) and _refs_of(named) & targets:
-                    blueprints.append(row.name)
-                continue
+
+        def names_it(spec: Any) -> bool:
+            named = (spec or {}).get("output_schema")
+            if isinstance(named, dict):
+                return bool(_refs_of(named) & targets)
             try:
                 ref = R.parse(named)
             except InvalidInput:
-                continue
-            if ref.name == name and (ref.version or latest) in doomed:
-                blueprints.append(row.name)
+                return False
+            return ref.name == name and (ref.version or latest) in doomed
+
+        B, BV, S = tables.blueprints, tables.blueprint_versions, tables.sessions
+        blueprints: builtins.list[str] = [
+            row.name
+            for row in await conn.execute(
+                select(B.c.name, B.c.spec).where(B.c.namespace == namespace)
+            )
+            if names_it(row.spec)
+        ]
+        # versions live sessions still run on (their callback runs resolve the schema again)
+        in_use = (
+            select(S.c.blueprint, S.c.blueprint_version)
+            .where(S.c.namespace == namespace, S.c.blueprint.is_not(None))
+            .where(S.c.status.notin_(ENDED))
+            .distinct()
+            .subquery()
+        )
+        for row in await conn.execute(
+            select(BV.c.name, BV.c.version, BV.c.spec)
+            .join(
+                in_use,
+                (BV.c.name == in_use.c.blueprint) & (BV.c.version == in_use.c.blueprint_version),
+            )
+            .where(BV.c.namespace == namespace)
+        ):
+            label = f"{row.name}@{row.version}"
+            if names_it(row.spec) and row.name not in blueprints:
+                blueprints.append(label)
         runs: builtins.list[str] = []
         RT = tables.runs
         rows = await conn.execute(

@@ -16,6 +16,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT202012
 
+from roundtable.errors import InvalidInput
 from roundtable.schemas.refs import DIALECTS, dialect_of, error_path
 
 #: How many compiled validators a process keeps.
@@ -36,6 +37,52 @@ def compile_validator(body: dict[str, Any], resources: Mapping[str, dict[str, An
         for uri, contents in resources.items()
     )
     return DIALECTS[dialect_of(body)](body, registry=registry)
+
+
+def _refs(body: Any) -> tuple[list[str], bool]:
+    """Every `$ref` string in `body`, and whether a nested `$id` changes their base."""
+    found: list[str] = []
+    nested_id = False
+    pending: list[tuple[Any, bool]] = [(body, True)]
+    while pending:
+        item, top = pending.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("$ref"), str):
+                found.append(item["$ref"])
+            nested_id = nested_id or (not top and "$id" in item)
+            pending.extend((child, False) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, False) for child in item)
+    return found, nested_id
+
+
+def check_resolvable(body: dict[str, Any], resources: Mapping[str, dict[str, Any]]) -> None:
+    """Refuse a schema whose `$ref`s do not all resolve (a missing `#/pointer`, say), so the
+    mistake is reported when it is made, not when an agent's answer is validated. Schemas with
+    nested `$id`s (other bases) are left to validation time."""
+    refs, nested_id = _refs(body)
+    if not refs or nested_id:
+        return
+    root = body["$id"] if isinstance(body.get("$id"), str) else "urn:roundtable:schema"
+    registry: Registry[Any] = Registry(retrieve=_refuse).with_resources(  # type: ignore[call-arg]
+        [
+            *(
+                (uri, Resource.from_contents(contents, default_specification=DRAFT202012))
+                for uri, contents in resources.items()
+            ),
+            (root, Resource.from_contents(body, default_specification=DRAFT202012)),
+        ]
+    )
+    resolver = registry.resolver(base_uri=root)
+    for ref in refs:
+        try:
+            resolver.lookup(ref)
+        except Exception:
+            raise InvalidInput(
+                f"$ref {ref!r} does not resolve",
+                field="schema",
+                errors=[{"path": "$", "message": f"unresolvable $ref {ref!r}"}],
+            ) from None
 
 
 class ValidatorCache:

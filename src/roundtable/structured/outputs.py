@@ -26,7 +26,12 @@ from roundtable.orchestration.models import ENDED, BlueprintSpec, RunStatus, Tre
 from roundtable.schemas import events as ev
 from roundtable.schemas import refs as R
 from roundtable.schemas import service as registry
-from roundtable.schemas.validators import CACHE, compile_validator, errors_of
+from roundtable.schemas.validators import (
+    CACHE,
+    check_resolvable,
+    compile_validator,
+    errors_of,
+)
 from roundtable.store import tables
 from roundtable.store.engine import Conn
 from roundtable.structured.extract import NotFound, extract
@@ -55,7 +60,7 @@ async def resolve_schema(
         row = await registry.lookup(conn, namespace, R.parse(source, "output_schema"))
         return f"{row.name}@{row.version}", dict(row.body)
     checked = R.check(source, "output_schema")
-    await registry.require_refs(conn, namespace, checked.refs)
+    check_resolvable(checked.body, await registry.resources(conn, namespace, checked.refs))
     return checked.digest, checked.body
 
 
@@ -170,11 +175,16 @@ async def complete(
         return False
     ref, body = run.output_schema_ref, run.output_schema
     value: Any = None
+    validator = await validator_for(tx.conn, run.namespace, ref, body)
+    broken = False  # the schema itself cannot be evaluated: asking again would not help
     try:
         value = result_data if result_data is not None else extract(result_text).value
-        errors = errors_of(await validator_for(tx.conn, run.namespace, ref, body), value)
+        errors = errors_of(validator, value)
     except NotFound as exc:
         errors = [{"path": "$", "message": str(exc)}]
+    except Exception as exc:  # jsonschema/referencing: e.g. a `$ref` to a missing pointer
+        broken = True
+        errors = [{"path": "$", "message": f"the schema {ref} cannot be evaluated: {exc}"}]
     previous = run.validation or {}
     attempt = int(run.output_attempt or 1)
     history = [
@@ -203,7 +213,8 @@ async def complete(
     session = await flow.lock_session(tx, run.session_id)
     retries = int(run.output_retries or 0)
     will_retry = (
-        attempt <= retries
+        not broken
+        and attempt <= retries
         and not run.stop_requested
         and session is not None
         and session.status not in ENDED
