@@ -3,10 +3,15 @@ executor's agent would call them: with its run token, the caller's session as th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
+from roundtable.config import Settings
+from roundtable.orchestration.models import BlueprintSpec
+from roundtable.runtime import Roundtable
 from tests.live import LiveServer
-from tests.mcp.harness import fail, http, ok
+from tests.mcp.harness import fail, http, ok, stdio
 
 
 def _setup(server: LiveServer) -> tuple[str, str, str, dict[str, str]]:
@@ -99,3 +104,28 @@ def test_a_runner_token_cannot_use_mcp(live_server: LiveServer) -> None:
         headers={**auth, "Accept": "application/json, text/event-stream"},
     )
     assert r.status_code == 403
+
+
+async def test_over_stdio_the_agents_own_session_becomes_the_parent(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`roundtable mcp` (one agent process on the database): after start_session, the
+    children it starts hang below that session and it can join on them."""
+    async with Roundtable.open(settings, sweeper=False) as core:
+        await core.orchestration.blueprints.apply(
+            "default", BlueprintSpec.model_validate({"name": "w", "executor": {"kind": "echo"}})
+        )
+    async with stdio(settings, "alice", tmp_path / "stderr.log") as client:
+        mine = await ok(client, "start_session")
+        child = await ok(client, "start_agent_session", {"blueprint": "w", "prompt": "go"})
+        assert child["parent_id"] == mine["id"] and child["depth"] == 1
+        await fail(
+            client,
+            "start_agent_session",
+            {"blueprint": "w", "prompt": "go", "mode": "async_callback"},
+            "invalid_input",  # a plain session runs no callback
+        )
+        listed = await ok(client, "list_child_sessions")
+        assert [s["id"] for s in listed["sessions"]] == [child["id"]]
+        waited = await ok(client, "wait_for_children", {"timeout": 0})
+        assert waited["done"] is False

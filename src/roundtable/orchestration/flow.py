@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from roundtable.config import Settings
+from roundtable.errors import NotFound
 from roundtable.events import log as events
 from roundtable.ids import uuid7
 from roundtable.journal import projects
@@ -76,7 +77,7 @@ class Tx:
         for namespace, project, agent, session_id, entry in self.audit:
             try:
                 head = await projects.require(self.conn, namespace, project, lock=True)
-            except Exception:
+            except NotFound:  # projects are checked at start; never block the queue on one
                 continue
             _, event = await journal_append(
                 self.conn, namespace, agent, head, [entry], self.now, session_id=session_id

@@ -29,6 +29,7 @@ from roundtable.orchestration import events as ev
 from roundtable.orchestration import flow
 from roundtable.orchestration.models import (
     HELD,
+    BlueprintSpec,
     ClaimedBlueprint,
     ClaimedRun,
     Run,
@@ -202,6 +203,7 @@ class QueueService:
                 )
             )
             claimed: list[ClaimedRun] = []
+            specs: dict[tuple[str, int], BlueprintSpec] = {}  # versions never change
             for row in chosen:
                 session = await flow.lock_session(tx, row.session_id)
                 if session.status == TreeStatus.PENDING.value:
@@ -220,14 +222,19 @@ class QueueService:
                 )
                 fresh = (await conn.execute(select(R).where(R.c.id == row.id))).one()
                 flow.audit(tx, session, fresh, RunStatus.CLAIMED.value, None)
-                claimed.append(await self._claimed(conn, fresh, session))
+                claimed.append(await self._claimed(conn, fresh, session, specs))
             await tx.flush(self.journal.append_in)
         return claimed
 
-    async def _claimed(self, conn: Conn, run: Any, session: Any) -> ClaimedRun:
-        spec = await flow.blueprint_version(
-            conn, session.namespace, session.blueprint, session.blueprint_version
-        )
+    async def _claimed(
+        self, conn: Conn, run: Any, session: Any, specs: dict[tuple[str, int], BlueprintSpec]
+    ) -> ClaimedRun:
+        key = (session.blueprint, session.blueprint_version)
+        if key not in specs:
+            specs[key] = await flow.blueprint_version(
+                conn, session.namespace, session.blueprint, session.blueprint_version
+            )
+        spec = specs[key]
         token = self.tokens.mint_run(
             session.agent,
             session.namespace,
