@@ -129,3 +129,34 @@ async def test_every_orchestration_event_matches_its_model(core: Roundtable) -> 
         "runner.registered",
         "blueprint.applied",
     } <= seen
+
+
+async def test_children_ending_at_once_reach_an_idle_parent_exactly_once(
+    core: Roundtable,
+) -> None:
+    import asyncio
+    from collections import Counter
+
+    await blueprint(core, "boss", limits={"max_children": 20})
+    await blueprint(core, "worker")
+    r1 = await runner(core, capacity=32)
+    trees = core.orchestration.trees
+    await trees.start(NS, ADMIN, "boss", {"prompt": "p"})
+    [prun] = await r1.claim()
+    me = core.tokens.authenticate(prun.run_token)
+    kids = [
+        await trees.start(NS, me, "worker", {"prompt": str(i)}, mode=Mode.ASYNC_CALLBACK)
+        for i in range(12)
+    ]
+    runs = await r1.claim(32)
+    await r1.complete(prun.id)  # the parent is idle when its children end, all at once
+    await asyncio.gather(*(r1.complete(run.id, {"i": run.input["prompt"]}) for run in runs))
+    delivered: Counter[str] = Counter()
+    for _ in range(len(kids)):
+        callbacks = await r1.claim(32)
+        if not callbacks:
+            break
+        for cb in callbacks:
+            delivered.update(e["child_session_id"] for e in cb.input["callbacks"])
+            await r1.complete(cb.id)
+    assert delivered == Counter({k.id: 1 for k in kids})

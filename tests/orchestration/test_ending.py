@@ -175,3 +175,33 @@ async def test_children_of_a_plain_parent_that_ended_follow_on_the_next_sweep(
     # Sessions of a plain parent are listed by the plain session routes too.
     listed = {s.id: s.status.value for s in await core.sessions.list(NS)}
     assert listed[stop_kid.id] == "stopped" and listed[keep_kid.id] == "pending"
+
+
+async def test_a_parent_failing_while_its_children_report_never_deadlocks(
+    core: Roundtable,
+) -> None:
+    """Children report their ends (locking child, then parent) while the parent's run fails
+    (locking parent, then children): no deadlock, no error, one consistent outcome each."""
+    import asyncio
+
+    await blueprint(core, "boss")
+    await blueprint(core, "worker")
+    r1 = await runner(core, capacity=32)
+    trees = core.orchestration.trees
+    parent = await trees.start(NS, ADMIN, "boss", {"prompt": "p"})
+    [prun] = await r1.claim()
+    me = core.tokens.authenticate(prun.run_token)
+    kids = [
+        await trees.start(NS, me, "worker", {"prompt": str(i)}, mode=Mode.ASYNC_CALLBACK)
+        for i in range(10)  # the blueprint's default max_children
+    ]
+    runs = await r1.claim(32)
+    assert len(runs) == len(kids)
+    await asyncio.gather(r1.fail(prun.id), *(r1.complete(run.id, {"i": 1}) for run in runs))
+    await core.orchestration.sweeper.sweep()
+    statuses = {s.status for s in await trees.children(NS, ADMIN, parent.id)}
+    assert statuses <= {"idle", "stopped"}
+    assert (await trees.get(NS, ADMIN, parent.id)).status == "failed"
+    async with core.db.read() as conn:
+        keys = (await conn.execute(select(tables.callbacks.c.child_id))).scalars().all()
+    assert len(keys) == len(set(keys)) == len(kids)  # each child told its parent once

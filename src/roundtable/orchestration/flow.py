@@ -322,6 +322,9 @@ async def notify_parent(tx: Tx, child: Any, status: str, key: str | None) -> Non
     """Queue a callback for the parent of an `async_callback` child, then try to deliver it."""
     if child.parent_id is None or child.mode != Mode.ASYNC_CALLBACK.value:
         return
+    # Lock the parent BEFORE inserting: the insert's foreign key takes a KEY SHARE lock on the
+    # parent row, and two children each holding one while asking for FOR UPDATE deadlock.
+    parent = await lock_session(tx, child.parent_id)
     fresh = (await tx.conn.execute(select(S).where(S.c.id == child.id))).one()
     body = envelope(fresh, status)
     key = key or f"end:{child.id}:{status}"
@@ -351,7 +354,6 @@ async def notify_parent(tx: Tx, child: Any, status: str, key: str | None) -> Non
         },
         session_id=child.parent_id,
     )
-    parent = await lock_session(tx, child.parent_id)
     if parent is not None:
         await deliver(tx, parent)
 
@@ -454,13 +456,14 @@ async def stop_session(tx: Tx, session: Any, reason: str) -> list[str]:
 
 
 async def _children_follow(tx: Tx, parent: Any, reason: str) -> list[str]:
-    """Children of an ended parent: `stop` ones are stopped (recursively), `continue` ones run on."""
+    """Running children of an ended parent: `stop` ones are stopped (recursively), `continue`
+    ones run on. Idle children have no work under way and stay as they are."""
     # SKIP LOCKED: a child busy in another transaction (e.g. reporting its own end, which
     # then locks this parent) is left to the sweeper's orphan pass instead of deadlocking.
     children = (
         await tx.conn.execute(
             select(S)
-            .where(S.c.parent_id == parent.id, S.c.status.notin_(ENDED))
+            .where(S.c.parent_id == parent.id, S.c.status.in_(BUSY))
             .where(S.c.blueprint.is_not(None))
             .order_by(S.c.id)
             .with_for_update(skip_locked=backend_of(tx.conn) == "postgresql")

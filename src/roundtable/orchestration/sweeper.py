@@ -18,7 +18,7 @@ from roundtable.config import Settings
 from roundtable.ids import utcnow
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import flow
-from roundtable.orchestration.models import ENDED, HELD, OnParentExit, RunStatus, TreeStatus
+from roundtable.orchestration.models import BUSY, ENDED, HELD, OnParentExit, RunStatus, TreeStatus
 from roundtable.orchestration.runners import ONLINE, RunnerService
 from roundtable.store import tables
 from roundtable.store.engine import Database
@@ -122,7 +122,7 @@ class Sweeper:
                 .join(parent, parent.c.id == S.c.parent_id)
                 .where(
                     S.c.blueprint.is_not(None),
-                    S.c.status.notin_(ENDED),
+                    S.c.status.in_(BUSY),
                     S.c.on_parent_exit == OnParentExit.STOP.value,
                     ended,
                 )
