@@ -1,6 +1,7 @@
 """Conformance with the official MCP clients: the TypeScript SDK and the Python SDK (D17).
 
-One plan of calls runs through each client over each transport (stdio and Streamable HTTP):
+One plan of calls runs through each client over each transport (stdio, Streamable HTTP, and
+the stdio bridge `roundtable mcp --url` in a minimal client environment):
 list the tools, call each tool once, then trigger every error code. What each client surfaces
 must carry the result, or for an error its stable `code` and recovery data. Most MCP clients
 (MCP Inspector, Claude Code, ...) are built on the TypeScript SDK, which checks
@@ -27,6 +28,7 @@ from typing import Any
 
 import pytest
 from mcp.client.client import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from roundtable.config import Settings
 from tests import live
@@ -81,6 +83,7 @@ STEPS: list[dict[str, Any]] = [
 #: (the local process acts for whoever it names) a session belongs to its own agent.
 PERMISSION_STEPS: dict[str, list[dict[str, Any]]] = {
     "http": [{"tool": "get_project", "arguments": {"agent": "bob"}}],
+    "bridge": [{"tool": "get_project", "arguments": {"agent": "bob"}}],
     "stdio": [
         {"tool": "start_session", "arguments": {"agent": "bob"}, "save": {"bob": "id"}},
         {"tool": "heartbeat", "arguments": {"session_id": "${bob}"}},
@@ -132,7 +135,7 @@ def check(outcome: dict[str, Any], transport: str) -> None:
     assert "append_entry" in found["data"]["tools"]
     denied = error(rest[-2])
     assert denied["code"] == "permission_denied"
-    assert denied["data"] == ({"agent": "bob"} if transport == "http" else denied["data"])
+    assert denied["data"] == ({"agent": "bob"} if transport != "stdio" else denied["data"])
     if transport == "stdio":
         assert denied["data"]["session_id"]
     limited = rest[-1]
@@ -248,7 +251,15 @@ def stdio_env(settings: Settings) -> dict[str, str]:
 Opener = Callable[[], "AsyncIterator[Client]"]
 
 
-@pytest.mark.parametrize("transport", ["stdio", "http"])
+def bridge_command(server: LiveServer, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    """`roundtable mcp --url` to `server` as alice, in a client's minimal environment."""
+    token_file = tmp / "alice.token"
+    token_file.write_text(harness.mint_token(server, "alice"))
+    args = ["mcp", "--url", server.url, "--token-file", str(token_file)]
+    return args, {"PATH": os.environ["PATH"], "ROUNDTABLE_AGENT": "alice"}
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http", "bridge"])
 async def test_typescript_sdk_client(
     ts_client: str,
     transport: str,
@@ -263,6 +274,9 @@ async def test_typescript_sdk_client(
             "args": ["mcp"],
             "env": stdio_env(limited),
         }
+    elif transport == "bridge":
+        args, env = bridge_command(request.getfixturevalue("limited_server"), tmp_path)
+        connect = {"transport": "stdio", "command": roundtable_exe(), "args": args, "env": env}
     else:
         server: LiveServer = request.getfixturevalue("limited_server")
         connect = {
@@ -276,9 +290,13 @@ async def test_typescript_sdk_client(
     check(outcome, transport)
 
 
-@pytest.mark.parametrize("transport", ["stdio", "http"])
+@pytest.mark.parametrize("transport", ["stdio", "http", "bridge"])
 async def test_python_sdk_client(
-    transport: str, limited: Settings, stderr_log: Path, request: pytest.FixtureRequest
+    transport: str,
+    limited: Settings,
+    stderr_log: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     @asynccontextmanager
     async def connected() -> AsyncIterator[Client]:
@@ -287,6 +305,14 @@ async def test_python_sdk_client(
             env.pop("ROUNDTABLE_AGENT")
             async with harness.stdio(limited, "alice", stderr_log, **env) as client:
                 yield client
+        elif transport == "bridge":
+            args, minimal = bridge_command(request.getfixturevalue("limited_server"), tmp_path)
+            params = StdioServerParameters(command=roundtable_exe(), args=args, env=minimal)
+            with stderr_log.open("a") as errlog:
+                async with Client(
+                    stdio_client(params, errlog=errlog), read_timeout_seconds=harness.TIMEOUT
+                ) as client:
+                    yield client
         else:
             server: LiveServer = request.getfixturevalue("limited_server")
             async with harness.http(server, harness.mint_token(server, "alice")) as client:

@@ -128,3 +128,18 @@ def test_lean_schema_rewrites_without_changing_what_is_accepted() -> None:
             "items": {"type": "array", "items": {"type": "object"}},
         },
     }
+
+
+async def test_tools_registered_elsewhere_are_listed_in_one_paragraph() -> None:
+    server = build_server(_no_core)
+
+    @server.tool()
+    async def another_area_tool(x: int) -> int:
+        """First line of a docstring
+        that goes on, indented as code is."""
+        return x
+
+    listed = {tool.name: tool for tool in await server.list_tools()}
+    assert listed["another_area_tool"].description == (
+        "First line of a docstring that goes on, indented as code is."
+    )

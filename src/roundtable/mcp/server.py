@@ -111,6 +111,8 @@ class RoundtableMCP(MCPServer[McpState]):
         return [
             tool.model_copy(
                 update={
+                    # One paragraph, whichever module registered the tool (no code indentation).
+                    "description": " ".join((tool.description or "").split()) or None,
                     "input_schema": lean_schema(tool.input_schema, inputs=True),
                     "output_schema": None
                     if tool.output_schema is None
