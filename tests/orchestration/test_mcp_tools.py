@@ -94,6 +94,20 @@ async def test_an_agent_starts_and_manages_children_with_its_run_token(
         await fail(client, "start_agent_session", {"blueprint": "nope", "prompt": "x"}, "not_found")
         children = await ok(client, "list_child_sessions")
         assert len(children["sessions"]) == 1
+        # The journal tools write as the run's own session, as over HTTP; naming another is
+        # refused and writes nothing.
+        await ok(client, "set_project", {"project": "web", "create": True})
+        await ok(client, "append_entry", {"message": "did it"})
+        await fail(
+            client,
+            "append_entry",
+            {"message": "as other", "session_id": other},
+            "permission_denied",
+        )
+    async with httpx.AsyncClient(headers=live_server.headers) as api:
+        r = await api.get(f"{live_server.api()}/projects/web/entries")
+    entries = r.json()["entries"]
+    assert [(e["message"], e["session_id"]) for e in entries] == [("did it", root)]
 
 
 def test_a_runner_token_cannot_use_mcp(live_server: LiveServer) -> None:

@@ -39,11 +39,7 @@ def _ns(caller: Principal, core: Roundtable, namespace: str) -> str:
 
 def _run_session(caller: Principal, session_id: str | None) -> str | None:
     """Writes made with a run token are attributed to its session (and only to it)."""
-    if caller.scope is None:
-        return session_id
-    if session_id not in (None, caller.scope.session_id):
-        raise PermissionDenied("a run token writes as its own session only", session_id=session_id)
-    return caller.scope.session_id
+    return caller.session_for(session_id)
 
 
 async def _session_agent(

@@ -128,6 +128,17 @@ class Principal:
         if not self.may(perm):
             raise PermissionDenied(f"this token lacks the permission {perm!r}", permission=perm)
 
+    def session_for(self, session_id: str | None) -> str | None:
+        """The session a write is attributed to: a run token writes as its own session only
+        (naming another is refused); any other caller as the session it names."""
+        if self.scope is None:
+            return session_id
+        if session_id not in (None, self.scope.session_id):
+            raise PermissionDenied(
+                "a run token writes as its own session only", session_id=session_id
+            )
+        return self.scope.session_id
+
     def namespace_for(self, requested: str | None, default: str) -> str:
         """The namespace to act in; an agent token is bound to its own."""
         if self.admin:

@@ -121,9 +121,13 @@ class Caller:
     namespace: str
     agent: str
     warm: WarmStart | None = None
+    principal: Principal | None = None
 
     def session(self, session_id: str | None) -> str | None:
-        """The session named, else (stdio) the one this server started or resumed."""
+        """The session named, else (stdio) the one this server started or resumed; a run
+        token's own session whatever is named (another one is refused)."""
+        if self.principal is not None and self.principal.scope is not None:
+            return self.principal.session_for(session_id)
         if self.warm is not None:
             session_id = self.warm.session_for(self.namespace, self.agent, session_id)
         tracing.annotate(session=session_id)
@@ -162,6 +166,7 @@ def _caller(ctx: Context, agent: str | None, namespace: str | None) -> Caller:
         namespace=principal.namespace_for(namespace, settings.namespace),
         agent=principal.agent_for(agent),
         warm=state.warm,
+        principal=principal,
     )
     tracing.annotate(agent=caller.agent, namespace=caller.namespace)
     return caller
