@@ -1,10 +1,11 @@
 """Help text in the conventional Unix shape, whatever Typer's current defaults are.
 
-Typer 0.29 prints `<bool>` after every flag (flags take no value) and `{project}` for a
-required argument in the usage line. People read `--json` and `roundtable verify PROJECT
-[OPTIONS]`-style usage everywhere else, so `install()` adjusts two display methods: flags show
-no type, and arguments show as `PROJECT` (required) or `[PATH]` (optional). Only the help text
-changes; parsing does not. `tests/cli/test_help.py` checks the rendered help of every command,
+Typer 0.29 prints `<bool>` after every flag (flags take no value), `<list[str]>` after an
+argument that takes several values, and `{project}` for a required argument in the usage line.
+People read `--json` and `roundtable verify PROJECT [OPTIONS]`-style usage everywhere else, so
+`install()` adjusts these display methods: flags and repeated arguments show no type,
+repeatable options the type of one value, and arguments show as `PROJECT` (required), `[PATH]`
+(optional) or `[PROJECT]...` (several). Only the help text changes; parsing does not. `tests/cli/test_help.py` checks the rendered help of every command,
 so a Typer upgrade that renames these methods fails a test rather than the help.
 """
 
@@ -19,6 +20,18 @@ def _flag_type(original: Any) -> Any:
     def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
         if self.is_flag:
             return None
+        result: str | None = original(self, ctx)
+        if result is not None and result.startswith("<list[") and result.endswith("]>"):
+            return "<" + result[len("<list[") : -len("]>")] + ">"  # repeatable: one value's type
+        return result
+
+    return display_type_rich
+
+
+def _argument_type(original: Any) -> Any:
+    def display_type_rich(self: typer.core.TyperArgument, ctx: Any) -> str | None:
+        if self.nargs != 1:
+            return None  # `[PROJECT]...` already says it repeats
         result: str | None = original(self, ctx)
         return result
 
@@ -40,5 +53,6 @@ def install() -> None:
     if getattr(option, "_roundtable_help", False):
         return
     setattr(option, "display_type_rich", _flag_type(option.display_type_rich))  # noqa: B010
+    setattr(argument, "display_type_rich", _argument_type(argument.display_type_rich))  # noqa: B010
     setattr(argument, "_usage_display_name", _usage_name)  # noqa: B010
     setattr(option, "_roundtable_help", True)  # noqa: B010
