@@ -20,6 +20,10 @@ def default_data_dir() -> Path:
     return Path(base) / "roundtable"
 
 
+#: The MCP tool groups `ROUNDTABLE_MCP_TOOLS` chooses from (the session tools are always on).
+MCP_TOOL_GROUPS = ("journal", "proofs", "events", "orchestration", "schemas", "documents")
+
+
 class Settings(BaseSettings):
     """Roundtable's configuration. Errors name the offending `ROUNDTABLE_` key."""
 
@@ -37,6 +41,10 @@ class Settings(BaseSettings):
     token: str | None = Field(default=None, description="Bearer token the CLI sends.")
     namespace: str = "default"
     agent: str | None = Field(default=None, description="Agent identity for `roundtable mcp`.")
+    mcp_tools: str = Field(
+        default="all",
+        description="Tool groups offered over MCP, comma-separated (the session tools always).",
+    )
     admin_token: str | None = Field(
         default=None, description="Overrides the admin token file in the data directory."
     )
@@ -140,6 +148,24 @@ class Settings(BaseSettings):
     output_retries_max: int = Field(
         default=5, ge=0, description="Cap on the retries a run or blueprint may ask for."
     )
+
+    @field_validator("mcp_tools")
+    @classmethod
+    def _known_tool_groups(cls, value: str) -> str:
+        groups = {g.strip() for g in value.split(",") if g.strip()}
+        unknown = sorted(groups - {"all", *MCP_TOOL_GROUPS})
+        if unknown or not groups:
+            raise ValueError(
+                f"unknown tool group(s) {', '.join(unknown) or '(none given)'}; use all or "
+                f"some of {', '.join(MCP_TOOL_GROUPS)}"
+            )
+        return ",".join(sorted(groups))
+
+    @property
+    def mcp_tool_groups(self) -> frozenset[str]:
+        """The MCP tool groups to offer (`ROUNDTABLE_MCP_TOOLS`), `all` expanded."""
+        groups = set(self.mcp_tools.split(","))
+        return frozenset(MCP_TOOL_GROUPS) if "all" in groups else frozenset(groups)
 
     @field_validator("database_url")
     @classmethod

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from mcp.server import MCPServer
+from pydantic import ValidationError
 
+from roundtable.config import MCP_TOOL_GROUPS, Settings
 from roundtable.mcp.common import CoreHandle, McpState
 from roundtable.mcp.server import RoundtableMCP, build_server
 
@@ -143,3 +147,21 @@ async def test_tools_registered_elsewhere_are_listed_in_one_paragraph() -> None:
     assert listed["another_area_tool"].description == (
         "First line of a docstring that goes on, indented as code is."
     )
+
+
+async def test_tool_groups_choose_what_is_listed() -> None:
+    """`ROUNDTABLE_MCP_TOOLS`: the session tools always, then only the groups asked for."""
+    only_journal = build_server(_no_core, groups={"journal"})
+    names = {tool.name for tool in await only_journal.list_tools()}
+    assert {"start_session", "end_session", "append_entry", "read_recent"} <= names
+    assert not names & {"start_agent_session", "put_document", "get_schema", "wait_for_events"}
+    everything = {tool.name for tool in await build_server(_no_core).list_tools()}
+    assert {"start_agent_session", "put_document", "get_schema", "wait_for_events"} <= everything
+
+
+def test_unknown_tool_groups_are_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="unknown tool group"):
+        Settings(data_dir=tmp_path, mcp_tools="journal,orchestrashun")
+    settings = Settings(data_dir=tmp_path, mcp_tools="documents, journal")
+    assert settings.mcp_tool_groups == {"documents", "journal"}
+    assert Settings(data_dir=tmp_path).mcp_tool_groups == set(MCP_TOOL_GROUPS)

@@ -10,7 +10,7 @@ they share (caller resolution, the error encoding, argument types) is in `common
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,6 +22,7 @@ from mcp_types import Tool as MCPTool
 from pydantic import ValidationError
 
 from roundtable import __version__, metrics, tracing
+from roundtable.config import MCP_TOOL_GROUPS
 from roundtable.errors import ERRORS, InvalidInput, NotFound
 from roundtable.mcp import events, journal, proofs, resources, sessions
 from roundtable.mcp.common import (
@@ -215,8 +216,14 @@ def _outcome(result: CallToolResult | InputRequiredResult) -> str:
 
 def build_server(
     lifespan: Callable[[MCPServer[McpState]], AsyncIterator[McpState]],
+    groups: Collection[str] | None = None,
 ) -> MCPServer[McpState]:
-    """An MCP server whose tools find the core through `lifespan`'s `McpState`."""
+    """An MCP server whose tools find the core through `lifespan`'s `McpState`.
+
+    `groups` (default: all) picks the tool groups of `ROUNDTABLE_MCP_TOOLS`: the tool list is
+    part of every agent's context, so an agent that only keeps a journal need not carry the
+    orchestration and document tools. The session tools are always there.
+    """
     server = RoundtableMCP(
         "roundtable",
         version=__version__,
@@ -224,18 +231,27 @@ def build_server(
         lifespan=asynccontextmanager(lifespan),
         log_level="WARNING",
     )
+    wanted = set(MCP_TOOL_GROUPS if groups is None else groups)
     sessions.register(server)
-    journal.register(server)
-    proofs.register(server)
-    events.register(server)
-    resources.register(server)
-    from roundtable.mcp import orchestration, schemas
+    if "journal" in wanted:
+        journal.register(server)
+        resources.register(server)  # a journal's recent entries and latest checkpoint
+    if "proofs" in wanted:
+        proofs.register(server)
+    if "events" in wanted:
+        events.register(server)
+    if "orchestration" in wanted:
+        from roundtable.mcp import orchestration
 
-    orchestration.register(server)
-    schemas.register(server)  # the schema registry
-    from roundtable.mcp import documents
+        orchestration.register(server)
+    if "schemas" in wanted:
+        from roundtable.mcp import schemas
 
-    documents.register(server)
+        schemas.register(server)
+    if "documents" in wanted:
+        from roundtable.mcp import documents
+
+        documents.register(server)
     return server
 
 
@@ -250,7 +266,7 @@ def for_core(core: Roundtable, transport: Literal["stdio", "http"]) -> MCPServer
             warm = await WarmStart.load(core)
         yield McpState(core=core, transport=transport, warm=warm)
 
-    server = build_server(lifespan)
+    server = build_server(lifespan, core.settings.mcp_tool_groups)
     if isinstance(server, RoundtableMCP):
         server.transport = transport
     return server

@@ -62,7 +62,7 @@ async def serve_stdio(settings: Settings) -> None:
             finally:
                 await state.handle.settle()
 
-    await run_guarded_stdio(build_server(lifespan))
+    await run_guarded_stdio(build_server(lifespan, settings.mcp_tool_groups))
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
