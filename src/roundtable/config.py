@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest HTTP request body; larger ones get 413 before they are read.",
     )
+    max_run_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest orchestration or schema request body (blueprints, runs, reports).",
+    )
 
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"

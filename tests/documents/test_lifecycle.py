@@ -34,7 +34,7 @@ async def count(core: Roundtable, table: str) -> int:
 
 async def test_defaults_by_origin(core: Roundtable) -> None:
     root = await core.sessions.start(NS, "lead")
-    child = await core.sessions.start(NS, "worker", parent_id=root.id)
+    child = await core.sessions.start(NS, "lead", parent_id=root.id)
     docs = core.documents
     person = await docs.put(ADMIN, NS, name="handbook", content="read me", actor=None)
     assert (person.lifecycle, person.scope, person.created_origin) == (

@@ -67,7 +67,9 @@ def build(server: LiveServer) -> World:
         return str(_ok(httpx.post(f"{api}/sessions", json=body, headers=admin), 201)["id"])
 
     w.sessions["rootA"] = start("lead-a")
-    w.sessions["childA"] = start("worker-a", w.sessions["rootA"])
+    # A plain session may only be parented to one of its own agent (trees of different agents
+    # are built by orchestration); the tokens below are scoped to these trees either way.
+    w.sessions["childA"] = start("lead-a", w.sessions["rootA"])
     w.sessions["rootB"] = start("lead-b")
     rw = ["documents:read", "documents:write"]
     w.tokens["a"] = _mint(

@@ -198,7 +198,7 @@ async def test_blueprint_bad_input(core: Roundtable, api: httpx.AsyncClient) -> 
     ]:
         r = await api.put(f"{NSP}/blueprints/b", json=body)
         assert r.status_code == status and r.json()["code"] == "invalid_input", (body, r.text)
-    r = await api.put(f"{NSP}/blueprints/b", content=b"x" * (core.settings.max_request_bytes + 1))
+    r = await api.put(f"{NSP}/blueprints/b", content=b"x" * (core.settings.max_run_body_bytes + 1))
     assert r.status_code == 413 and r.json()["code"] == "too_large"
     assert (await api.get(f"{NSP}/blueprints")).json() == {"blueprints": []}
     with pytest.raises(NotFound):

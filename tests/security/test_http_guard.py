@@ -23,13 +23,13 @@ def test_oversized_bodies_are_413_before_authentication(serve: Serve) -> None:
         url = f"{server.api()}/projects/web/entries"
         # Unauthenticated, declared length: refused before a byte of it is read.
         r = httpx.post(url, content=b"x" * (LIMIT + 1), timeout=30)
-        assert_problem(r, 413, "payload_too_large")
+        assert_problem(r, 413, "too_large")
         # Unauthenticated, chunked (no length): cut off once the count passes the limit.
         r = httpx.post(url, content=_chunks(64), timeout=30)
-        assert_problem(r, 413, "payload_too_large")
+        assert_problem(r, 413, "too_large")
         # Authenticated makes no difference, and /mcp is limited too.
         r = httpx.post(url, content=_chunks(64), headers=server.headers, timeout=30)
-        assert_problem(r, 413, "payload_too_large")
+        assert_problem(r, 413, "too_large")
         r = httpx.post(f"{server.url}/mcp", content=_chunks(64), headers=server.headers)
         assert r.status_code == 413
         # A body under the limit still reaches authentication and the route.

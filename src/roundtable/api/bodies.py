@@ -1,5 +1,10 @@
-"""Bounded request bodies: a dependency that refuses a body over `max_request_bytes` (413)
-before it is parsed."""
+"""Bounded request bodies: a dependency that refuses a body over `max_run_body_bytes` (413)
+before it is parsed.
+
+Every body is already bounded by `max_request_bytes` (`api/guard.py`, before authentication);
+orchestration and schema bodies (blueprints, agent sessions, runner reports, schemas) are small
+by nature, so they get this tighter limit.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from roundtable.runtime import Roundtable
 
 async def bounded_body(request: Request) -> None:
     core: Roundtable = request.app.state.core
-    limit = core.settings.max_request_bytes
+    limit = core.settings.max_run_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"request body over {limit} bytes", limit=limit)

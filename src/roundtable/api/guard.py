@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from roundtable.config import Settings
+from roundtable.errors import TooLarge
 
 PROBLEM = b"application/problem+json"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -91,7 +92,7 @@ class RequestGuard:
                 await send_problem(
                     send,
                     413,
-                    "payload_too_large",
+                    TooLarge.code,
                     "Request body too large",
                     f"request body of {size} bytes is larger than the limit of {self.limit}",
                     close=True,
@@ -158,7 +159,7 @@ class RequestGuard:
             await send_problem(
                 send,
                 413,
-                "payload_too_large",
+                TooLarge.code,
                 "Request body too large",
                 str(exc.detail),
                 close=True,

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from roundtable import metrics
-from roundtable.errors import InvalidInput, RateLimited, RoundtableError
+from roundtable.errors import InvalidInput, RateLimited, RoundtableError, TooLarge
 
 PROBLEM = "application/problem+json"
 
@@ -35,7 +35,7 @@ def problem(error: RoundtableError, instance: str | None = None) -> JSONResponse
     return JSONResponse(body, status_code=error.http_status, headers=headers, media_type=PROBLEM)
 
 
-_HTTP_CODES = {413: "payload_too_large"}
+_HTTP_CODES = {413: TooLarge.code}
 
 
 def install(app: FastAPI) -> None:
