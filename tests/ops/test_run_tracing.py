@@ -1,0 +1,93 @@
+"""Trace context from an agent's call into the runs it starts: the run's `invoke_agent` span in
+the runner is a child of the tool call (or request) that queued it, and the runner's reports
+continue it on the server. The real server in a thread, the real runner loop in-process, the
+SDK's in-memory exporter for both."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from roundtable.runner import Runner, RunnerConfig
+from tests.live import LiveServer
+from tests.mcp.harness import http, mint_token, ok
+from tests.ops.test_tracing import PARENT, TRACE_ID, finished, spans
+
+__all__ = ["spans"]  # the fixture, shared with test_tracing
+
+COMPLETE = "POST /api/v1/runners/{runner_id}/runs/{run_id}/complete"
+
+
+async def runs_of(client: httpx.AsyncClient, session_id: str, count: int) -> list[dict[str, Any]]:
+    """The session's runs once `count` of them have completed."""
+    for _ in range(600):
+        runs = (await client.get(f"/sessions/{session_id}/runs")).json()["runs"]
+        if sum(run["status"] == "completed" for run in runs) >= count:
+            return list(runs)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"runs of {session_id} did not complete: {runs}")
+
+
+def trace_id(span: Any) -> str:
+    return format(span.context.trace_id, "032x")
+
+
+async def test_a_tool_call_and_the_run_it_starts_share_one_trace(
+    spans: InMemorySpanExporter, live_server: LiveServer
+) -> None:
+    api = live_server.api()
+    async with httpx.AsyncClient(base_url=api, headers=live_server.headers) as admin:
+        r = await admin.put(
+            "/blueprints/worker", json={"name": "worker", "executor": {"kind": "echo"}}
+        )
+        assert r.status_code == 201, r.text
+        async with http(live_server, mint_token(live_server, "caller")) as client:
+            parent = await ok(client, "start_session")
+            child = await ok(
+                client,
+                "start_agent_session",
+                {"blueprint": "worker", "prompt": "hi", "session_id": parent["id"]},
+            )
+        config = RunnerConfig(
+            url=live_server.url,
+            token=live_server.admin_token,
+            executors=("echo",),
+            poll_wait=0.2,
+            grace_seconds=5,
+        )
+        runner = Runner(config)
+        task = asyncio.create_task(runner.run())
+        try:
+            await runs_of(admin, child["id"], 1)
+            # A resume over HTTP, from a caller that traces: its run joins the caller's trace.
+            resumed = await admin.post(
+                f"/sessions/{child['id']}/resume",
+                json={"prompt": "again"},
+                headers={"traceparent": PARENT},
+            )
+            assert resumed.status_code == 200, resumed.text
+            runs = await runs_of(admin, child["id"], 2)
+        finally:
+            runner.request_stop()
+            await asyncio.wait_for(task, 30)
+    first, second = sorted(runs, key=lambda run: run["created_at"])
+
+    [tool] = finished(spans, "execute_tool start_agent_session")
+    agents = finished(spans, "invoke_agent worker", count=2)
+    by_run = {dict(span.attributes or {})["roundtable.run.id"]: span for span in agents}
+    started = by_run[first["id"]]
+    assert trace_id(started) == trace_id(tool)
+    assert started.parent is not None and started.parent.span_id == tool.context.span_id
+    attributes = dict(started.attributes or {})
+    assert attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert attributes["gen_ai.agent.name"] == "worker"
+    assert attributes["gen_ai.agent.id"] == child["id"]
+    assert attributes["roundtable.run.status"] == "completed"
+    # The runner's report carried the run's span: the server's handling continues it.
+    reports = [s for s in finished(spans, COMPLETE, count=2) if trace_id(s) == trace_id(tool)]
+    assert [s.parent.span_id for s in reports if s.parent] == [started.context.span_id]
+    # The resumed run continues the trace of the request that resumed it.
+    assert trace_id(by_run[second["id"]]) == TRACE_ID
