@@ -15,13 +15,14 @@ from sqlalchemy import func, select
 
 from roundtable.config import Settings
 from roundtable.ids import utcnow
-from roundtable.orchestration.models import RunStatus
+from roundtable.orchestration.models import ENDED, RunStatus
 from roundtable.orchestration.runners import GONE
 from roundtable.store import tables
 from roundtable.store.engine import Database
 
 R = tables.runs
 RN = tables.runners
+S = tables.sessions
 CB = tables.callbacks
 RUNNER_STATES = ("online", "stale", "gone")
 
@@ -65,7 +66,11 @@ async def queue_health(
                 health.runners["stale"] += 1
             else:
                 health.runners["online"] += 1
-        backlog = select(func.count()).select_from(CB).where(CB.c.run_id.is_(None))
+        backlog = (  # an ended parent never takes its callbacks: not a backlog any more
+            select(func.count())
+            .select_from(CB.join(S, S.c.id == CB.c.parent_id))
+            .where(CB.c.run_id.is_(None), S.c.status.notin_(ENDED))
+        )
         health.callbacks_pending = int(await conn.scalar(backlog) or 0)
     return health
 
@@ -100,6 +105,6 @@ def register(health: QueueHealth, registry: CollectorRegistry) -> None:
         runners.labels(state).set(n)
     Gauge(
         "roundtable_callbacks_pending",
-        "Callbacks from async_callback children not yet delivered to their parent (it is busy).",
+        "Callbacks from async_callback children waiting for their (busy, not ended) parent.",
         registry=registry,
     ).set(health.callbacks_pending)
