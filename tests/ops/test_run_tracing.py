@@ -11,10 +11,15 @@ from typing import Any
 import httpx
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from roundtable import tracing
+from roundtable.auth.tokens import ADMIN
+from roundtable.orchestration.models import Mode
 from roundtable.runner import Runner, RunnerConfig
+from roundtable.runtime import Roundtable
 from tests.live import LiveServer
 from tests.mcp.harness import http, mint_token, ok
 from tests.ops.test_tracing import PARENT, TRACE_ID, finished, spans
+from tests.orchestration.conftest import NS, blueprint, runner
 
 __all__ = ["spans"]  # the fixture, shared with test_tracing
 
@@ -91,3 +96,30 @@ async def test_a_tool_call_and_the_run_it_starts_share_one_trace(
     assert [s.parent.span_id for s in reports if s.parent] == [started.context.span_id]
     # The resumed run continues the trace of the request that resumed it.
     assert trace_id(by_run[second["id"]]) == TRACE_ID
+
+
+async def test_callback_runs_inherit_the_trace_of_the_session(
+    spans: InMemorySpanExporter, core: Roundtable
+) -> None:
+    """A callback queued outside any span (here: a report from an untraced runner; the sweeper
+    alike) continues the trace of its session's latest traced run; untraced work stays so."""
+    await blueprint(core, "echoer")
+    worker = await runner(core)
+    with tracing.span("execute_tool start_agent_session") as tool:
+        parent = await core.orchestration.trees.start(NS, ADMIN, "echoer", {"prompt": "p"})
+    [parent_run] = await worker.claim(1)
+    assert parent_run.traceparent is not None
+    assert parent_run.traceparent.split("-")[1:3] == [
+        format(tool.context.trace_id, "032x"),
+        format(tool.context.span_id, "016x"),
+    ]
+    child = await core.orchestration.trees.start(
+        NS, ADMIN, "echoer", {"prompt": "c"}, mode=Mode.ASYNC_CALLBACK, parent_session_id=parent.id
+    )
+    [child_run] = await worker.claim(1)
+    assert child_run.session_id == child.id and child_run.traceparent is None  # no span then
+    await worker.complete(child_run.id)
+    await worker.complete(parent_run.id)  # idle now: the waiting callback is delivered
+    [callback] = await worker.claim(1)
+    assert callback.kind == "callback" and callback.session_id == parent.id
+    assert callback.traceparent == parent_run.traceparent
