@@ -6,6 +6,9 @@ SDK's in-memory exporter for both."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -123,3 +126,23 @@ async def test_callback_runs_inherit_the_trace_of_the_session(
     [callback] = await worker.claim(1)
     assert callback.kind == "callback" and callback.session_id == parent.id
     assert callback.traceparent == parent_run.traceparent
+
+
+def test_a_runner_without_the_otel_extra_runs_untraced() -> None:
+    """OTEL_* ask for tracing but the SDK is missing: a warning, and the runner goes on."""
+    code = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None  # as if the [otel] extra were not installed\n"
+        "from roundtable import tracing\n"
+        "from roundtable.runner.api import RunnerApi\n"
+        "print(tracing.configure_from_env('roundtable-runner'), tracing.inject())\n"
+        "with tracing.span('invoke_agent x', carrier={'traceparent': 'x'}) as s:\n"
+        "    print(s)\n"
+    )
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "console"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "{}", "None"]
+    assert "[otel] extra is not installed" in done.stderr
