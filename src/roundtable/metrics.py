@@ -123,6 +123,32 @@ JOURNAL_HEAD_LOCK_WAIT_SECONDS = Histogram(
     buckets=DB_BUCKETS,
 )
 
+# -- orchestration (issue 9/17): counted when the transition's transaction commits -----------
+RUNS_ENDED = Counter(
+    "roundtable_runs_ended_total",
+    "Runs that ended, by status: completed, failed (including queue timeouts, exhausted "
+    "attempts and invalid structured output), stopped.",
+    ["status"],
+)
+RUNS_REQUEUED = Counter(
+    "roundtable_runs_requeued_total",
+    "Held runs put back in the queue (attempt + 1), by cause: lease_lapsed, runner_gone, "
+    "runner_left, retryable_failure.",
+    ["cause"],
+)
+RUNS_TIMED_OUT = Counter(
+    "roundtable_runs_timed_out_total",
+    "Runs whose time ran out, by timeout: queue (no runner claimed it in time: it fails) or "
+    "lease (its runner went silent: it is requeued, or fails once attempts are used up).",
+    ["timeout"],
+)
+RUN_CLAIM_LATENCY_SECONDS = Histogram(
+    "roundtable_run_claim_latency_seconds",
+    "Time a run waited in the queue, from being queued (or requeued) to its claim.",
+    ["executor"],
+    buckets=LATENCY_BUCKETS,
+)
+
 #: Every limit name a `RateLimited` can carry; anything else is counted as `other`.
 _LIMITS = frozenset({"write_rate", "max_sessions_per_agent", "max_sessions_per_namespace"})
 

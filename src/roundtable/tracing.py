@@ -54,13 +54,14 @@ def enabled() -> bool:
     return _tracer is not None
 
 
-def configure_from_env() -> bool:
+def configure_from_env(service_name: str = "roundtable") -> bool:
     """Turn tracing on if the environment asks for it; returns whether it is on.
 
     It is asked for by `OTEL_TRACES_EXPORTER` (`otlp`, `console`, comma-separated; `none` keeps
     it off) or an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`,
     `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), and vetoed by `OTEL_SDK_DISABLED=true`. The exporter
-    reads its own `OTEL_EXPORTER_OTLP_*` settings; `OTEL_SERVICE_NAME` defaults to `roundtable`.
+    reads its own `OTEL_EXPORTER_OTLP_*` settings; `OTEL_SERVICE_NAME` defaults to
+    `service_name` (`roundtable`, or `roundtable-runner` for the runner process).
     """
     if _tracer is not None:
         return True
@@ -79,7 +80,7 @@ def configure_from_env() -> bool:
         )
         return False
     resource = Resource.create(
-        {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: "roundtable"}
+        {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service_name}
     )
     provider = TracerProvider(resource=resource)
     for name in names:

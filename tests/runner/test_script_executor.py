@@ -46,6 +46,17 @@ async def test_run_identity_reaches_the_process_environment() -> None:
     }
 
 
+async def test_the_runs_trace_context_reaches_the_process_environment() -> None:
+    """A script that traces (`TRACEPARENT`, the OpenTelemetry environment carrier) joins it."""
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    script = "import os; print(os.environ.get('TRACEPARENT', 'none'))"
+    ctx, _ = context(claimed("script", {"command": [PY, "-c", script]}, traceparent=parent))
+    result = await ScriptExecutor().execute(ctx)
+    assert result.result_text == parent
+    untraced, _ = await execute({"command": [PY, "-c", script]})
+    assert untraced.result_text == "none"
+
+
 async def test_nonzero_exit_fails_with_the_stderr_tail() -> None:
     script = "import sys; sys.stderr.write('x' * 5000 + 'the end'); sys.exit(3)"
     result, _ = await execute({"command": [PY, "-c", script]})

@@ -22,6 +22,7 @@ from roundtable import metrics
 from roundtable.api.deps import Caller, Core
 from roundtable.errors import PermissionDenied
 from roundtable.journal.health import journal_health
+from roundtable.orchestration import gauges
 from roundtable.runtime import Roundtable
 
 log = logging.getLogger("roundtable.metrics")
@@ -61,7 +62,12 @@ async def journal_gauges(core: Roundtable, registry: CollectorRegistry) -> None:
         unsigned.labels(**key).set(journal.size - (journal.checkpoint_size or 0))
 
 
-SCRAPERS: list[Scraper] = [journal_gauges]
+async def orchestration_gauges(core: Roundtable, registry: CollectorRegistry) -> None:
+    """Runs by status, queue depth and age per executor, runners by state, callback backlog."""
+    gauges.register(await gauges.queue_health(core.db, core.settings), registry)
+
+
+SCRAPERS: list[Scraper] = [journal_gauges, orchestration_gauges]
 
 
 async def scrape(core: Roundtable) -> bytes:

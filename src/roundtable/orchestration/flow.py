@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from roundtable import metrics, tracing
 from roundtable.config import Settings
 from roundtable.errors import NotFound
 from roundtable.events import log as events
@@ -34,7 +35,7 @@ from roundtable.orchestration.models import (
 )
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of, insert_ignore
-from roundtable.store.engine import Conn
+from roundtable.store.engine import Conn, after_commit
 
 S = tables.sessions
 R = tables.runs
@@ -86,6 +87,41 @@ class Tx:
         await events.record(self.conn, *self.events)
         self.events.clear()
         self.audit.clear()
+
+
+def count(metric: Any, *labels: str, amount: float = 1.0) -> None:
+    """Count a transition once its transaction commits (a rolled-back one counts nothing)."""
+    child = metrics.labelled(metric, *labels) if labels else metric
+    after_commit(lambda: child.inc(amount))
+
+
+def observe(metric: Any, amount: float, *labels: str) -> None:
+    """Observe a histogram value once the transaction commits."""
+    child = metrics.labelled(metric, *labels) if labels else metric
+    after_commit(lambda: child.observe(amount))
+
+
+async def trace_context(tx: Tx, session: Any) -> dict[str, str | None]:
+    """The W3C trace context a new run of `session` carries: the current span's (the tool call
+    or request that queues it, or the runner's report that triggered a callback or retry),
+    else the session's latest traced run's (a callback delivered by the sweeper). Nothing
+    when tracing is off."""
+    if not tracing.enabled():
+        return {}
+    carrier = tracing.inject()
+    if "traceparent" in carrier:
+        return {"traceparent": carrier["traceparent"], "tracestate": carrier.get("tracestate")}
+    inherited = (
+        await tx.conn.execute(
+            select(R.c.traceparent, R.c.tracestate)
+            .where(R.c.session_id == session.id, R.c.traceparent.is_not(None))
+            .order_by(R.c.created_at.desc(), R.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if inherited is None:
+        return {}
+    return {"traceparent": inherited.traceparent, "tracestate": inherited.tracestate}
 
 
 async def lock_session(tx: Tx, session_id: str) -> Any:
@@ -166,6 +202,7 @@ async def enqueue(
             created_at=tx.now,
             queue_deadline=tx.now + timedelta(seconds=tx.settings.run_queue_timeout),
             **output,
+            **await trace_context(tx, session),
         )
     )
     tx.emit(
@@ -242,6 +279,7 @@ async def finish_run(
             lease_expires_at=None,
         )
     )
+    count(metrics.RUNS_ENDED, status)
     event_type = {
         RunStatus.COMPLETED.value: ev.RUN_COMPLETED,
         RunStatus.FAILED.value: ev.RUN_FAILED,
@@ -430,6 +468,7 @@ async def stop_session(tx: Tx, session: Any, reason: str) -> list[str]:
                 .where(R.c.id == run.id)
                 .values(status=RunStatus.STOPPED.value, finished_at=tx.now)
             )
+            count(metrics.RUNS_ENDED, RunStatus.STOPPED.value)
             tx.emit(
                 run.namespace,
                 ev.RUN_STOPPED,
@@ -476,9 +515,14 @@ async def _children_follow(tx: Tx, parent: Any, reason: str) -> list[str]:
     return stopped
 
 
-async def requeue(tx: Tx, run: Any, reason: str) -> bool:
+#: Why a held run goes back to the queue: the bounded label of `roundtable_runs_requeued_total`.
+REQUEUE_CAUSES = frozenset({"lease_lapsed", "runner_gone", "runner_left", "retryable_failure"})
+
+
+async def requeue(tx: Tx, run: Any, reason: str, *, cause: str) -> bool:
     """Put a held run back in the queue (attempt + 1), or fail it once attempts are used up.
-    Returns True when requeued."""
+    Returns True when requeued. `reason` is for people (events, errors); `cause` (one of
+    `REQUEUE_CAUSES`) is for the metrics."""
     if run.attempt >= run.max_attempts:
         await finish_run(
             tx,
@@ -506,6 +550,7 @@ async def requeue(tx: Tx, run: Any, reason: str) -> bool:
             queue_deadline=tx.now + timedelta(seconds=tx.settings.run_queue_timeout),
         )
     )
+    count(metrics.RUNS_REQUEUED, cause if cause in REQUEUE_CAUSES else "other")
     session = await lock_session(tx, run.session_id)
     if session is not None and session.status in BUSY:
         await set_status(tx, session, TreeStatus.PENDING.value, "requeued")

@@ -206,6 +206,10 @@ class ClaimedRun(Run):
     project: str | None
     #: For executors without native structured output: append to the prompt (issue 10).
     output_instructions: str | None = None
+    #: W3C trace context of the call that queued the run (issue 17): the runner's
+    #: `invoke_agent` span continues it. None when the server does not trace.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 class ClaimResult(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import Select, func, literal_column, select, update
 
+from roundtable import metrics
 from roundtable.auth.tokens import Principal, RunScope, TokenService
 from roundtable.config import Settings
 from roundtable.errors import ConflictError, NotFound
@@ -192,6 +193,13 @@ class QueueService:
             if not chosen:
                 return []
             ids = [row.id for row in chosen]
+            queued_for = timedelta(seconds=self.settings.run_queue_timeout)
+            for row in chosen:  # pending since: its (re)queueing set the deadline from then
+                flow.observe(
+                    metrics.RUN_CLAIM_LATENCY_SECONDS,
+                    max(0.0, (tx.now - (row.queue_deadline - queued_for)).total_seconds()),
+                    row.executor,
+                )
             await conn.execute(
                 update(R)
                 .where(R.c.id.in_(ids))
@@ -356,7 +364,9 @@ class QueueService:
             if run.runner_id != runner_id or run.status not in HELD:
                 raise self._not_held(run, runner_id)
             if fail is not None and fail.retryable and not run.stop_requested:
-                await flow.requeue(tx, run, f"retryable failure: {fail.error.code}")
+                await flow.requeue(
+                    tx, run, f"retryable failure: {fail.error.code}", cause="retryable_failure"
+                )
             elif complete is not None:
                 usage = complete.usage.model_dump() if complete.usage else None
                 # structured output (issue 10): a run with a schema is validated, retried or

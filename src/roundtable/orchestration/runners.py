@@ -163,7 +163,8 @@ class RunnerService:
             run = await flow.lock_run(tx, run_id)
             if run is None or run.runner_id != runner.id or run.status not in HELD:
                 continue
-            if await flow.requeue(tx, run, f"runner {reason}"):
+            cause = "runner_left" if reason == "shutdown" else "runner_gone"
+            if await flow.requeue(tx, run, f"runner {reason}", cause=cause):
                 requeued.append(run.id)
         tx.emit(
             runner.namespace,

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from roundtable import metrics
 from roundtable.config import Settings
 from roundtable.ids import utcnow
 from roundtable.journal.service import JournalService
@@ -81,7 +82,10 @@ class Sweeper:
         for run_id in ids:
             run = await flow.lock_run(tx, run_id)
             if run is not None and run.status in HELD and run.lease_expires_at <= tx.now:
-                await flow.requeue(tx, run, "run lease lapsed (runner silent)")
+                flow.count(metrics.RUNS_TIMED_OUT, "lease")
+                await flow.requeue(
+                    tx, run, "run lease lapsed (runner silent)", cause="lease_lapsed"
+                )
         return len(ids)
 
     async def _queue_timeouts(self, tx: flow.Tx) -> int:
@@ -92,6 +96,7 @@ class Sweeper:
             if run is None or run.status != RunStatus.PENDING.value or run.queue_deadline > tx.now:
                 continue
             demands = ", ".join(run.demands) or "none"
+            flow.count(metrics.RUNS_TIMED_OUT, "queue")
             await flow.finish_run(
                 tx,
                 run,

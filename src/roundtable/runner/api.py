@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
+from roundtable import tracing
 from roundtable.client.http import ServerUnreachable, error_from_response
 from roundtable.runner.protocol import ClaimedRun, HeartbeatReply, Registration, RunError, Usage
 
@@ -55,8 +56,12 @@ class RunnerApi:
         extra: dict[str, Any] = {}
         if http_timeout is not None:
             extra["timeout"] = http_timeout
+        # inside a run's `invoke_agent` span: the server's handling of the report continues it
+        headers = tracing.inject()
         if token is not None:
-            extra["headers"] = {"Authorization": f"Bearer {token}"}
+            headers["Authorization"] = f"Bearer {token}"
+        if headers:
+            extra["headers"] = headers
         try:
             response = await self._http.request(method, path, json=json, **extra)
         except httpx.TimeoutException as exc:

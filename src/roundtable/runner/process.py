@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from roundtable import tracing
 from roundtable.client.http import ServerUnreachable
 from roundtable.client.retry import backoff_delay
 from roundtable.errors import (
@@ -232,6 +233,35 @@ class Runner:
     # -- one run -----------------------------------------------------------------------------
 
     async def _execute(self, active: _Active, api: RunnerApi) -> None:
+        """Execute one run inside its `invoke_agent` span (a child of the call that queued it,
+        when the server traces): the reports sent from inside it carry it to the server."""
+        run = active.run
+        carrier = {"traceparent": run.traceparent} if run.traceparent else None
+        if carrier is not None and run.tracestate:
+            carrier["tracestate"] = run.tracestate
+        with tracing.span(
+            f"invoke_agent {run.blueprint.name}",
+            attributes={
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": run.blueprint.name,
+                "gen_ai.agent.id": run.session_id,
+                "roundtable.session.id": run.session_id,
+                "roundtable.run.id": run.id,
+                "roundtable.run.kind": run.kind,
+                "roundtable.run.attempt": run.attempt,
+                "roundtable.namespace": run.namespace,
+                "roundtable.executor": run.blueprint.executor.kind,
+            },
+            carrier=carrier,
+        ) as span:
+            status = await self._execute_traced(active, api)
+            if span is not None:
+                span.set_attribute("roundtable.run.status", status)
+                if status == "failed":
+                    tracing.mark_error(span, "run failed")
+
+    async def _execute_traced(self, active: _Active, api: RunnerApi) -> str:
+        """Run it and report; returns how it ended (`dropped` when the server took it back)."""
         run = active.run
         try:
             executor = self.executors.get(run.blueprint.executor.kind)
@@ -255,11 +285,12 @@ class Runner:
                     # Refused: the run went back to the queue (or was deleted) meanwhile, so
                     # it is not ours to execute; its next claimer runs it.
                     log.warning("run %s dropped: the server no longer gives it to us", run.id)
-                    return
+                    return "dropped"
                 if stop_now:
                     active.stop.set()
                 result = await self._supervise(executor, active, api)
             await self._deliver(api, run.id, result)
+            return result.status
         finally:
             self.active.pop(run.id, None)
             self._slot.set()
@@ -407,6 +438,7 @@ async def serve(config: RunnerConfig, install_signals: bool = True) -> None:
     """Run a runner until SIGTERM or SIGINT (used by `roundtable runner`)."""
     import signal
 
+    tracing.configure_from_env("roundtable-runner")  # off unless OTEL_* ask and [otel] is there
     runner = Runner(config)
     if install_signals:
         loop = asyncio.get_running_loop()

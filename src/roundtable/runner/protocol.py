@@ -52,6 +52,10 @@ class ClaimedRun(_Wire):
     #: the prompt (structured output).
     output_schema_ref: str | None = None
     output_instructions: str | None = None
+    #: The W3C trace context of the call that queued this run (the server traces): the
+    #: runner's `invoke_agent` span is its child, and its reports carry that span onwards.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 class Registration(_Wire):

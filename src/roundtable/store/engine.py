@@ -11,6 +11,7 @@ head, an agent's context) are locked explicitly.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import sqlite3
@@ -31,6 +32,22 @@ Backend = Literal["sqlite", "postgresql"]
 
 #: A connection inside a transaction, as services see it (both share the API they use).
 Conn = AsyncConnection | InlineConnection
+
+#: Callbacks of the write transaction in progress, run once it has committed (`after_commit`).
+_after_commit: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
+    "roundtable_after_commit", default=None
+)
+
+
+def after_commit(hook: Callable[[], None]) -> None:
+    """Call `hook` (cheap, synchronous) once the write transaction in progress has committed;
+    never if it rolls back. Counters of committed transitions use it, so a transaction that
+    fails counts nothing. Outside a write transaction the hook runs at once."""
+    pending = _after_commit.get()
+    if pending is None:
+        hook()
+    else:
+        pending.append(hook)
 
 
 class Database:
@@ -86,6 +103,8 @@ class Database:
         """
         asked = time.perf_counter()
         begun = asked
+        pending: list[Callable[[], None]] = []
+        token = _after_commit.set(pending)
         try:
             if self.sqlite_writer is not None:
                 async with self.sqlite_writer.transaction() as inline:
@@ -101,7 +120,10 @@ class Database:
                 wait.observe(begun - asked)
                 held = metrics.labelled(metrics.DB_TRANSACTION_SECONDS, self.backend)
                 held.observe(time.perf_counter() - begun)
+            _after_commit.reset(token)
         for hook in self._commit_hooks:
+            hook()
+        for hook in pending:
             hook()
 
     @asynccontextmanager

@@ -278,6 +278,10 @@ runs = Table(
     Column("output_retries", Integer),
     Column("output_attempt", Integer),
     Column("validation", JSONDoc),
+    # Tracing (issue 17): the W3C trace context of the call that queued the run, handed to the
+    # runner so the run's spans join that call's trace.
+    Column("traceparent", String(64)),
+    Column("tracestate", String(512)),
     # Claimers scan only pending runs, highest priority first, oldest first within one.
     Index(
         "ix_runs_queue",

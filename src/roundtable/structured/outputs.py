@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from roundtable import metrics
 from roundtable.errors import InvalidInput
 from roundtable.orchestration import flow
 from roundtable.orchestration.models import ENDED, BlueprintSpec, RunStatus, TreeStatus
@@ -302,6 +303,7 @@ async def _retry(
             lease_expires_at=None,
         )
     )
+    flow.count(metrics.RUNS_ENDED, RunStatus.FAILED.value)  # this attempt failed; a retry runs
     flow.audit(tx, session, run, "output_invalid", None)
     tx.emit(
         run.namespace,

@@ -10,7 +10,9 @@ Blueprint `executor.config`:
 
 The process also gets `ROUNDTABLE_URL`, `ROUNDTABLE_TOKEN` (the run token, scoped to the run's
 session tree), `ROUNDTABLE_NAMESPACE`, `ROUNDTABLE_SESSION_ID` and `ROUNDTABLE_RUN_ID`, so a
-script can call Roundtable (the CLI included) as its session.
+script can call Roundtable (the CLI included) as its session. When the run is traced it also
+gets `TRACEPARENT` (and `TRACESTATE`), the W3C context of the run's `invoke_agent` span (or, if
+the runner does not trace, the one the run was queued with), so a script that traces joins it.
 
 Outcome: exit 0 completes the run, with stdout parsed as JSON into `result_data`, or kept as
 `result_text` when it is not JSON. Any other exit fails it (`script_failed`) with the exit code
@@ -28,6 +30,7 @@ import shlex
 import signal
 from typing import Any, ClassVar
 
+from roundtable import tracing
 from roundtable.runner.executors.base import Executor, ExecutorResult, RunContext
 
 STDERR_TAIL = 2_000  # characters of stderr quoted in a failure
@@ -83,6 +86,7 @@ class ScriptExecutor(Executor):
             ROUNDTABLE_SESSION_ID=ctx.run.session_id,
             ROUNDTABLE_RUN_ID=ctx.run.id,
         )
+        env.update(trace_env(ctx))
         stdin = json.dumps(ctx.run.input, ensure_ascii=False).encode()
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -132,3 +136,16 @@ class ScriptExecutor(Executor):
             return ExecutorResult.completed(data=json.loads(text))
         except ValueError:
             return ExecutorResult.completed(text=text)
+
+
+def trace_env(ctx: RunContext) -> dict[str, str]:
+    """`TRACEPARENT`/`TRACESTATE` for the process: the current span's context (the run's
+    `invoke_agent` span), else the context the run was queued with."""
+    carrier = tracing.inject() or {
+        "traceparent": ctx.run.traceparent or "",
+        "tracestate": ctx.run.tracestate or "",
+    }
+    return {key.upper(): value for key, value in carrier.items() if key in _TRACE and value}
+
+
+_TRACE = ("traceparent", "tracestate")
