@@ -90,12 +90,11 @@ def namespace(request: Request, caller: Principal) -> str:
 
 async def form(request: Request) -> dict[str, str]:
     """The urlencoded form of a POST, after its CSRF token matched the cookie (403 if not)."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != (
-        "application/x-www-form-urlencoded"
-    ):
-        raise InvalidInput("send the page's form (application/x-www-form-urlencoded)")
-    raw = (await request.body()).decode("utf-8", errors="strict")
-    fields = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+    fields: dict[str, str] = {}
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind == "application/x-www-form-urlencoded":
+        raw = (await request.body()).decode("utf-8", errors="replace")
+        fields = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
     sent = fields.pop("csrf", "")
     expected = request.cookies.get(CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
