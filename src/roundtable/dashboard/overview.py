@@ -32,9 +32,10 @@ async def overview(request: Request) -> Response:
         limit=500,
     )
     events = list(reversed(page.events[-LAST_EVENTS:]))
+    template = "overview_cards.html" if request.query_params.get("partial") else "overview.html"
     return web.render(
         request,
-        "overview.html",
+        template,
         caller,
         agents=agents,
         next_agents=web.encode_cursor(next_agent) if next_agent else None,
