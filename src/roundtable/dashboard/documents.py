@@ -16,7 +16,8 @@ from roundtable.documents.search import Filters
 from roundtable.errors import ConflictError, InvalidInput
 
 router = APIRouter(route_class=web.HtmlRoute)
-SCOPES: tuple[ScopeName, ...] = ("namespace", "tree")
+#: Scope filters offered: namespace-wide documents only; a tree is picked by its root session.
+SCOPES: tuple[ScopeName, ...] = ("namespace",)
 
 
 def _actor(caller: Principal) -> str | None:
@@ -27,9 +28,9 @@ def _actor(caller: Principal) -> str | None:
 def _scope(value: str | None) -> ScopeName | None:
     if not value:
         return None
-    if value not in SCOPES:
-        raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}", field="scope")
-    return "tree" if value == "tree" else "namespace"
+    if value != "namespace":
+        raise InvalidInput("scope must be namespace (pick a tree by its root session)")
+    return "namespace"
 
 
 @router.get("/documents", response_class=HTMLResponse)
@@ -42,16 +43,30 @@ async def documents(request: Request) -> Response:
     filters = Filters(tags=[tag] if tag else [])
     scope = _scope(q.get("scope"))
     text = (q.get("q") or "").strip()
+    tree = (q.get("tree") or "").strip() or None
     hits: list[Any] = []
     listed: list[Any] = []
     if text:
         found = await core.documents.search(
-            caller, ns, text, filters=filters, scope=scope, limit=web.PAGE, cursor=q.get("cursor")
+            caller,
+            ns,
+            text,
+            filters=filters,
+            scope=scope,
+            root_session=tree,
+            limit=web.PAGE,
+            cursor=q.get("cursor"),
         )
         hits, next_cursor = found.hits, found.next_cursor
     else:
         page = await core.documents.list_documents(
-            caller, ns, filters=filters, scope=scope, limit=web.PAGE, cursor=q.get("cursor")
+            caller,
+            ns,
+            filters=filters,
+            scope=scope,
+            root_session=tree,
+            limit=web.PAGE,
+            cursor=q.get("cursor"),
         )
         listed, next_cursor = page.documents, page.next_cursor
     return web.render(
@@ -61,7 +76,7 @@ async def documents(request: Request) -> Response:
         hits=hits,
         listed=listed,
         next_cursor=next_cursor,
-        query={"q": text, "tag": tag, "scope": scope or ""},
+        query={"q": text, "tag": tag, "scope": scope or "", "tree": tree or ""},
         scopes=SCOPES,
     )
 
