@@ -65,6 +65,10 @@ def test_pages_paging_lifecycle_and_bad_input(live_server: LiveServer) -> None:
         assert bundle.headers["content-disposition"].startswith("attachment")
         assert set(bundle.json()) == {"entry", "canonical", "checkpoint", "inclusion"}
 
+        # Time filters: a browser's datetime-local value (no zone) is taken as UTC.
+        assert "seq-1" in admin.get("/journals/p", params={"since": "2020-01-01T00:00"}).text
+        assert "seq-1" not in admin.get("/journals/p", params={"until": "2020-01-01T00:00"}).text
+
         # Bad input is a 4xx page with the reason, never a 500.
         for path, status in [
             ("/sessions?status=bogus", 422),

@@ -5,7 +5,7 @@ checkpoint, checked in the page (static/app.js) and downloadable for an outside 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -66,9 +66,11 @@ def _query(project: str, params: dict[str, str], cursor: str | None) -> QueryFil
             raw[name] = [value]
         elif name in ("since", "until"):
             try:
-                raw[name] = datetime.fromisoformat(value)
+                when = datetime.fromisoformat(value)
             except ValueError:
                 raise InvalidInput(f"{name} must be a date and time", field=name) from None
+            # A browser's datetime-local field has no zone: the form labels it UTC.
+            raw[name] = when if when.tzinfo else when.replace(tzinfo=UTC)
         else:
             raw[name] = value
     try:
