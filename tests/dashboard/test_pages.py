@@ -7,8 +7,9 @@ import re
 
 import httpx
 
+from roundtable.config import Settings
 from tests.dashboard.test_security import call, csrf, signed_in
-from tests.live import LiveServer
+from tests.live import LiveServer, in_thread
 
 
 def test_pages_paging_lifecycle_and_bad_input(live_server: LiveServer) -> None:
@@ -92,3 +93,27 @@ def test_pages_paging_lifecycle_and_bad_input(live_server: LiveServer) -> None:
     finally:
         admin.close()
     assert httpx.get(f"{live_server.url}/").status_code == 303  # not signed in
+
+
+def test_without_authentication_pages_and_forms_work(settings: Settings) -> None:
+    """`auth_disabled` (loopback only): no sign-in, and the first page hands out the CSRF
+    cookie the forms need."""
+    with in_thread(settings.model_copy(update={"auth_disabled": True})) as server:
+        client = httpx.Client(base_url=server.url, timeout=30)
+        try:
+            call(server, "PUT", "/blueprints/w", json={"name": "w", "executor": {"kind": "echo"}})
+            session = call(
+                server,
+                "POST",
+                "/agent-sessions",
+                json={"blueprint": "w", "parameters": {"prompt": "p"}, "mode": "async_poll"},
+            )
+            page = client.get(f"/sessions/{session['id']}")
+            assert page.status_code == 200
+            assert "roundtable_csrf" in page.headers["set-cookie"]
+            token = csrf(client, f"/sessions/{session['id']}")
+            stopped = client.post(f"/sessions/{session['id']}/stop", data={"csrf": token})
+            assert stopped.status_code == 303
+            assert client.post(f"/sessions/{session['id']}/stop").status_code == 403
+        finally:
+            client.close()

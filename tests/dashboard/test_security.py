@@ -101,8 +101,14 @@ def test_a_write_without_the_csrf_token_fails(live_server: LiveServer, admin: ht
     # Nothing changed.
     assert call(live_server, "GET", f"/sessions/{session['id']}")["status"] == "pending"
     assert call(live_server, "GET", f"/documents/{doc['id']}")["content"] == "x"
-    # With the page's token the same writes go through.
+    # With the page's token the same writes go through, but not from another site's page.
     token = csrf(admin, f"/sessions/{session['id']}")
+    elsewhere = {"Origin": "https://evil.example"}
+    assert admin.post(stop, data={"csrf": token}, headers=elsewhere).status_code == 403
+    login = httpx.post(
+        f"{live_server.url}/login", data={"token": live_server.admin_token}, headers=elsewhere
+    )
+    assert login.status_code == 403 and "set-cookie" not in login.headers
     assert admin.post(stop, data={"csrf": token}).status_code == 303
     assert call(live_server, "GET", f"/sessions/{session['id']}")["status"] == "stopped"
 

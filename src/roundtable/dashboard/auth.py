@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, Response
@@ -24,6 +25,7 @@ async def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     """Check the token, then keep it (and a fresh CSRF token) in HttpOnly cookies."""
     refuse_url_credentials(request)
+    web.same_origin(request)  # no other site may sign a browser in (login CSRF)
     core = web.core_of(request)
     raw = (await request.body()).decode("utf-8", errors="replace")
     token = (parse_qs(raw).get("token") or [""])[-1].strip()
@@ -36,21 +38,10 @@ async def login(request: Request) -> Response:
     expires = _expiry(token, caller)
     max_age = None
     if expires is not None:
-        from datetime import UTC, datetime
-
         max_age = max(0, int((expires - datetime.now(UTC)).total_seconds()))
     response = RedirectResponse("/", status_code=303)
-    secure = request.url.scheme == "https"
-    for name, value in ((COOKIE, token), (web.CSRF_COOKIE, web.new_csrf())):
-        response.set_cookie(
-            name,
-            value,
-            max_age=max_age,
-            path="/",
-            secure=secure,
-            httponly=True,
-            samesite="strict",
-        )
+    web.set_cookie(response, request, COOKIE, token, max_age)
+    web.set_cookie(response, request, web.CSRF_COOKIE, web.new_csrf(), max_age)
     return response
 
 

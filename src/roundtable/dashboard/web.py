@@ -88,8 +88,19 @@ def namespace(request: Request, caller: Principal) -> str:
     return caller.namespace_for(request.query_params.get("ns") or None, core.settings.namespace)
 
 
+def same_origin(request: Request) -> None:
+    """403 for a POST a browser sent from another origin (it says so in `Origin`)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    if origin != own:
+        raise PermissionDenied(f"a form from {origin!r} may not post here")
+
+
 async def form(request: Request) -> dict[str, str]:
     """The urlencoded form of a POST, after its CSRF token matched the cookie (403 if not)."""
+    same_origin(request)
     fields: dict[str, str] = {}
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind == "application/x-www-form-urlencoded":
@@ -115,18 +126,41 @@ def render(
 ) -> HTMLResponse:
     core = core_of(request)
     ns = namespace(request, caller) if caller is not None else None
+    token = request.cookies.get(CSRF_COOKIE, "")
+    # Signed in without the sign-in form (authentication disabled): the forms still need one.
+    fresh = caller is not None and not token
+    if fresh:
+        token = new_csrf()
     html = templates.get_template(template).render(
         request=request,
         caller=caller,
         ns=ns,
         default_ns=core.settings.namespace,
-        csrf=request.cookies.get(CSRF_COOKIE, ""),
+        csrf=token,
         path=request.url.path,
         event_types=",".join(sorted(CATALOGUE)),
         link=lambda path, **params: link(request, path, **params),
         **context,
     )
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    response = HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    if fresh:
+        set_cookie(response, request, CSRF_COOKIE, token, None)
+    return response
+
+
+def set_cookie(
+    response: Response, request: Request, name: str, value: str, max_age: int | None
+) -> None:
+    """A dashboard cookie: HttpOnly, SameSite=Strict, the whole site (pages and event stream)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
 
 
 SECURITY_HEADERS = {
