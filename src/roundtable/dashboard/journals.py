@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from roundtable.auth.tokens import Principal
 from roundtable.dashboard import web
 from roundtable.errors import InvalidInput, NotFound, PermissionDenied
-from roundtable.journal import checkpoints, hashing
+from roundtable.journal import checkpoints, cursor, hashing
 from roundtable.journal.models import Checkpoint, Entry, QueryFilter
 from roundtable.runtime import Roundtable
 
@@ -90,7 +90,12 @@ async def journal(request: Request, project: str) -> Response:
     ns = web.namespace(request, caller)
     info = await core.journal.get_project(ns, project)
     params = dict(request.query_params)
-    page = await core.journal.query(ns, _query(project, params, params.get("cursor")))
+    if any(params.get(name, "").strip() for name in FILTERS):
+        page = await core.journal.query(ns, _query(project, params, params.get("cursor")))
+    else:  # the plain newest-first list: the journal's own fast path (by seq)
+        page = await core.journal.read_recent(
+            ns, project, limit=web.PAGE, cursor_=params.get("cursor")
+        )
     filters = {name: params.get(name, "") for name in FILTERS}
     template = "entries.html" if params.get("partial") else "journal.html"
     return web.render(
@@ -121,10 +126,10 @@ async def _bundle(request: Request, project: str, seq: int) -> tuple[Principal, 
     _allowed(caller, project)
     core = web.core_of(request)
     ns = web.namespace(request, caller)
-    found = await core.journal.query(
-        ns, QueryFilter(projects=[project], seq_min=seq, seq_max=seq, limit=1)
-    )
-    if not found.entries:
+    if not 1 <= seq <= cursor.MAX_POSITION - 1:
+        raise NotFound(f"no entry {seq} in project {project!r}", seq=seq)
+    found = await core.journal.read_recent(ns, project, limit=1, cursor_=cursor.encode(seq + 1))
+    if not found.entries or found.entries[0].seq != seq:
         raise NotFound(f"no entry {seq} in project {project!r}", seq=seq)
     entry: Entry = found.entries[0]
     checkpoint = await _latest(core, ns, project)
