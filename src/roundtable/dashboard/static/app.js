@@ -69,7 +69,7 @@
       li.appendChild(document.createTextNode(" · "));
       var a = document.createElement("a");
       a.href = "/sessions/" + encodeURIComponent(e.session_id) + window.location.search.replace(/^(?!\?ns=).*$/, "");
-      a.textContent = e.session_id.slice(0, 13);
+      a.textContent = "…" + e.session_id.slice(-12);
       li.appendChild(a);
     }
     if (e.payload && typeof e.payload.message === "string") {
