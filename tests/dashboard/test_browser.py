@@ -240,6 +240,27 @@ def test_phone_width_and_keyboard(browser: Any, page: Any, served: LiveServer) -
     page.set_viewport_size({"width": 1100, "height": 720})
 
 
+def test_reads_with_javascript_disabled(browser: Any, served: LiveServer) -> None:
+    """Sign-in, lists, filters and paging are plain forms and links: no script needed."""
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{served.url}/")
+        page.fill("#token", served.admin_token)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(f"{served.url}/")
+        page.goto(f"{served.url}/journals/ledger")
+        assert "arrived live" in page.inner_text("#seq-2")
+        assert "UTC" in page.inner_text("#seq-2")  # times as UTC text without script
+        page.fill("input[name=text]", "first")
+        page.click("button:has-text('Filter')")
+        assert page.locator("table.entries tbody tr").count() == 1
+        page.goto(f"{served.url}/documents?q=plan")
+        assert "plan" in page.inner_text("main")
+    finally:
+        context.close()
+
+
 def test_sign_out(page: Any, served: LiveServer, errors: list[str]) -> None:
     page.goto(f"{served.url}/")
     page.click("button:has-text('Sign out')")

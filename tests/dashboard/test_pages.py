@@ -74,6 +74,7 @@ def test_pages_paging_lifecycle_and_bad_input(live_server: LiveServer) -> None:
         for path, status in [
             ("/sessions?status=bogus", 422),
             ("/sessions?cursor=not-a-cursor", 422),
+            (f"/sessions/{ids[0]}?events=not-a-cursor", 422),
             ("/journals/p?since=yesterday", 422),
             ("/journals/p?cursor=%%%", 422),
             ("/journals/nope", 404),

@@ -71,9 +71,12 @@ async def session_detail(request: Request, session_id: str) -> Response:
     children = await trees.children(ns, caller, session_id)
     result = await trees.result(ns, caller, session_id) if session.blueprint else None
     waiting = await browse.callbacks(core.db, ns, session_id)
+    after = web.decode_cursor(request.query_params.get("events"))
+    if after is not None and not after.isdigit():
+        raise InvalidInput("malformed cursor: follow the page's links", field="events")
     events = await core.events.read(
         EventFilter.for_principal(caller, namespace=ns, session_id=session_id),
-        after=0,
+        after=int(after or 0),
         limit=TIMELINE,
     )
     return web.render(
@@ -86,7 +89,9 @@ async def session_detail(request: Request, session_id: str) -> Response:
         result=result,
         callbacks=waiting,
         events=events.events,
-        more_events=events.next_after if len(events.events) == TIMELINE else None,
+        more_events=(
+            web.encode_cursor(str(events.next_after)) if len(events.events) == TIMELINE else None
+        ),
     )
 
 
