@@ -6,18 +6,22 @@ docs/screenshots/ (linked from the README and docs/dashboard.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
-from typing import Any
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from tests.dashboard.conftest import SCREENSHOTS, api
 from tests.live import LiveServer
+from tests.mcp.harness import http, mint_token, ok
 
 WAIT_MS = 15_000
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +96,46 @@ def test_session_appears_live(page: Any, served: LiveServer, errors: list[str]) 
     shot(page, "overview")
     page.goto(f"{served.url}/sessions")
     shot(page, "sessions")
+    assert not errors
+
+
+def in_thread(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async client (MCP) to completion in its own thread and event loop, away from
+    Playwright's."""
+    out: list[T] = []
+    thread = threading.Thread(target=lambda: out.append(asyncio.run(work())))
+    thread.start()
+    thread.join(timeout=60)
+    assert out, "the MCP call did not finish"
+    return out[0]
+
+
+def test_an_agent_over_mcp_shows_up_live(page: Any, served: LiveServer, errors: list[str]) -> None:
+    """An agent's MCP calls (the official client over /mcp) reach the open pages live."""
+    token = mint_token(served, "scout")
+    page.goto(f"{served.url}/sessions")
+    live(page)
+
+    async def start() -> dict[str, Any]:
+        async with http(served, token) as client:
+            return await ok(
+                client, "start_agent_session", {"blueprint": "worker", "prompt": "scan"}
+            )
+
+    started = in_thread(start)
+    page.wait_for_selector(f"#session-tree >> text={started['id']}")
+    api(served, "POST", "/projects", json={"name": "field"})
+    page.goto(f"{served.url}/journals/field")
+    live(page)
+
+    async def append() -> dict[str, Any]:
+        async with http(served, token) as client:
+            return await ok(
+                client, "append_entry", {"project": "field", "message": "found it over MCP"}
+            )
+
+    in_thread(append)
+    page.wait_for_selector("#entries >> text=found it over MCP")
     assert not errors
 
 
