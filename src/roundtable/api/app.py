@@ -33,6 +33,7 @@ from roundtable.api.guard import RequestGuard
 from roundtable.api.observe import ObserveMiddleware
 from roundtable.api.routes import router
 from roundtable.config import Settings
+from roundtable.dashboard import install as install_dashboard
 from roundtable.errors import PermissionDenied, RoundtableError
 from roundtable.mcp.server import for_core
 from roundtable.runtime import Roundtable
@@ -114,6 +115,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(runners.router)
     app.include_router(documents.router)
     app.include_router(schema_registry.router)
+    install_dashboard(app)  # the pages at / (docs/dashboard.md)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:
