@@ -143,3 +143,42 @@ async def test_over_stdio_the_agents_own_session_becomes_the_parent(
         assert [s["id"] for s in listed["sessions"]] == [child["id"]]
         waited = await ok(client, "wait_for_children", {"timeout": 0})
         assert waited["done"] is False
+
+
+async def test_resume_over_mcp_takes_an_output_schema(live_server: LiveServer) -> None:
+    """`resume_agent_session` names the next run's output schema, as `start_agent_session` and
+    HTTP resume do, and the run records it."""
+    _, _, token, _ = _setup(live_server)
+    schema = {"type": "object", "required": ["verdict"]}
+    base, admin = live_server.url, live_server.headers
+    async with http(live_server, token) as client:
+        child = await ok(client, "start_agent_session", {"blueprint": "worker", "prompt": "a"})
+        async with httpx.AsyncClient() as api:
+            reg = await api.post(
+                f"{base}/api/v1/runners",
+                json={"name": "r2", "executors": ["echo"], "capacity": 4},
+                headers=admin,
+            )
+            runner = reg.json()
+            auth = {"Authorization": f"Bearer {runner['token']}"}
+            claimed = await api.post(
+                f"{base}/api/v1/runners/{runner['id']}/claim", json={"max": 2}, headers=auth
+            )
+            [run] = [r for r in claimed.json()["runs"] if r["session_id"] == child["id"]]
+            done = await api.post(
+                f"{base}/api/v1/runners/{runner['id']}/runs/{run['id']}/complete",
+                json={"result_text": "first answer"},
+                headers=auth,
+            )
+            assert done.status_code == 200, done.text
+        resumed = await ok(
+            client,
+            "resume_agent_session",
+            {"target_session_id": child["id"], "prompt": "b", "output_schema": schema},
+        )
+        assert resumed["status"] == "pending"
+    async with httpx.AsyncClient(headers=admin) as api:
+        runs = (await api.get(f"{live_server.api()}/sessions/{child['id']}/runs")).json()["runs"]
+    first, latest = sorted(runs, key=lambda r: r["created_at"])
+    assert first["output_schema_ref"] is None  # the blueprint names none
+    assert latest["kind"] == "resume" and latest["output_schema_ref"].startswith("sha256:")

@@ -93,11 +93,21 @@ def register(server: MCPServer[Any]) -> None:
         prompt: str | None = None,
         parameters: dict[str, Any] | None = None,
         mode: Mode | None = None,
+        output_schema: Annotated[
+            dict[str, Any] | str | None,
+            Field(description="Result JSON Schema, or registry NAME[@N]; default: blueprint's."),
+        ] = None,
     ) -> AgentSession:
         """Give an idle child session more work (prompt or parameters)."""
         c, principal, _ = who(ctx, None)
         return await c.core.orchestration.trees.resume(
-            c.namespace, principal, target_session_id, parameters, prompt, mode
+            c.namespace,
+            principal,
+            target_session_id,
+            parameters,
+            prompt,
+            mode,
+            output=check_request(output_schema, None),
         )
 
     @server.tool(title="Get session status", annotations=READ)
