@@ -20,6 +20,7 @@ from roundtable.api import (
     discovery,
     documents,
     events,
+    mcp_servers,
     openapi,
     problems,
     proofs,
@@ -114,6 +115,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(runners.router)
     app.include_router(documents.router)
     app.include_router(schema_registry.router)
+    app.include_router(mcp_servers.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

@@ -26,7 +26,7 @@ from roundtable.events.service import EventService
 from roundtable.ids import utcnow
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as ev
-from roundtable.orchestration import flow
+from roundtable.orchestration import flow, mcp_servers
 from roundtable.orchestration.models import (
     HELD,
     ClaimedBlueprint,
@@ -251,6 +251,10 @@ class QueueService:
                     else None
                 ),
                 "run_token": token,
+                # issue 12: the registry entries of the blueprint's servers (names, no secrets)
+                "mcp_registry": await mcp_servers.resolve(
+                    conn, session.namespace, spec.mcp_servers
+                ),
                 "root_id": session.root_id,
                 "parent_id": session.parent_id,
                 "agent": session.agent,
