@@ -125,3 +125,28 @@ async def test_run_tokens_cannot_change_it_and_claims_carry_entries(
     refused = await api.put(f"{URL}/x", json={**GITHUB, "name": "x"}, headers=as_run)
     assert refused.status_code == 403
     assert (await api.delete(f"{URL}/github", headers=as_run)).status_code == 403
+
+
+async def test_upstream_tokens_only_for_roundtable_auth_audiences(
+    api: httpx.AsyncClient, core: Roundtable
+) -> None:
+    import jwt
+
+    entry = {"name": "tools", "transport": "http", "url": "https://t.test/mcp",
+             "auth": {"kind": "roundtable", "audience": "tools.example"}}  # fmt: skip
+    await api.put(f"{URL}/tools", json=entry)
+    await api.put(f"{URL}/github", json=GITHUB)
+    await blueprint(core, "coder", mcp_servers=["tools", "github"])
+    await core.orchestration.trees.start(NS, ADMIN, "coder", {"prompt": "go"})
+    worker = await runner(core)
+    [run] = await worker.claim()
+    path = f"/api/v1/runners/{worker.id}/runs/{run.id}/upstream-token"
+    minted = await api.post(path, json={"audience": "tools.example"})
+    assert minted.status_code == 200, minted.text
+    claims = jwt.decode(minted.json()["token"], options={"verify_signature": False})
+    assert claims["aud"] == "tools.example" and claims["sid"] == run.session_id
+    # Not accepted by the server itself; not for other audiences.
+    as_upstream = {"Authorization": f"Bearer {minted.json()['token']}"}
+    assert (await api.get(URL, headers=as_upstream)).status_code == 401
+    for audience in ("github", "roundtable", "elsewhere"):
+        assert (await api.post(path, json={"audience": audience})).status_code == 403

@@ -57,6 +57,8 @@ class RunGrant:
     targets: dict[str, Target]
     progress: Progress
     urls: dict[str, str] = field(default_factory=dict)
+    #: The runner secrets this run's servers use: kept out of the executor's environment.
+    secret_names: frozenset[str] = frozenset()
 
 
 class Gateway:
@@ -150,6 +152,18 @@ class Gateway:
             entry = {"name": ROUNDTABLE, "transport": "http", "url": url}
             targets[ROUNDTABLE] = Target(ROUNDTABLE, entry, run_token)
         grant = RunGrant(run.id, run.session_id, pysecrets.token_urlsafe(32), targets, progress)
+        grant.secret_names = frozenset(
+            name
+            for target in targets.values()
+            for name in [
+                *(target.entry.get("env") or []),
+                *(
+                    (target.entry.get("auth") or {}).get(key)
+                    for key in ("secret", "client_id_secret", "client_secret_secret")
+                ),
+            ]
+            if name
+        )
         for name in targets:
             await self._manager(name)
             grant.urls[name] = f"http://{self.host}:{self.port}/mcp/{name}"
