@@ -17,7 +17,7 @@ import logging
 import secrets as pysecrets
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,15 @@ class RunGrant:
     secret_names: frozenset[str] = frozenset()
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its signal handlers: SIGTERM/SIGINT belong to the runner, which shuts
+    the gateway down itself after its runs ended."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class Gateway:
     """Serves every run of this runner on one loopback port; `async with` starts and stops."""
 
@@ -85,7 +94,7 @@ class Gateway:
         self._grants: dict[str, RunGrant] = {}
         self._managers: dict[str, StreamableHTTPSessionManager] = {}
         self._keepers: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
-        self._uvicorn: uvicorn.Server | None = None
+        self._uvicorn: _QuietServer | None = None
         self._serve: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -98,7 +107,7 @@ class Gateway:
         config = uvicorn.Config(
             self._asgi, log_level="warning", lifespan="off", access_log=False, interface="asgi3"
         )
-        self._uvicorn = uvicorn.Server(config)
+        self._uvicorn = _QuietServer(config)
         self._serve = asyncio.create_task(self._uvicorn.serve(sockets=[sock]), name="mcp-gateway")
         while not self._uvicorn.started:
             if self._serve.done():
