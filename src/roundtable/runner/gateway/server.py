@@ -47,6 +47,13 @@ def allowed(entry: dict[str, Any], tool: str) -> bool:
     return not any(fnmatch.fnmatchcase(tool, p) for p in entry.get("deny_tools") or [])
 
 
+def secret_names(entry: dict[str, Any]) -> set[str]:
+    """The runner secrets an entry names (stdio env and auth)."""
+    auth = entry.get("auth") or {}
+    keys = ("secret", "client_id_secret", "client_secret_secret")
+    return {str(n) for n in [*(entry.get("env") or []), *(auth.get(k) for k in keys)] if n}
+
+
 @dataclass
 class RunGrant:
     """What one run may reach: its endpoints and the capability token guarding them."""
@@ -92,6 +99,7 @@ class Gateway:
         self.oauth = OAuthCache()
         self.port = 0
         self._grants: dict[str, RunGrant] = {}
+        self._secret_names: set[str] = set()
         self._managers: dict[str, StreamableHTTPSessionManager] = {}
         self._keepers: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
         self._uvicorn: _QuietServer | None = None
@@ -163,18 +171,11 @@ class Gateway:
             entry = {"name": ROUNDTABLE, "transport": "http", "url": url}
             targets[ROUNDTABLE] = Target(ROUNDTABLE, entry, run_token)
         grant = RunGrant(run.id, run.session_id, pysecrets.token_urlsafe(32), targets, progress)
-        grant.secret_names = frozenset(
-            name
-            for target in targets.values()
-            for name in [
-                *(target.entry.get("env") or []),
-                *(
-                    (target.entry.get("auth") or {}).get(key)
-                    for key in ("secret", "client_id_secret", "client_secret_secret")
-                ),
-            ]
-            if name
-        )
+        # Every secret name this runner has seen (this run's, earlier runs', the local file's)
+        # is kept out of the executor's environment, not only the ones this run uses.
+        for entry in [*(t.entry for t in targets.values()), *self.local.values()]:
+            self._secret_names.update(secret_names(entry))
+        grant.secret_names = frozenset(self._secret_names)
         for name in targets:
             await self._manager(name)
             grant.urls[name] = f"http://{self.host}:{self.port}/mcp/{name}"
