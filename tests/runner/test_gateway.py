@@ -133,3 +133,23 @@ async def test_unknown_server_or_missing_secret_is_a_clear_error() -> None:
         with pytest.raises(LookupError, match="'GH_TOKEN'"):
             async with gateway.open_run(claimed(["gh"], [entry]), Events()):
                 pass
+
+
+async def test_roundtable_auth_sends_the_minted_token_to_its_upstream_only() -> None:
+    minted: list[tuple[str, str]] = []
+
+    async def mint(run_id: str, audience: str) -> str:
+        minted.append((run_id, audience))
+        return SECRET  # what the server would mint; the test upstream accepts this value
+
+    with http_upstream() as base:
+        entry = {"name": "tools", "transport": "http", "url": f"{base}/mcp",
+                 "auth": {"kind": "roundtable", "audience": "tools.example"}}  # fmt: skip
+        async with (
+            Gateway(RunnerSecrets(env={}), mint=mint) as gateway,
+            gateway.open_run(claimed(["tools"], [entry], run="r9"), Events()) as grant,
+            agent(grant.urls["tools"], grant.token) as tools,
+        ):
+            assert text(await tools.call_tool("whoami", {})) == "static"
+            assert text(await tools.call_tool("echo", {"text": "a"})) == "echo:a"
+    assert minted == [("r9", "tools.example")]  # minted once per run, then reused
