@@ -40,7 +40,7 @@ async def get_mcp_server(namespace: str, name: str, core: Core, caller: Caller) 
     return await core.orchestration.mcp_servers.get(ns, name)
 
 
-@router.put("/{name}")
+@router.put("/{name}", responses={201: {"model": McpServerInfo, "description": "Created"}})
 async def apply_mcp_server(
     namespace: str,
     name: str,
