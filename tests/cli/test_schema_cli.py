@@ -37,3 +37,29 @@ def test_bad_schema_and_bad_file_exit_2_and_write_nothing(cli: Cli, tmp_path: Pa
     assert result.exit_code == 2 and "not valid JSON" in result.stderr
     assert cli("schema", "show", "card").exit_code == 3
     assert cli.api.get("/schemas").json() == {"schemas": []}
+
+
+def test_mcp_server_add_list_show_remove(cli: Cli) -> None:
+    """`roundtable mcp-server`: secret names in, secret names out; bad input exits 2."""
+    made = cli.ok(
+        "mcp-server", "add", "gh", "--http", "https://mcp.example.test/mcp",
+        "--auth", "bearer", "--secret", "GH_TOKEN", "--deny", "delete_*", "--json",
+    )  # fmt: skip
+    assert json.loads(made.stdout)["auth"] == {**json.loads(made.stdout)["auth"], "kind": "bearer"}
+    assert "unchanged gh v1" in cli.ok(
+        "mcp-server", "add", "gh", "--http", "https://mcp.example.test/mcp",
+        "--auth", "bearer", "--secret", "GH_TOKEN", "--deny", "delete_*",
+    ).stdout  # fmt: skip
+    cli.ok("mcp-server", "add", "fs", "--stdio", "python", "--arg", "-m", "--arg", "fs",
+           "--env", "FS_KEY")  # fmt: skip
+    listed = json.loads(cli.ok("mcp-server", "list", "--json").stdout)
+    assert [s["name"] for s in listed] == ["fs", "gh"]
+    shown = json.loads(cli.ok("mcp-server", "show", "fs").stdout)
+    assert shown["args"] == ["-m", "fs"] and shown["env"] == ["FS_KEY"]
+    assert (
+        cli("mcp-server", "add", "x", "--http", "https://h.test/", "--auth", "bearer").exit_code
+        == 2
+    )
+    assert cli("mcp-server", "add", "x").exit_code == 2
+    cli.ok("mcp-server", "remove", "fs")
+    assert cli("mcp-server", "show", "fs").exit_code == 3

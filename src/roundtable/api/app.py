@@ -20,6 +20,7 @@ from roundtable.api import (
     discovery,
     documents,
     events,
+    mcp_servers,
     openapi,
     problems,
     proofs,
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(schema_registry.router)
     install_dashboard(app)  # the pages at / (docs/dashboard.md)
+    app.include_router(mcp_servers.router)
 
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:

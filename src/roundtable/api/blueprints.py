@@ -39,7 +39,7 @@ async def get_blueprint(namespace: str, name: str, core: Core, caller: Caller) -
     return await core.orchestration.blueprints.get(ns, name)
 
 
-@router.put("/{name}")
+@router.put("/{name}", responses={201: {"model": BlueprintInfo, "description": "Created"}})
 async def apply_blueprint(
     namespace: str, name: str, body: ApplyBlueprint, response: Response, core: Core, caller: Caller
 ) -> BlueprintInfo:

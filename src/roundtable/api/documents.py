@@ -100,7 +100,9 @@ def _filters(
     return Filters(tags=tags or [], content_type=content_type, lifecycle=lifecycle)
 
 
-@router.post("", tags=["documents"])
+@router.post(
+    "", tags=["documents"], responses={201: {"model": DocumentInfo, "description": "Created"}}
+)
 async def put_document(
     namespace: str, body: PutDocument, core: Core, caller: Caller, response: Response
 ) -> DocumentInfo:

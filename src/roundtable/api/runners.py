@@ -4,7 +4,7 @@ long-poll claim, and reports on the runs a runner holds."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from roundtable.api.bodies import bounded_body
 from roundtable.api.deps import Caller, Core
@@ -88,6 +88,23 @@ async def run_fail(runner_id: str, run_id: str, body: Fail, core: Core, caller: 
 @router.post("/{runner_id}/runs/{run_id}/stopped")
 async def run_stopped(runner_id: str, run_id: str, core: Core, caller: Caller) -> Run:
     return await core.orchestration.queue.finish(caller, runner_id, run_id, RunStatus.STOPPED)
+
+
+class UpstreamTokenRequest(BaseModel):
+    audience: str = Field(min_length=1, max_length=256)
+
+
+class UpstreamToken(BaseModel):
+    token: str
+
+
+@router.post("/{runner_id}/runs/{run_id}/upstream-token")
+async def upstream_token(
+    runner_id: str, run_id: str, body: UpstreamTokenRequest, core: Core, caller: Caller
+) -> UpstreamToken:
+    """A JWT for an upstream MCP server with `roundtable` auth (audience = that server)."""
+    token = await core.orchestration.queue.upstream_token(caller, runner_id, run_id, body.audience)
+    return UpstreamToken(token=token)
 
 
 @router.delete("/{runner_id}", status_code=204)

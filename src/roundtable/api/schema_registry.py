@@ -28,7 +28,7 @@ async def list_schemas(namespace: str, core: Core, caller: Caller) -> SchemaList
     return await core.orchestration.schemas.list(ns)
 
 
-@router.post("")
+@router.post("", responses={201: {"model": SchemaInfo, "description": "A new version"}})
 async def register_schema(
     namespace: str, body: RegisterSchema, response: Response, core: Core, caller: Caller
 ) -> SchemaInfo:

@@ -28,6 +28,7 @@ from roundtable.cli.backup import register as register_backup
 from roundtable.cli.checkpoint import checkpoint
 from roundtable.cli.common import err, fail, load_settings
 from roundtable.cli.mcp import mcp
+from roundtable.cli.mcp_servers import app as mcp_servers_app
 from roundtable.cli.proof import proof
 from roundtable.cli.rotation import register as register_rotation
 from roundtable.cli.runner import runner
@@ -55,6 +56,7 @@ app.add_typer(blueprints.app, name="blueprint")
 app.add_typer(agents.app, name="agent")
 app.add_typer(documents.app, name="doc")
 app.add_typer(schemas.app, name="schema")
+app.add_typer(mcp_servers_app, name="mcp-server")
 app.command("verify")(verify)
 app.command("verify-export")(verify_export)
 app.command("witness")(witness)

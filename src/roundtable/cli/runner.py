@@ -44,6 +44,23 @@ def runner(
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
+    secrets_file: Annotated[
+        str | None,
+        typer.Option(
+            "--secrets-file",
+            envvar="ROUNDTABLE_RUNNER_SECRETS_FILE",
+            help="JSON file of MCP secrets (mode 0600); else env vars.",
+        ),
+    ] = None,
+    mcp_servers_file: Annotated[
+        str | None,
+        typer.Option(
+            "--mcp-servers-file", help="YAML/JSON list of MCP servers only this runner has."
+        ),
+    ] = None,
+    mcp_idle: Annotated[
+        float, typer.Option("--mcp-idle", min=1, help="Seconds before an idle upstream is closed.")
+    ] = 300.0,
     namespace: NamespaceOpt = None,
     token: TokenOpt = None,
     url: UrlOpt = None,
@@ -75,6 +92,9 @@ def runner(
             capacity=capacity,
             poll_wait=poll_wait,
             grace_seconds=grace,
+            secrets_file=secrets_file,
+            mcp_servers_file=mcp_servers_file,
+            mcp_idle_seconds=mcp_idle,
         )
         err.print(f"runner {config.name} for {config.url} (namespace {config.namespace})")
         asyncio.run(serve(config))

@@ -11,6 +11,8 @@ from roundtable.events.catalogue import Payload, register
 
 BLUEPRINT_APPLIED = "blueprint.applied"
 BLUEPRINT_DELETED = "blueprint.deleted"
+MCP_SERVER_APPLIED = "mcp_server.applied"
+MCP_SERVER_DELETED = "mcp_server.deleted"
 SESSION_CREATED = "session.created"
 SESSION_STATUS = "session.status"
 SESSION_DELETED = "session.deleted"
@@ -38,6 +40,18 @@ class BlueprintApplied(Payload):
 
 
 class BlueprintDeleted(Payload):
+    name: str
+    version: int
+
+
+class McpServerApplied(Payload):
+    name: str
+    version: int
+    transport: str
+    auth: str = Field(description="The auth kind (never a secret)")
+
+
+class McpServerDeleted(Payload):
     name: str
     version: int
 
@@ -145,6 +159,8 @@ class RunnerGone(Payload):
 _TYPES: dict[str, type[Payload]] = {
     BLUEPRINT_APPLIED: BlueprintApplied,
     BLUEPRINT_DELETED: BlueprintDeleted,
+    MCP_SERVER_APPLIED: McpServerApplied,
+    MCP_SERVER_DELETED: McpServerDeleted,
     SESSION_CREATED: SessionCreated,
     SESSION_STATUS: SessionStatusChanged,
     SESSION_DELETED: SessionDeleted,

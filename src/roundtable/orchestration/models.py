@@ -200,6 +200,9 @@ class ClaimedBlueprint(BaseModel):
 class ClaimedRun(Run):
     blueprint: ClaimedBlueprint
     run_token: str
+    #: Registry entries (D11) of the blueprint's `mcp_servers` found on the server, in its
+    #: order; secret names only. Names missing here may come from the runner's local file.
+    mcp_registry: list[dict[str, Any]] = Field(default_factory=list)
     root_id: str
     parent_id: str | None
     agent: str

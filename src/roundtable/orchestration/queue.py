@@ -19,15 +19,15 @@ from pydantic import Field
 from sqlalchemy import Select, func, literal_column, select, update
 
 from roundtable import metrics
-from roundtable.auth.tokens import Principal, RunScope, TokenService
+from roundtable.auth.tokens import AUDIENCE, Principal, RunScope, TokenService
 from roundtable.config import Settings
-from roundtable.errors import ConflictError, NotFound
+from roundtable.errors import ConflictError, NotFound, PermissionDenied
 from roundtable.events.filters import EventFilter
 from roundtable.events.service import EventService
 from roundtable.ids import utcnow
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as ev
-from roundtable.orchestration import flow
+from roundtable.orchestration import flow, mcp_servers
 from roundtable.orchestration.models import (
     HELD,
     BlueprintSpec,
@@ -266,6 +266,10 @@ class QueueService:
                     else None
                 ),
                 "run_token": token,
+                # issue 12: the registry entries of the blueprint's servers (names, no secrets)
+                "mcp_registry": await mcp_servers.resolve(
+                    conn, session.namespace, spec.mcp_servers
+                ),
                 "root_id": session.root_id,
                 "parent_id": session.parent_id,
                 "agent": session.agent,
@@ -341,6 +345,41 @@ class QueueService:
                 )
             await tx.flush(self.journal.append_in)
             return bool(run.stop_requested)
+
+    async def upstream_token(
+        self, principal: Principal, runner_id: str, run_id: str, audience: str
+    ) -> str:
+        """A JWT for an upstream MCP server with `roundtable` auth (D12): the run's identity and
+        scope, audience = that server, so it is useless here and at any other upstream. Only for
+        a run this runner holds, and only for an audience one of its blueprint's registry
+        entries declares."""
+        check_text("audience", audience)
+        async with self.db.write() as conn:
+            tx = flow.Tx(conn, utcnow(), self.settings)
+            run = await self._held(tx, principal, runner_id, run_id)
+            if run.runner_id != runner_id or run.status not in HELD:
+                raise self._not_held(run, runner_id)
+            session = (await conn.execute(select(S).where(S.c.id == run.session_id))).one()
+            spec = await flow.blueprint_version(
+                conn, session.namespace, session.blueprint, session.blueprint_version
+            )
+            entries = await mcp_servers.resolve(conn, session.namespace, spec.mcp_servers)
+        audiences = {
+            (e.get("auth") or {}).get("audience") or e["name"]
+            for e in entries
+            if (e.get("auth") or {}).get("kind") == "roundtable"
+        }
+        if audience not in audiences or audience == AUDIENCE:
+            raise PermissionDenied(
+                f"no MCP server of this run's blueprint takes roundtable tokens for {audience!r}"
+            )
+        return self.tokens.mint(
+            session.agent,
+            session.namespace,
+            timedelta(seconds=self.settings.run_token_ttl_seconds),
+            {"rtk": "upstream", "root": session.root_id, "sid": session.id, "run": run_id},
+            audience=audience,
+        )
 
     async def finish(
         self,

@@ -11,6 +11,7 @@ from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as _events  # noqa: F401 - registers the catalogue
 from roundtable.orchestration.blueprints import BlueprintService
 from roundtable.orchestration.deletion import DeletionService
+from roundtable.orchestration.mcp_servers import McpServerService
 from roundtable.orchestration.queue import QueueService
 from roundtable.orchestration.runners import RunnerService
 from roundtable.orchestration.sweeper import Sweeper
@@ -28,6 +29,7 @@ class Orchestration:
     deletion: DeletionService
     sweeper: Sweeper
     schemas: SchemaService
+    mcp_servers: McpServerService
 
     @classmethod
     def build(
@@ -48,4 +50,5 @@ class Orchestration:
             deletion=DeletionService(db, settings, journal),
             sweeper=Sweeper(db, settings, journal, runners),
             schemas=SchemaService(db),
+            mcp_servers=McpServerService(db),
         )

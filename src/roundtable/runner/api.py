@@ -145,6 +145,12 @@ class RunnerApi:
     async def stopped(self, run_id: str) -> dict[str, Any]:
         return dict(await self._call("POST", self._path("runs", run_id, "stopped"), json={}))
 
+    async def upstream_token(self, run_id: str, audience: str) -> str:
+        """A JWT for an upstream with `roundtable` auth (D12), minted by the server."""
+        path = self._path("runs", run_id, "upstream-token")
+        reply = await self._call("POST", path, json={"audience": audience})
+        return str(reply["token"])
+
     async def unregister(self) -> None:
         """Leave: the server puts this runner's unfinished runs back in the queue."""
         await self._call("DELETE", self._path())

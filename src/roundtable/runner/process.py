@@ -19,6 +19,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from roundtable import tracing
@@ -34,6 +35,8 @@ from roundtable.errors import (
 )
 from roundtable.runner.api import RunnerApi
 from roundtable.runner.executors import Executor, ExecutorResult, RunContext, build
+from roundtable.runner.gateway import Gateway, RunnerSecrets
+from roundtable.runner.gateway.local import load_local_servers
 from roundtable.runner.protocol import ClaimedRun, RunError
 from roundtable.runner.structured import for_executor
 
@@ -57,6 +60,9 @@ class RunnerConfig:
     grace_seconds: float = 30.0  # on shutdown, how long running runs may go on
     stop_grace: float = 10.0  # after a stop, how long an executor has to return by itself
     max_backoff: float = 5.0  # ceiling of the reconnect delay
+    secrets_file: str | None = None  # runner secrets (JSON, mode 0600); else env vars (D12)
+    mcp_servers_file: str | None = None  # MCP servers only this runner knows (D11)
+    mcp_idle_seconds: float = 300.0  # an upstream connection idle this long is closed
 
     def __post_init__(self) -> None:
         if self.capacity < 1:
@@ -107,8 +113,21 @@ class Runner:
         self._give_up = asyncio.Event()  # shutdown deadline passed: stop retrying reports
         self._slot = asyncio.Event()
         self._reregister = False
+        self.gateway: Gateway | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    def _gateway(self) -> Gateway:
+        """The MCP gateway (issue 12): loopback endpoints for each run's MCP servers."""
+        secrets_file = Path(self.config.secrets_file) if self.config.secrets_file else None
+        local = load_local_servers(self.config.mcp_servers_file)
+        return Gateway(
+            RunnerSecrets(file=secrets_file),
+            server_url=self.config.url,
+            local_servers=local,
+            mint=self.api.upstream_token,
+            idle_seconds=self.config.mcp_idle_seconds,
+        )
 
     def request_stop(self) -> None:
         """Begin a graceful shutdown; a second call skips the grace period."""
@@ -119,17 +138,18 @@ class Runner:
 
     async def run(self) -> None:
         try:
-            if not await self._register():
-                return
-            heartbeat = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
-            try:
-                await self._claim_loop()
-                await self._drain()
-            finally:
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
-            await self._unregister()
+            async with self._gateway() as self.gateway:
+                if not await self._register():
+                    return
+                heartbeat = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
+                try:
+                    await self._claim_loop()
+                    await self._drain()
+                finally:
+                    heartbeat.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await heartbeat
+                await self._unregister()
         finally:
             for executor in self.executors.values():
                 await executor.aclose()
@@ -309,6 +329,24 @@ class Runner:
                 log.warning("run %s: progress event %r not recorded: %s", run.id, kind, error)
 
         ctx = RunContext(run=run, server_url=self.config.url, progress=progress, stop=active.stop)
+        if self.gateway is None:
+            return await self._run_executor(executor, ctx, active)
+        try:
+            opened = self.gateway.open_run(run, progress)
+            grant = await opened.__aenter__()
+        except (LookupError, InvalidInput, RuntimeError) as exc:
+            return ExecutorResult.failed("mcp_unavailable", str(exc))
+        try:
+            ctx.mcp_urls, ctx.mcp_token = dict(grant.urls), grant.token
+            ctx.secret_names = grant.secret_names
+            return await self._run_executor(executor, ctx, active)
+        finally:
+            await opened.__aexit__(None, None, None)
+
+    async def _run_executor(
+        self, executor: Executor, ctx: RunContext, active: _Active
+    ) -> ExecutorResult:
+        run = active.run
         task = asyncio.create_task(executor.execute(ctx))
         stop = asyncio.create_task(active.stop.wait())
         try:

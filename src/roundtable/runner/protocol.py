@@ -44,6 +44,8 @@ class ClaimedRun(_Wire):
     demands: list[str] = Field(default_factory=list)
     blueprint: RunBlueprint
     run_token: str
+    #: Registry entries of the blueprint's MCP servers (secret names only; issue 12).
+    mcp_registry: list[dict[str, Any]] = Field(default_factory=list)
     root_id: str | None = None
     parent_id: str | None = None
     agent: str | None = None

@@ -421,3 +421,17 @@ schemas = Table(
     Column("deleted_at", UTCDateTime),
     Index("ix_schemas_namespace_name_digest", "namespace", "name", "digest"),
 )
+
+
+#: The MCP server registry (issue 12, D11): one row per named upstream; `spec` holds the entry
+#: (secret names only, never values).
+mcp_servers = Table(
+    "mcp_servers",
+    metadata,
+    Column("namespace", String(64), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("spec", JSONDoc, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

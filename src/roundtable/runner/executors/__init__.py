@@ -6,6 +6,9 @@ from collections.abc import Callable, Iterable
 
 from roundtable.errors import InvalidInput
 from roundtable.runner.executors.base import Executor, ExecutorResult, RunContext
+from roundtable.runner.executors.claude_code import ClaudeCodeExecutor
+from roundtable.runner.executors.codex import CodexExecutor
+from roundtable.runner.executors.command import CommandExecutor
 from roundtable.runner.executors.echo import EchoExecutor
 from roundtable.runner.executors.script import ScriptExecutor
 
@@ -13,6 +16,9 @@ from roundtable.runner.executors.script import ScriptExecutor
 REGISTRY: dict[str, Callable[[], Executor]] = {
     EchoExecutor.kind: EchoExecutor,
     ScriptExecutor.kind: ScriptExecutor,
+    ClaudeCodeExecutor.kind: ClaudeCodeExecutor,
+    CodexExecutor.kind: CodexExecutor,
+    CommandExecutor.kind: CommandExecutor,
 }
 
 

@@ -7,14 +7,16 @@ talks to the runner protocol itself: the runner reports started, progress and th
 leases and handles stops, so an executor only has to do its work and watch `stop`.
 
 Agent executors (Claude Code, Codex, a generic CLI) and the MCP gateway plug in here: the
-gateway will fill `RunContext.mcp_urls` with per-run proxy endpoints for the blueprint's servers
-before the executor starts, and an agent executor passes them with `run_token` to the agent.
+gateway fills `RunContext.mcp_urls` and `mcp_token` with per-run proxy endpoints for the
+blueprint's servers before the executor starts, and an agent executor passes them to the agent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -63,8 +65,29 @@ class RunContext:
     progress: Progress
     stop: asyncio.Event
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("roundtable.runner"))
-    #: Per-run MCP endpoints by registry name (filled by the MCP gateway; empty until then).
+    #: Per-run MCP endpoints by registry name, on the runner's loopback gateway (issue 12),
+    #: including `roundtable` (the server's own tools as this run).
     mcp_urls: dict[str, str] = field(default_factory=dict)
+    #: The bearer token for `mcp_urls`: valid for this run's endpoints only, dies with the run.
+    mcp_token: str = ""
+    #: Names of runner secrets (env vars) an executor's process must never inherit (D12).
+    secret_names: frozenset[str] = frozenset()
+
+    def child_env(self) -> dict[str, str]:
+        """The environment for an agent process: the runner's minus its secrets, plus the run's
+        identity and MCP endpoints (`ROUNDTABLE_MCP_URLS` JSON, `ROUNDTABLE_MCP_TOKEN`)."""
+        env = {k: v for k, v in os.environ.items() if k not in self.secret_names}
+        env.update(
+            ROUNDTABLE_URL=self.server_url,
+            ROUNDTABLE_TOKEN=self.run_token,
+            ROUNDTABLE_NAMESPACE=self.run.namespace,
+            ROUNDTABLE_SESSION_ID=self.run.session_id,
+            ROUNDTABLE_RUN_ID=self.run.id,
+        )
+        if self.mcp_urls:
+            env["ROUNDTABLE_MCP_URLS"] = json.dumps(self.mcp_urls, sort_keys=True)
+            env["ROUNDTABLE_MCP_TOKEN"] = self.mcp_token
+        return env
 
     @property
     def run_token(self) -> str:

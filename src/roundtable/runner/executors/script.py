@@ -78,14 +78,7 @@ class ScriptExecutor(Executor):
             extra_env = {str(k): str(v) for k, v in (config.get("env") or {}).items()}
         except (ValueError, TypeError, AttributeError) as exc:
             return ExecutorResult.failed("script_config_invalid", str(exc))
-        env = {**os.environ, **extra_env}
-        env.update(
-            ROUNDTABLE_URL=ctx.server_url,
-            ROUNDTABLE_TOKEN=ctx.run_token,
-            ROUNDTABLE_NAMESPACE=ctx.run.namespace,
-            ROUNDTABLE_SESSION_ID=ctx.run.session_id,
-            ROUNDTABLE_RUN_ID=ctx.run.id,
-        )
+        env = {**ctx.child_env(), **extra_env}
         env.update(trace_env(ctx))
         stdin = json.dumps(ctx.run.input, ensure_ascii=False).encode()
         try:
