@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from roundtable.api.deps import Caller, Core
@@ -94,10 +94,26 @@ def _actor(caller: Principal, agent: str | None) -> str | None:
 TagsQuery = Annotated[list[str] | None, Query(description="Only documents with all these tags.")]
 
 
-def _filters(
-    tags: list[str] | None, content_type: str | None, lifecycle: Lifecycle | None
-) -> Filters:
-    return Filters(tags=tags or [], content_type=content_type, lifecycle=lifecycle)
+def _page_query(
+    tags: TagsQuery = None,
+    content_type: str | None = None,
+    lifecycle: Lifecycle | None = None,
+    scope: ScopeName | None = None,
+    session_id: str | None = None,
+    root_session: str | None = None,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The query parameters `list` and `search` share, as the service takes them."""
+    return {
+        "filters": Filters(tags=tags or [], content_type=content_type, lifecycle=lifecycle),
+        "scope": scope,
+        "session_id": session_id,
+        "root_session": root_session,
+        "cursor": cursor,
+    }
+
+
+PageQuery = Annotated[dict[str, Any], Depends(_page_query)]
 
 
 @router.post(
@@ -130,25 +146,12 @@ async def list_documents(
     namespace: str,
     core: Core,
     caller: Caller,
-    tags: TagsQuery = None,
-    content_type: str | None = None,
-    lifecycle: Lifecycle | None = None,
-    scope: ScopeName | None = None,
-    session_id: str | None = None,
-    root_session: str | None = None,
+    page: PageQuery,
     limit: Annotated[int, Query(ge=1)] = 50,
-    cursor: str | None = None,
 ) -> DocumentPage:
     """Documents the caller may see, oldest first; filters narrow, never widen."""
     return await core.documents.list_documents(
-        caller,
-        _ns(caller, core, namespace),
-        filters=_filters(tags, content_type, lifecycle),
-        scope=scope,
-        session_id=session_id,
-        root_session=root_session,
-        limit=limit,
-        cursor=cursor,
+        caller, _ns(caller, core, namespace), limit=limit, **page
     )
 
 
@@ -158,27 +161,11 @@ async def search_documents(
     core: Core,
     caller: Caller,
     q: Annotated[str, Query(description="Words; every one must occur.")],
-    tags: TagsQuery = None,
-    content_type: str | None = None,
-    lifecycle: Lifecycle | None = None,
-    scope: ScopeName | None = None,
-    session_id: str | None = None,
-    root_session: str | None = None,
+    page: PageQuery,
     limit: Annotated[int, Query(ge=1)] = 20,
-    cursor: str | None = None,
 ) -> SearchPage:
     """Ranked full-text search with snippets, best first."""
-    return await core.documents.search(
-        caller,
-        _ns(caller, core, namespace),
-        q,
-        filters=_filters(tags, content_type, lifecycle),
-        scope=scope,
-        session_id=session_id,
-        root_session=root_session,
-        limit=limit,
-        cursor=cursor,
-    )
+    return await core.documents.search(caller, _ns(caller, core, namespace), q, limit=limit, **page)
 
 
 @router.get("/{ref}")

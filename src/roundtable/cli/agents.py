@@ -29,6 +29,7 @@ from roundtable.cli.common import (
     run,
 )
 from roundtable.cli.common import target as resolve
+from roundtable.cli.options import ParentIdArg, SessionIdArg, call, print_found
 from roundtable.client.http import RoundtableClient
 from roundtable.client.orchestration import Mode, Orchestration
 from roundtable.errors import InvalidInput
@@ -204,7 +205,7 @@ def start(
 
 @app.command("status")
 def status(
-    session_id: Annotated[str, typer.Argument(help="Session id.")],
+    session_id: SessionIdArg,
     json_: JsonOpt = False,
     namespace: NamespaceOpt = None,
     token: TokenOpt = None,
@@ -228,7 +229,7 @@ def status(
 
 @app.command("result")
 def result(
-    session_id: Annotated[str, typer.Argument(help="Session id.")],
+    session_id: SessionIdArg,
     wait: Annotated[
         float, typer.Option("--wait", min=0, help="Wait up to this many seconds for it to end.")
     ] = 0.0,
@@ -265,26 +266,20 @@ def result(
 
 @app.command("children")
 def children(
-    session_id: Annotated[str, typer.Argument(help="Parent session id.")],
+    session_id: ParentIdArg,
     json_: JsonOpt = False,
     namespace: NamespaceOpt = None,
     token: TokenOpt = None,
     url: UrlOpt = None,
 ) -> None:
     """List a session's direct children."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    found = t.call(lambda c: Orchestration(c).children(session_id))
-    if json_:
-        print_json(found)
-    elif not found:
-        err.print("no children")
-    else:
-        out.print(sessions_table(found))
+    found = call(url, token, namespace, lambda c: Orchestration(c).children(session_id))
+    print_found(found, json_, sessions_table, empty="no children")
 
 
 @app.command("wait")
 def wait_(
-    session_id: Annotated[str, typer.Argument(help="Parent session id.")],
+    session_id: ParentIdArg,
     child: Annotated[
         list[str] | None, typer.Option("--child", help="Wait for this child only (repeatable).")
     ] = None,
@@ -302,10 +297,7 @@ def wait_(
             return await Orchestration(client).wait(session_id, children=child, seconds=timeout)
 
     found = run(work())
-    if json_:
-        print_json(found)
-    else:
-        out.print(sessions_table(list(found.get("sessions", []))))
+    print_found(found, json_, lambda f: sessions_table(list(f.get("sessions", []))))
     if not found.get("done"):
         err.print(f"children of {session_id} not all done after {timeout:g}s")
         raise typer.Exit(NOT_DONE_EXIT)
@@ -313,15 +305,14 @@ def wait_(
 
 @app.command("stop")
 def stop(
-    session_id: Annotated[str, typer.Argument(help="Session id.")],
+    session_id: SessionIdArg,
     json_: JsonOpt = False,
     namespace: NamespaceOpt = None,
     token: TokenOpt = None,
     url: UrlOpt = None,
 ) -> None:
     """Stop a session: its running work is stopped at the runner; children follow their policy."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    session = t.call(lambda c: Orchestration(c).stop(session_id))
+    session = call(url, token, namespace, lambda c: Orchestration(c).stop(session_id))
     if json_:
         print_json(session)
     else:
@@ -343,8 +334,12 @@ def delete(
     url: UrlOpt = None,
 ) -> None:
     """Delete a session and its subtree (refused while any of it is active, unless --force)."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    found = t.call(lambda c: Orchestration(c).delete(session_id, force=force, dry_run=dry_run))
+    found = call(
+        url,
+        token,
+        namespace,
+        lambda c: Orchestration(c).delete(session_id, force=force, dry_run=dry_run),
+    )
     if json_:
         print_json(found)
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from rich.text import Text
 
 from roundtable.cli.common import JsonOpt, NamespaceOpt, TokenOpt, UrlOpt, err, out, print_json
 from roundtable.cli.common import target as resolve
+from roundtable.cli.options import call, print_document, print_found
 from roundtable.client import blueprints as files
 from roundtable.client.http import RoundtableClient
 from roundtable.client.orchestration import Orchestration
@@ -48,14 +48,8 @@ def list_(
     url: UrlOpt = None,
 ) -> None:
     """List the namespace's blueprints."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    found = t.call(lambda c: Orchestration(c).list_blueprints())
-    if json_:
-        print_json(found)
-    elif not found:
-        err.print("no blueprints")
-    else:
-        out.print(_table(found))
+    found = call(url, token, namespace, lambda c: Orchestration(c).list_blueprints())
+    print_found(found, json_, _table, empty="no blueprints")
 
 
 @app.command("show")
@@ -66,9 +60,7 @@ def show(
     url: UrlOpt = None,
 ) -> None:
     """Print one blueprint as JSON (the form `apply` accepts, plus version and timestamps)."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    found = t.call(lambda c: Orchestration(c).get_blueprint(name))
-    typer.echo(json.dumps(found, indent=2, ensure_ascii=False))
+    print_document(call(url, token, namespace, lambda c: Orchestration(c).get_blueprint(name)))
 
 
 @app.command("apply")
@@ -127,6 +119,10 @@ def delete(
     url: UrlOpt = None,
 ) -> None:
     """Delete a blueprint (sessions already started from it keep their copy of it)."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    t.call(lambda c: Orchestration(c).delete_blueprint(name, expected_version=expected_version))
+    call(
+        url,
+        token,
+        namespace,
+        lambda c: Orchestration(c).delete_blueprint(name, expected_version=expected_version),
+    )
     err.print(f"blueprint {name} deleted")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +17,13 @@ import typer
 from roundtable.cli.common import JsonOpt, NamespaceOpt, TokenOpt, UrlOpt, print_json, target
 from roundtable.client.documents import DocumentsClient
 from roundtable.client.http import RoundtableClient
-from roundtable.documents.models import DocumentInfo, Lifecycle
+from roundtable.documents.models import (
+    DocumentInfo,
+    DocumentPage,
+    EditResult,
+    Lifecycle,
+    SearchPage,
+)
 
 app = typer.Typer(help="Shared documents: put, read, edit, search.", no_args_is_help=True)
 
@@ -36,6 +43,7 @@ ScopeOpt = Annotated[
 TreeOpt = Annotated[str | None, typer.Option("--tree", help="Only this root session's tree.")]
 LimitOpt = Annotated[int, typer.Option("--limit", help="Items per page.")]
 CursorOpt = Annotated[str | None, typer.Option("--cursor", help="next_cursor of a page.")]
+RefArg = Annotated[str, typer.Argument(help="Document id or name.")]
 
 
 def _call(url: str | None, token: str | None, namespace: str | None, fn: Any) -> Any:
@@ -45,6 +53,19 @@ def _call(url: str | None, token: str | None, namespace: str | None, fn: Any) ->
         return await fn(DocumentsClient(client))
 
     return t.call(work)
+
+
+def _show(result: Any, json_: bool, human: Callable[[Any], None]) -> None:
+    """Print `result` as JSON for scripts, or the way `human` prints it for people."""
+    if json_:
+        print_json(result)
+    else:
+        human(result)
+
+
+def _more(next_cursor: str | None) -> None:
+    if next_cursor:
+        typer.echo(f"more: --cursor {next_cursor}", err=True)
 
 
 def _line(d: DocumentInfo) -> str:
@@ -96,16 +117,12 @@ def put(
         "session_id": session,
         "expected_version": expect,
     }
-    doc = _call(url, token, namespace, lambda c: c.put(name, content, **fields))
-    if json_:
-        print_json(doc)
-    else:
-        _info(doc)
+    _show(_call(url, token, namespace, lambda c: c.put(name, content, **fields)), json_, _info)
 
 
 @app.command("get")
 def get(
-    ref: Annotated[str, typer.Argument(help="Document id or name.")],
+    ref: RefArg,
     offset: Annotated[int, typer.Option("--offset", help="First character.")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", help="At most N characters.")] = None,
     session: SessionOpt = None,
@@ -122,15 +139,12 @@ def get(
         namespace,
         lambda c: c.get(ref, offset=offset, limit=limit, session_id=session, root_session=tree),
     )
-    if json_:
-        print_json(doc)
-        return
-    typer.echo(doc.content, nl=not doc.content.endswith("\n"))
+    _show(doc, json_, lambda d: typer.echo(d.content, nl=not d.content.endswith("\n")))
 
 
 @app.command("edit")
 def edit(
-    ref: Annotated[str, typer.Argument(help="Document id or name.")],
+    ref: RefArg,
     new: Annotated[str, typer.Option("--new", help="Replacement text ('' deletes).")] = "",
     old: Annotated[str | None, typer.Option("--old", help="Exact text to replace.")] = None,
     replace_all: Annotated[bool, typer.Option("--all", help="Replace every --old.")] = False,
@@ -154,17 +168,48 @@ def edit(
         "session_id": session,
     }
     result = _call(url, token, namespace, lambda c: c.edit(ref, **fields))
-    if json_:
-        print_json(result)
-        return
+    _show(result, json_, _edited)
+
+
+def _edited(result: EditResult) -> None:
     d = result.document
     typer.echo(f"{d.name}: {result.replaced} change(s), now v{d.version}, {d.length} chars")
 
 
-def _page_filters(**kw: Any) -> dict[str, Any]:
-    if kw.get("lifecycle") is not None:
-        kw["lifecycle"] = kw["lifecycle"].value
-    return kw
+def _page_filters(
+    tags: list[str] | None,
+    content_type: str | None,
+    lifecycle: Lifecycle | None,
+    scope: str | None,
+    session: str | None,
+    tree: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
+    """The query of `ls` and `search`, named as the client takes it."""
+    return {
+        "tags": tags,
+        "content_type": content_type,
+        "lifecycle": lifecycle.value if lifecycle is not None else None,
+        "scope": scope,
+        "session_id": session,
+        "root_session": tree,
+        "limit": limit,
+        "cursor": cursor,
+    }
+
+
+def _print_documents(page: DocumentPage) -> None:
+    for d in page.documents:
+        typer.echo(_line(d))
+    _more(page.next_cursor)
+
+
+def _print_hits(page: SearchPage) -> None:
+    for hit in page.hits:
+        typer.echo(_line(hit.document))
+        typer.echo("    " + " ".join(hit.snippet.split())[:76])
+    _more(page.next_cursor)
 
 
 @app.command("ls")
@@ -183,24 +228,8 @@ def ls(
     url: UrlOpt = None,
 ) -> None:
     """List the documents you can see, oldest first."""
-    filters = _page_filters(
-        tags=tags,
-        content_type=content_type,
-        lifecycle=lifecycle,
-        scope=scope,
-        session_id=session,
-        root_session=tree,
-        limit=limit,
-        cursor=cursor,
-    )
-    page = _call(url, token, namespace, lambda c: c.list(**filters))
-    if json_:
-        print_json(page)
-        return
-    for d in page.documents:
-        typer.echo(_line(d))
-    if page.next_cursor:
-        typer.echo(f"more: --cursor {page.next_cursor}", err=True)
+    filters = _page_filters(tags, content_type, lifecycle, scope, session, tree, limit, cursor)
+    _show(_call(url, token, namespace, lambda c: c.list(**filters)), json_, _print_documents)
 
 
 @app.command("search")
@@ -220,30 +249,13 @@ def search(
     url: UrlOpt = None,
 ) -> None:
     """Ranked full-text search, best first, with a snippet per hit."""
-    filters = _page_filters(
-        tags=tags,
-        content_type=content_type,
-        lifecycle=lifecycle,
-        scope=scope,
-        session_id=session,
-        root_session=tree,
-        limit=limit,
-        cursor=cursor,
-    )
-    page = _call(url, token, namespace, lambda c: c.search(query, **filters))
-    if json_:
-        print_json(page)
-        return
-    for hit in page.hits:
-        typer.echo(_line(hit.document))
-        typer.echo("    " + " ".join(hit.snippet.split())[:76])
-    if page.next_cursor:
-        typer.echo(f"more: --cursor {page.next_cursor}", err=True)
+    filters = _page_filters(tags, content_type, lifecycle, scope, session, tree, limit, cursor)
+    _show(_call(url, token, namespace, lambda c: c.search(query, **filters)), json_, _print_hits)
 
 
 @app.command("rm")
 def rm(
-    ref: Annotated[str, typer.Argument(help="Document id or name.")],
+    ref: RefArg,
     expect: ExpectOpt = None,
     json_: JsonOpt = False,
     namespace: NamespaceOpt = None,
@@ -252,29 +264,28 @@ def rm(
 ) -> None:
     """Delete a document and its children (parent-child links)."""
     result = _call(url, token, namespace, lambda c: c.delete(ref, expected_version=expect))
-    if json_:
-        print_json(result)
-        return
-    typer.echo(f"deleted {len(result.deleted)} document(s)")
+    _show(result, json_, lambda r: typer.echo(f"deleted {len(r.deleted)} document(s)"))
 
 
-def _set_lifecycle(ref: str, life: Lifecycle, expect: int | None, **target_: Any) -> None:
-    json_ = target_.pop("json_")
+def _set_lifecycle(
+    ref: str,
+    life: Lifecycle,
+    expect: int | None,
+    json_: bool,
+    namespace: str | None,
+    token: str | None,
+    url: str | None,
+) -> None:
+    """`promote` and `demote`: the same call, to the other lifecycle."""
     doc = _call(
-        target_["url"],
-        target_["token"],
-        target_["namespace"],
-        lambda c: c.set_lifecycle(ref, life.value, expected_version=expect),
+        url, token, namespace, lambda c: c.set_lifecycle(ref, life.value, expected_version=expect)
     )
-    if json_:
-        print_json(doc)
-    else:
-        _info(doc)
+    _show(doc, json_, _info)
 
 
 @app.command("promote")
 def promote(
-    ref: Annotated[str, typer.Argument(help="Document id or name.")],
+    ref: RefArg,
     expect: ExpectOpt = None,
     json_: JsonOpt = False,
     namespace: NamespaceOpt = None,
@@ -282,14 +293,12 @@ def promote(
     url: UrlOpt = None,
 ) -> None:
     """Make a document persistent: it outlives its session tree."""
-    _set_lifecycle(
-        ref, Lifecycle.PERSISTENT, expect, json_=json_, namespace=namespace, token=token, url=url
-    )
+    _set_lifecycle(ref, Lifecycle.PERSISTENT, expect, json_, namespace, token, url)
 
 
 @app.command("demote")
 def demote(
-    ref: Annotated[str, typer.Argument(help="Document id or name.")],
+    ref: RefArg,
     expect: ExpectOpt = None,
     json_: JsonOpt = False,
     namespace: NamespaceOpt = None,
@@ -297,6 +306,4 @@ def demote(
     url: UrlOpt = None,
 ) -> None:
     """Make a tree's document temporal again: it goes with its tree."""
-    _set_lifecycle(
-        ref, Lifecycle.TEMPORAL, expect, json_=json_, namespace=namespace, token=token, url=url
-    )
+    _set_lifecycle(ref, Lifecycle.TEMPORAL, expect, json_, namespace, token, url)

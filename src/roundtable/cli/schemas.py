@@ -11,8 +11,8 @@ import yaml
 from rich.table import Table
 from rich.text import Text
 
-from roundtable.cli.common import JsonOpt, NamespaceOpt, TokenOpt, UrlOpt, err, out, print_json
-from roundtable.cli.common import target as resolve
+from roundtable.cli.common import JsonOpt, NamespaceOpt, TokenOpt, UrlOpt, err
+from roundtable.cli.options import call, print_document, print_found
 from roundtable.client.schemas import Schemas
 from roundtable.errors import InvalidInput
 
@@ -46,13 +46,13 @@ def register(
     url: UrlOpt = None,
 ) -> None:
     """Register a new version (identical content returns the existing version)."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    body = t.call(lambda c: _register(c, name, path, description))
-    if json_:
-        print_json(body)
-    else:
-        verb = "registered" if body["created"] else "unchanged"
-        out.print(Text.assemble((f"{verb} ", "green"), (str(body["ref"]), "bold")))
+    body = call(url, token, namespace, lambda c: _register(c, name, path, description))
+    print_found(body, json_, _registered)
+
+
+def _registered(body: dict[str, Any]) -> Text:
+    verb = "registered" if body["created"] else "unchanged"
+    return Text.assemble((f"{verb} ", "green"), (str(body["ref"]), "bold"))
 
 
 async def _register(client: Any, name: str, path: Path, description: str) -> dict[str, Any]:
@@ -67,14 +67,11 @@ def list_(
     url: UrlOpt = None,
 ) -> None:
     """List schemas with their versions."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    found = t.call(lambda c: Schemas(c).list())
-    if json_:
-        print_json(found)
-        return
-    if not found:
-        err.print("no schemas")
-        return
+    found = call(url, token, namespace, lambda c: Schemas(c).list())
+    print_found(found, json_, _table, empty="no schemas")
+
+
+def _table(found: list[dict[str, Any]]) -> Table:
     table = Table()
     table.add_column("name", style="bold", overflow="fold")
     table.add_column("latest", justify="right")
@@ -87,7 +84,7 @@ def list_(
             ",".join(str(v) for v in item["versions"]),
             Text(str(item.get("description") or "")),
         )
-    out.print(table)
+    return table
 
 
 @app.command("show")
@@ -98,9 +95,7 @@ def show(
     url: UrlOpt = None,
 ) -> None:
     """Print one version as JSON (with its body under `schema`)."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    found = t.call(lambda c: Schemas(c).get(ref))
-    typer.echo(json.dumps(found, indent=2, ensure_ascii=False))
+    print_document(call(url, token, namespace, lambda c: Schemas(c).get(ref)))
 
 
 @app.command("delete")
@@ -111,6 +106,5 @@ def delete(
     url: UrlOpt = None,
 ) -> None:
     """Delete versions no blueprint, pending run or other schema uses (refused otherwise)."""
-    t = resolve(url=url, token=token, namespace=namespace)
-    done = t.call(lambda c: Schemas(c).delete(ref))
+    done = call(url, token, namespace, lambda c: Schemas(c).delete(ref))
     err.print(f"schema {done['name']} versions {','.join(map(str, done['versions']))} deleted")
