@@ -87,6 +87,14 @@ def _write_backup(
     backend = "sqlite" if settings.is_sqlite else "postgresql"
     try:
         skip = {destination, partial}
+        data_dir = settings.data_dir.absolute()
+        # The trust anchors first (D16): a checkpoint is appended there only after its
+        # transaction committed, so anchors copied before the snapshot are all in it. Copied
+        # after, they could name checkpoints the snapshot lacks, and the restored journal would
+        # look truncated to `verify` and to the signer.
+        anchors = data_dir / "anchors"
+        digests = _copy_files(data_dir, _data_files(anchors, skip), partial)
+        skip.add(anchors)
         if settings.is_sqlite:
             source = database.sqlite_path(settings.effective_database_url).absolute()
             skip |= {source.with_name(source.name + s) for s in _SQLITE_SUFFIXES}
@@ -96,16 +104,8 @@ def _write_backup(
             db_file = manifest.PG_FILE
             tool = database.find_pg_tool("pg_dump", pg_dump)
             database.pg_snapshot(settings.effective_database_url, partial / db_file, tool)
-        digests = [_listed(partial, partial / db_file)]
-        data_dir = settings.data_dir.absolute()
-        for path in _data_files(data_dir, skip):
-            target = partial / DATA / path.relative_to(data_dir)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            try:
-                shutil.copy2(path, target)
-            except FileNotFoundError:
-                continue  # removed meanwhile (a mirror being replaced): nothing to keep
-            digests.append(_listed(partial, target))
+        digests.insert(0, _listed(partial, partial / db_file))
+        digests += _copy_files(data_dir, _data_files(data_dir, skip), partial)
         manifest.write(
             partial,
             Manifest(
@@ -130,6 +130,20 @@ def _write_backup(
         files=len(digests),
         bytes=sum(d.size for d in digests),
     )
+
+
+def _copy_files(data_dir: Path, paths: Iterator[Path], partial: Path) -> list[FileDigest]:
+    """Copy data-directory files into the backup being written; their digests."""
+    digests = []
+    for path in paths:
+        target = partial / DATA / path.relative_to(data_dir)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            shutil.copy2(path, target)
+        except FileNotFoundError:
+            continue  # removed meanwhile (a mirror being replaced): nothing to keep
+        digests.append(_listed(partial, target))
+    return digests
 
 
 def _listed(root: Path, path: Path) -> FileDigest:
