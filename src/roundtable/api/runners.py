@@ -3,7 +3,7 @@ long-poll claim, and reports on the runs a runner holds."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from roundtable.api.bodies import bounded_body
@@ -51,9 +51,14 @@ async def heartbeat(runner_id: str, body: Heartbeat, core: Core, caller: Caller)
 
 
 @router.post("/{runner_id}/claim")
-async def claim(runner_id: str, body: Claim, core: Core, caller: Caller) -> ClaimResult:
-    """Long-poll for up to `max` matching runs, waiting up to `wait` seconds for the first."""
-    runs = await core.orchestration.queue.claim(caller, runner_id, body.max, body.wait)
+async def claim(
+    runner_id: str, body: Claim, core: Core, caller: Caller, request: Request
+) -> ClaimResult:
+    """Long-poll for up to `max` matching runs, waiting up to `wait` seconds for the first;
+    the poll ends early when the client hangs up."""
+    runs = await core.orchestration.queue.claim(
+        caller, runner_id, body.max, body.wait, disconnected=request.is_disconnected
+    )
     return ClaimResult(runs=runs)
 
 

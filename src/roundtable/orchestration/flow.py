@@ -102,6 +102,23 @@ async def lock_run(tx: Tx, run_id: str) -> Any:
     return (await tx.conn.execute(select(R).where(R.c.id == run_id).with_for_update())).first()
 
 
+async def lock_runs(tx: Tx, run_ids: list[str]) -> list[Any]:
+    """Lock several runs in the global order: their sessions first, children before parents
+    (deeper first, then by id: the order a report locks a child then its parent, and a
+    deletion its subtree), then the runs by id. Returns the runs still there."""
+    if not run_ids:
+        return []
+    sessions = select(R.c.session_id).where(R.c.id.in_(run_ids))
+    await tx.conn.execute(
+        select(S.c.id)
+        .where(S.c.id.in_(sessions))
+        .order_by(S.c.depth.desc(), S.c.id)
+        .with_for_update()
+    )
+    query = select(R).where(R.c.id.in_(run_ids)).order_by(R.c.id).with_for_update()
+    return list((await tx.conn.execute(query)).all())
+
+
 async def set_status(
     tx: Tx, session: Any, status: str, reason: str | None = None, **values: Any
 ) -> None:
