@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from roundtable.auth.tokens import ADMIN
 from roundtable.errors import NotFound
+from roundtable.events.log import read_after
 from roundtable.runtime import Roundtable
 from roundtable.store import tables
 from roundtable.store.engine import Conn
@@ -119,3 +120,26 @@ async def test_a_deadlocked_transaction_is_retried_not_raised(core: Roundtable) 
     assert sorted(done) == sorted([a.id, b.id])
     if core.db.backend == "postgresql":
         assert len(attempts) == 3  # exactly one victim, retried once
+
+
+async def test_a_claim_with_start_marks_the_runs_running_in_its_own_transaction(
+    core: Roundtable, api: httpx.AsyncClient
+) -> None:
+    await blueprint(core)
+    r1 = await runner(core)
+    session = await core.orchestration.trees.start(NS, ADMIN, "echoer", {"prompt": "x"})
+    reply = await api.post(
+        f"/api/v1/runners/{r1.id}/claim", json={"max": 1, "wait": 0, "start": True}
+    )
+    [run] = reply.json()["runs"]
+    assert run["status"] == "running" and run["started_at"] is not None
+    assert await _status(core, run["id"]) == "running"
+    types = [e.type for e in await read_after(core.db, 0) if e.payload.get("run_id") == run["id"]]
+    assert types[-2:] == ["run.claimed", "run.started"]
+    # a `started` report from an older runner is still accepted, and changes nothing
+    assert not await core.orchestration.queue.started(r1.principal, r1.id, run["id"])
+    done = await r1.complete(run["id"], {"ok": True})
+    assert done.status == "completed" and done.started_at is not None
+    assert (await core.orchestration.trees.get(NS, ADMIN, session.id)).status == "idle"
+    types = [e.type for e in await read_after(core.db, 0) if e.payload.get("run_id") == run["id"]]
+    assert types.count("run.started") == 1

@@ -31,6 +31,9 @@ class Heartbeat(Strict):
 class Claim(Strict):
     max: int = Field(default=1, ge=1, le=64)
     wait: float = Field(default=0.0, ge=0)
+    #: Mark the claimed runs `running` at once (the runner starts them as it gets them): no
+    #: `started` report is needed for them.
+    start: bool = False
 
 
 @router.post("", status_code=201)
@@ -57,7 +60,12 @@ async def claim(
     """Long-poll for up to `max` matching runs, waiting up to `wait` seconds for the first;
     the poll ends early when the client hangs up."""
     runs = await core.orchestration.queue.claim(
-        caller, runner_id, body.max, body.wait, disconnected=request.is_disconnected
+        caller,
+        runner_id,
+        body.max,
+        body.wait,
+        disconnected=request.is_disconnected,
+        start=body.start,
     )
     return ClaimResult(runs=runs)
 

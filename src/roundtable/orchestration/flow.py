@@ -95,10 +95,11 @@ async def lock_session(tx: Tx, session_id: str) -> Any:
 async def lock_run(tx: Tx, run_id: str) -> Any:
     """Lock a run's session, then the run: every transaction takes them in that order (a
     stop holds the session and then its runs), so two never wait for each other."""
-    session_id = await tx.conn.scalar(select(R.c.session_id).where(R.c.id == run_id))
-    if session_id is None:
+    # one statement: the run's session found and locked together
+    of_run = select(R.c.session_id).where(R.c.id == run_id).scalar_subquery()
+    locked = await tx.conn.scalar(select(S.c.id).where(S.c.id == of_run).with_for_update())
+    if locked is None:
         return None
-    await lock_session(tx, session_id)
     return (await tx.conn.execute(select(R).where(R.c.id == run_id).with_for_update())).first()
 
 

@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import Field
@@ -132,6 +133,8 @@ class QueueService:
         max_runs: int,
         wait: float,
         disconnected: Callable[[], Awaitable[bool]] | None = None,
+        *,
+        start: bool = False,
     ) -> list[ClaimedRun]:
         """Claim up to `max_runs` matching runs; long-poll up to `wait` seconds for the first.
 
@@ -140,6 +143,10 @@ class QueueService:
         commit hook, across instances through NOTIFY or SQLite's data_version). The wait ends
         when `disconnected()` says the client hung up: no attempt is made for a caller that is
         no longer there (it could not receive the runs, which would sit until their lease lapsed).
+
+        With `start` the runs are marked `running` in the claim's own transaction (the runner
+        starts every run it claims at once), which spares the `started` report's round trip
+        and write transaction: the claim's answer says all that report's answer would.
         """
         max_runs = max(1, min(max_runs, MAX_CLAIM))
         wait = min(max(wait, 0.0), self.settings.max_wait_seconds)
@@ -147,13 +154,13 @@ class QueueService:
             runner = await own_runner(conn, principal, runner_id)
         deadline = time.monotonic() + wait
         if wait == 0:
-            return await self._try_claim(principal, runner_id, max_runs)
+            return await self._try_claim(principal, runner_id, max_runs, start)
         wanted = EventFilter.build(namespace=runner.namespace, types=list(ev.CLAIMABLE))
         async with self.events.subscribe(wanted) as sub:
             while True:
                 if disconnected is not None and await disconnected():
                     return []
-                claimed = await self._try_claim(principal, runner_id, max_runs)
+                claimed = await self._try_claim(principal, runner_id, max_runs, start)
                 remaining = deadline - time.monotonic()
                 if claimed or remaining <= 0:
                     return claimed
@@ -169,14 +176,41 @@ class QueueService:
                     await asyncio.sleep(min(remaining, self.settings.event_poll_seconds))
 
     async def _try_claim(
-        self, principal: Principal, runner_id: str, max_runs: int
+        self, principal: Principal, runner_id: str, max_runs: int, start: bool = False
     ) -> list[ClaimedRun]:
+        if not await self._worth_claiming(principal, runner_id):
+            return []
         return await self.db.retrying(
-            lambda conn: self._claim_in(conn, principal, runner_id, max_runs)
+            lambda conn: self._claim_in(conn, principal, runner_id, max_runs, start)
         )
 
+    async def _worth_claiming(self, principal: Principal, runner_id: str) -> bool:
+        """A read (no write lock, no write transaction) that rules out claims that would find
+        nothing: no pending run for the runner's executors, or no free capacity. Every waiting
+        runner wakes on every queued run, and most of those attempts are empty; only the others
+        take the writer. The claim transaction re-checks everything it relies on."""
+        async with self.db.read() as conn:
+            runner = await own_runner(conn, principal, runner_id, live=True)
+            if runner.state != ONLINE:
+                return True  # the claim revives a runner the sweeper declared gone
+            pending = await conn.scalar(
+                select(R.c.id)
+                .where(
+                    R.c.namespace == runner.namespace,
+                    R.c.status == literal_column("'pending'"),
+                    R.c.executor.in_(runner.executors),
+                )
+                .limit(1)
+            )
+            if pending is None:
+                return False
+            held = await conn.scalar(
+                select(func.count()).where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
+            )
+            return int(held or 0) < int(runner.capacity)
+
     async def _claim_in(
-        self, conn: Conn, principal: Principal, runner_id: str, max_runs: int
+        self, conn: Conn, principal: Principal, runner_id: str, max_runs: int, start: bool
     ) -> list[ClaimedRun]:
         tx = flow.Tx(conn, utcnow(), self.settings)
         # A deregistered runner is refused here, inside the claim's transaction: a long-poll
@@ -215,16 +249,15 @@ class QueueService:
         if not chosen:
             return []
         ids = [row.id for row in chosen]
-        await conn.execute(
-            update(R)
-            .where(R.c.id.in_(ids))
-            .values(
-                status=RunStatus.CLAIMED.value,
-                runner_id=runner_id,
-                claimed_at=tx.now,
-                lease_expires_at=tx.now + self.lease,
-            )
-        )
+        updated: dict[str, Any] = {
+            "status": RunStatus.CLAIMED.value,
+            "runner_id": runner_id,
+            "claimed_at": tx.now,
+            "lease_expires_at": tx.now + self.lease,
+        }
+        if start:
+            updated.update(status=RunStatus.RUNNING.value, started_at=tx.now)
+        await conn.execute(update(R).where(R.c.id.in_(ids)).values(**updated))
         claimed: list[ClaimedRun] = []
         specs: dict[tuple[str, int], BlueprintSpec] = {}  # versions never change
         for row in chosen:
@@ -243,14 +276,26 @@ class QueueService:
                 agent=session.agent,
                 session_id=session.id,
             )
-            fresh = (await conn.execute(select(R).where(R.c.id == row.id))).one()
-            flow.audit(tx, session, fresh, RunStatus.CLAIMED.value, None)
+            if start:
+                tx.emit(
+                    row.namespace,
+                    ev.RUN_STARTED,
+                    {"run_id": row.id, "session_id": row.session_id, "runner_id": runner_id},
+                    session_id=row.session_id,
+                )
+            # the row as the UPDATE above left it, without reading it back
+            fresh = {**row._mapping, **updated}
+            flow.audit(tx, session, SimpleNamespace(**fresh), RunStatus.CLAIMED.value, None)
             claimed.append(await self._claimed(conn, fresh, session, specs))
         await tx.flush(self.journal.append_in)
         return claimed
 
     async def _claimed(
-        self, conn: Conn, run: Any, session: Any, specs: dict[tuple[str, int], BlueprintSpec]
+        self,
+        conn: Conn,
+        run: dict[str, Any],
+        session: Any,
+        specs: dict[tuple[str, int], BlueprintSpec],
     ) -> ClaimedRun:
         key = (session.blueprint, session.blueprint_version)
         if key not in specs:
@@ -261,23 +306,23 @@ class QueueService:
         token = self.tokens.mint_run(
             session.agent,
             session.namespace,
-            RunScope(root_id=session.root_id, session_id=session.id, run_id=run.id),
+            RunScope(root_id=session.root_id, session_id=session.id, run_id=run["id"]),
             timedelta(seconds=self.settings.run_token_ttl_seconds),
         )
         return ClaimedRun.model_validate(
             {
-                **dict(run._mapping),
+                **run,
                 "blueprint": ClaimedBlueprint(
                     name=spec.name,
                     version=session.blueprint_version,
                     instructions=spec.instructions,
                     executor=spec.executor,
-                    output_schema=run.output_schema,  # resolved for this run (issue 10)
+                    output_schema=run["output_schema"],  # resolved for this run (issue 10)
                     mcp_servers=spec.mcp_servers,
                 ),
                 "output_instructions": (
-                    outputs.instructions(run.output_schema_ref, run.output_schema)
-                    if run.output_schema_ref is not None
+                    outputs.instructions(run["output_schema_ref"], run["output_schema"])
+                    if run["output_schema_ref"] is not None
                     else None
                 ),
                 "run_token": token,

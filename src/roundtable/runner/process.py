@@ -191,7 +191,9 @@ class Runner:
                     slot.cancel()
                     continue
                 # The protocol caps one claim at 64 runs; a bigger runner claims again at once.
-                claim = asyncio.create_task(self.api.claim(min(free, 64), self.config.poll_wait))
+                claim = asyncio.create_task(
+                    self.api.claim(min(free, 64), self.config.poll_wait, start=True)
+                )
                 await asyncio.wait({claim, closing}, return_when=asyncio.FIRST_COMPLETED)
                 if not claim.done():
                     # Shutting down mid long-poll. The server serves the poll to its end even if
@@ -250,7 +252,11 @@ class Runner:
                     run.blueprint.name,
                     run.attempt,
                 )
-                stop_now = await self._report(lambda: api.started(run.id), run.id, "started")
+                # A claim with `start` already marked it running (and the run was ours and not
+                # asked to stop then); otherwise say so now, and learn whether it is still ours.
+                stop_now: bool | None = False
+                if run.status != "running":
+                    stop_now = await self._report(lambda: api.started(run.id), run.id, "started")
                 if stop_now is None:
                     # Refused: the run went back to the queue (or was deleted) meanwhile, so
                     # it is not ours to execute; its next claimer runs it.
