@@ -196,10 +196,11 @@ class Runner:
                 )
                 await asyncio.wait({claim, closing}, return_when=asyncio.FIRST_COMPLETED)
                 if not claim.done():
-                    # Shutting down mid long-poll. The server serves the poll to its end even if
-                    # we hang up, and could claim runs for this runner after it left; so let the
-                    # poll end (at most --poll-wait) and run what it brings within the grace
-                    # period. A second signal cuts it short.
+                    # Shutting down mid long-poll. This server ends a poll whose client hung up
+                    # (and refuses claims once we deregistered), but an older one serves it to
+                    # its end and could claim runs for us after we left; so let the poll end (at
+                    # most --poll-wait) and run what it brings within the grace period. A second
+                    # signal cuts it short.
                     log.info("shutting down: ending the current claim (signal again to hurry)")
                     hurry = asyncio.create_task(self._hurry.wait())
                     await asyncio.wait({claim, hurry}, return_when=asyncio.FIRST_COMPLETED)
