@@ -3,7 +3,7 @@ long-poll claim, and reports on the runs a runner holds."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from roundtable.api.bodies import bounded_body
@@ -31,6 +31,9 @@ class Heartbeat(Strict):
 class Claim(Strict):
     max: int = Field(default=1, ge=1, le=64)
     wait: float = Field(default=0.0, ge=0)
+    #: Mark the claimed runs `running` at once (the runner starts them as it gets them): no
+    #: `started` report is needed for them.
+    start: bool = False
 
 
 @router.post("", status_code=201)
@@ -51,9 +54,19 @@ async def heartbeat(runner_id: str, body: Heartbeat, core: Core, caller: Caller)
 
 
 @router.post("/{runner_id}/claim")
-async def claim(runner_id: str, body: Claim, core: Core, caller: Caller) -> ClaimResult:
-    """Long-poll for up to `max` matching runs, waiting up to `wait` seconds for the first."""
-    runs = await core.orchestration.queue.claim(caller, runner_id, body.max, body.wait)
+async def claim(
+    runner_id: str, body: Claim, core: Core, caller: Caller, request: Request
+) -> ClaimResult:
+    """Long-poll for up to `max` matching runs, waiting up to `wait` seconds for the first;
+    the poll ends early when the client hangs up."""
+    runs = await core.orchestration.queue.claim(
+        caller,
+        runner_id,
+        body.max,
+        body.wait,
+        disconnected=request.is_disconnected,
+        start=body.start,
+    )
     return ClaimResult(runs=runs)
 
 

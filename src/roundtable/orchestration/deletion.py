@@ -80,54 +80,66 @@ class DeletionService:
         force: bool = False,
         dry_run: bool = False,
     ) -> DeleteResult:
-        async with self.db.write() as conn:
-            tx = flow.Tx(conn, utcnow(), self.settings)
-            top = await access.load(conn, namespace, session_id)
-            await access.authorize(conn, principal, top)
-            if principal.scope is not None and principal.scope.session_id == session_id:
-                raise ConflictError("a run cannot delete its own session", session_id=session_id)
-            tree = await self._lock_subtree(conn, top)
-            ids = [row.id for row in tree]
-            active = [row.id for row in tree if _active(row, tx.now)]
-            if active and not force:
-                raise ConflictError(
-                    f"session {session_id} has {len(active)} active session(s) in its subtree; "
-                    "stop them or pass force=true",
-                    session_id=session_id,
-                    active=active,
-                )
-            runs = int(await conn.scalar(select(func.count()).where(R.c.session_id.in_(ids))) or 0)
-            # Callbacks addressed to the subtree go; one from it to a parent outside stays (its
-            # envelope is self-contained, and that parent must still hear of the stop).
-            in_tree = CB.c.parent_id.in_(ids)
-            callbacks = int(await conn.scalar(select(func.count()).where(in_tree)) or 0)
-            counts = {"sessions": len(ids), "runs": runs, "callbacks": callbacks}
-            # Temporal documents are scoped to the root session: they go with the whole tree.
-            whole_tree = top.parent_id is None
-            if whole_tree:
-                counts["documents"] = await documents.count_tree_documents(conn, namespace, top.id)
-            if dry_run:
-                return DeleteResult(deleted=False, session_ids=ids, counts=counts)
-            for row in tree:
-                if row.id in active and row.blueprint is not None:
-                    fresh = await flow.lock_session(tx, row.id)
-                    await flow.stop_session(tx, fresh, "deleted")
-            await conn.execute(delete(CB).where(in_tree))
-            await conn.execute(delete(R).where(R.c.session_id.in_(ids)))
-            for row in sorted(tree, key=lambda r: r.depth, reverse=True):
-                await conn.execute(delete(S).where(S.c.id == row.id))
-            if whole_tree:
-                await documents.delete_tree_documents(conn, namespace, top.id)
-            tx.emit(
-                namespace,
-                ev.SESSION_DELETED,
-                {
-                    "session_id": session_id,
-                    "session_ids": ids,
-                    "counts": counts,
-                    "forced": bool(active),
-                },
+        return await self.db.retrying(
+            lambda conn: self._delete_in(conn, namespace, principal, session_id, force, dry_run)
+        )
+
+    async def _delete_in(
+        self,
+        conn: Conn,
+        namespace: str,
+        principal: Principal,
+        session_id: str,
+        force: bool,
+        dry_run: bool,
+    ) -> DeleteResult:
+        tx = flow.Tx(conn, utcnow(), self.settings)
+        top = await access.load(conn, namespace, session_id)
+        await access.authorize(conn, principal, top)
+        if principal.scope is not None and principal.scope.session_id == session_id:
+            raise ConflictError("a run cannot delete its own session", session_id=session_id)
+        tree = await self._lock_subtree(conn, top)
+        ids = [row.id for row in tree]
+        active = [row.id for row in tree if _active(row, tx.now)]
+        if active and not force:
+            raise ConflictError(
+                f"session {session_id} has {len(active)} active session(s) in its subtree; "
+                "stop them or pass force=true",
                 session_id=session_id,
+                active=active,
             )
-            await tx.flush(self.journal.append_in)
+        runs = int(await conn.scalar(select(func.count()).where(R.c.session_id.in_(ids))) or 0)
+        # Callbacks addressed to the subtree go; one from it to a parent outside stays (its
+        # envelope is self-contained, and that parent must still hear of the stop).
+        in_tree = CB.c.parent_id.in_(ids)
+        callbacks = int(await conn.scalar(select(func.count()).where(in_tree)) or 0)
+        counts = {"sessions": len(ids), "runs": runs, "callbacks": callbacks}
+        # Temporal documents are scoped to the root session: they go with the whole tree.
+        whole_tree = top.parent_id is None
+        if whole_tree:
+            counts["documents"] = await documents.count_tree_documents(conn, namespace, top.id)
+        if dry_run:
+            return DeleteResult(deleted=False, session_ids=ids, counts=counts)
+        for row in tree:
+            if row.id in active and row.blueprint is not None:
+                fresh = await flow.lock_session(tx, row.id)
+                await flow.stop_session(tx, fresh, "deleted")
+        await conn.execute(delete(CB).where(in_tree))
+        await conn.execute(delete(R).where(R.c.session_id.in_(ids)))
+        for row in sorted(tree, key=lambda r: r.depth, reverse=True):
+            await conn.execute(delete(S).where(S.c.id == row.id))
+        if whole_tree:
+            await documents.delete_tree_documents(conn, namespace, top.id)
+        tx.emit(
+            namespace,
+            ev.SESSION_DELETED,
+            {
+                "session_id": session_id,
+                "session_ids": ids,
+                "counts": counts,
+                "forced": bool(active),
+            },
+            session_id=session_id,
+        )
+        await tx.flush(self.journal.append_in)
         return DeleteResult(deleted=True, session_ids=ids, counts=counts)

@@ -131,11 +131,29 @@ async def lock_session(tx: Tx, session_id: str) -> Any:
 async def lock_run(tx: Tx, run_id: str) -> Any:
     """Lock a run's session, then the run: every transaction takes them in that order (a
     stop holds the session and then its runs), so two never wait for each other."""
-    session_id = await tx.conn.scalar(select(R.c.session_id).where(R.c.id == run_id))
-    if session_id is None:
+    # one statement: the run's session found and locked together
+    of_run = select(R.c.session_id).where(R.c.id == run_id).scalar_subquery()
+    locked = await tx.conn.scalar(select(S.c.id).where(S.c.id == of_run).with_for_update())
+    if locked is None:
         return None
-    await lock_session(tx, session_id)
     return (await tx.conn.execute(select(R).where(R.c.id == run_id).with_for_update())).first()
+
+
+async def lock_runs(tx: Tx, run_ids: list[str]) -> list[Any]:
+    """Lock several runs in the global order: their sessions first, children before parents
+    (deeper first, then by id: the order a report locks a child then its parent, and a
+    deletion its subtree), then the runs by id. Returns the runs still there."""
+    if not run_ids:
+        return []
+    sessions = select(R.c.session_id).where(R.c.id.in_(run_ids))
+    await tx.conn.execute(
+        select(S.c.id)
+        .where(S.c.id.in_(sessions))
+        .order_by(S.c.depth.desc(), S.c.id)
+        .with_for_update()
+    )
+    query = select(R).where(R.c.id.in_(run_ids)).order_by(R.c.id).with_for_update()
+    return list((await tx.conn.execute(query)).all())
 
 
 async def set_status(

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import Field
@@ -51,6 +53,8 @@ RN = tables.runners
 #: Pending rows examined per claim (the head of the queue for the runner's executors).
 SCAN = 200
 MAX_CLAIM = 64
+#: A long-polling claim checks this often (seconds) whether its client is still there.
+DISCONNECT_CHECK = 1.0
 
 
 class Usage(Strict):
@@ -124,13 +128,26 @@ class QueueService:
         return timedelta(seconds=self.settings.run_lease_seconds)
 
     async def claim(
-        self, principal: Principal, runner_id: str, max_runs: int, wait: float
+        self,
+        principal: Principal,
+        runner_id: str,
+        max_runs: int,
+        wait: float,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
+        *,
+        start: bool = False,
     ) -> list[ClaimedRun]:
         """Claim up to `max_runs` matching runs; long-poll up to `wait` seconds for the first.
 
         The waiter subscribes to `run.queued`/`run.requeued` events BEFORE each attempt, so a
         run queued between an empty attempt and the wait still wakes it (locally through the
-        commit hook, across instances through NOTIFY or SQLite's data_version).
+        commit hook, across instances through NOTIFY or SQLite's data_version). The wait ends
+        when `disconnected()` says the client hung up: no attempt is made for a caller that is
+        no longer there (it could not receive the runs, which would sit until their lease lapsed).
+
+        With `start` the runs are marked `running` in the claim's own transaction (the runner
+        starts every run it claims at once), which spares the `started` report's round trip
+        and write transaction: the claim's answer says all that report's answer would.
         """
         max_runs = max(1, min(max_runs, MAX_CLAIM))
         wait = min(max(wait, 0.0), self.settings.max_wait_seconds)
@@ -138,16 +155,21 @@ class QueueService:
             runner = await own_runner(conn, principal, runner_id)
         deadline = time.monotonic() + wait
         if wait == 0:
-            return await self._try_claim(principal, runner_id, max_runs)
+            return await self._try_claim(principal, runner_id, max_runs, start)
         wanted = EventFilter.build(namespace=runner.namespace, types=list(ev.CLAIMABLE))
         async with self.events.subscribe(wanted) as sub:
             while True:
-                claimed = await self._try_claim(principal, runner_id, max_runs)
+                if disconnected is not None and await disconnected():
+                    return []
+                claimed = await self._try_claim(principal, runner_id, max_runs, start)
                 remaining = deadline - time.monotonic()
                 if claimed or remaining <= 0:
                     return claimed
                 try:
-                    await sub.next(min(remaining, self.settings.event_fallback_poll_seconds))
+                    # wake at least every second to notice a client that hung up
+                    await sub.next(
+                        min(remaining, self.settings.event_fallback_poll_seconds, DISCONNECT_CHECK)
+                    )
                     # take what else arrived at once: one claim then serves a burst
                     while await sub.next(0) is not None:
                         pass
@@ -155,87 +177,133 @@ class QueueService:
                     await asyncio.sleep(min(remaining, self.settings.event_poll_seconds))
 
     async def _try_claim(
-        self, principal: Principal, runner_id: str, max_runs: int
+        self, principal: Principal, runner_id: str, max_runs: int, start: bool = False
     ) -> list[ClaimedRun]:
-        async with self.db.write() as conn:
-            tx = flow.Tx(conn, utcnow(), self.settings)
-            runner = await own_runner(conn, principal, runner_id, lock=True)
-            if runner.state == GONE:
-                # It came back after being declared gone: its runs were requeued; go on.
-                await conn.execute(update(RN).where(RN.c.id == runner_id).values(state=ONLINE))
-            await conn.execute(
-                update(RN)
-                .where(RN.c.id == runner_id)
-                .values(last_heartbeat=tx.now, lease_expires_at=tx.now + self.lease)
+        if not await self._worth_claiming(principal, runner_id):
+            return []
+        return await self.db.retrying(
+            lambda conn: self._claim_in(conn, principal, runner_id, max_runs, start)
+        )
+
+    async def _worth_claiming(self, principal: Principal, runner_id: str) -> bool:
+        """A read (no write lock, no write transaction) that rules out claims that would find
+        nothing: no pending run for the runner's executors, or no free capacity. Every waiting
+        runner wakes on every queued run, and most of those attempts are empty; only the others
+        take the writer. The claim transaction re-checks everything it relies on."""
+        async with self.db.read() as conn:
+            runner = await own_runner(conn, principal, runner_id, live=True)
+            if runner.state != ONLINE:
+                return True  # the claim revives a runner the sweeper declared gone
+            pending = await conn.scalar(
+                select(R.c.id)
+                .where(
+                    R.c.namespace == runner.namespace,
+                    R.c.status == literal_column("'pending'"),
+                    R.c.executor.in_(runner.executors),
+                )
+                .limit(1)
             )
+            if pending is None:
+                return False
             held = await conn.scalar(
                 select(func.count()).where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
             )
-            free = min(max_runs, runner.capacity - int(held or 0))
-            if free <= 0:
-                return []
-            tags = set(runner.tags)
-            rows = (await conn.execute(candidates(conn, runner.namespace, runner.executors))).all()
-            chosen = [row for row in rows if set(row.demands) <= tags][:free]
-            if chosen and backend_of(conn) == "postgresql":
-                # Never wait for a session another transaction holds (a stop, a report): that
-                # one may be waiting for these run rows. Its runs are claimed next time.
-                free_sessions = set(
-                    (
-                        await conn.execute(
-                            select(S.c.id)
-                            .where(S.c.id.in_({row.session_id for row in chosen}))
-                            .with_for_update(skip_locked=True)
-                        )
-                    ).scalars()
-                )
-                chosen = [row for row in chosen if row.session_id in free_sessions]
-            if not chosen:
-                return []
-            ids = [row.id for row in chosen]
-            queued_for = timedelta(seconds=self.settings.run_queue_timeout)
-            for row in chosen:  # pending since: its (re)queueing set the deadline from then
-                flow.observe(
-                    metrics.RUN_CLAIM_LATENCY_SECONDS,
-                    max(0.0, (tx.now - (row.queue_deadline - queued_for)).total_seconds()),
-                    row.executor,
-                )
-            await conn.execute(
-                update(R)
-                .where(R.c.id.in_(ids))
-                .values(
-                    status=RunStatus.CLAIMED.value,
-                    runner_id=runner_id,
-                    claimed_at=tx.now,
-                    lease_expires_at=tx.now + self.lease,
-                )
+            return int(held or 0) < int(runner.capacity)
+
+    async def _claim_in(
+        self, conn: Conn, principal: Principal, runner_id: str, max_runs: int, start: bool
+    ) -> list[ClaimedRun]:
+        tx = flow.Tx(conn, utcnow(), self.settings)
+        # A deregistered runner is refused here, inside the claim's transaction: a long-poll
+        # that outlived its runner's DELETE must never revive it or hand it runs.
+        runner = await own_runner(conn, principal, runner_id, lock=True, live=True)
+        if runner.state == GONE:
+            # Declared gone by the sweeper, yet claiming: its runs were requeued; go on.
+            await conn.execute(update(RN).where(RN.c.id == runner_id).values(state=ONLINE))
+        await conn.execute(
+            update(RN)
+            .where(RN.c.id == runner_id)
+            .values(last_heartbeat=tx.now, lease_expires_at=tx.now + self.lease)
+        )
+        held = await conn.scalar(
+            select(func.count()).where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
+        )
+        free = min(max_runs, runner.capacity - int(held or 0))
+        if free <= 0:
+            return []
+        tags = set(runner.tags)
+        rows = (await conn.execute(candidates(conn, runner.namespace, runner.executors))).all()
+        chosen = [row for row in rows if set(row.demands) <= tags][:free]
+        if chosen and backend_of(conn) == "postgresql":
+            # Never wait for a session another transaction holds (a stop, a report): that
+            # one may be waiting for these run rows. Its runs are claimed next time.
+            free_sessions = set(
+                (
+                    await conn.execute(
+                        select(S.c.id)
+                        .where(S.c.id.in_({row.session_id for row in chosen}))
+                        .with_for_update(skip_locked=True)
+                    )
+                ).scalars()
             )
-            claimed: list[ClaimedRun] = []
-            specs: dict[tuple[str, int], BlueprintSpec] = {}  # versions never change
-            for row in chosen:
-                session = await flow.lock_session(tx, row.session_id)
-                if session.status == TreeStatus.PENDING.value:
-                    await flow.set_status(tx, session, TreeStatus.RUNNING.value, "claimed")
+            chosen = [row for row in chosen if row.session_id in free_sessions]
+        if not chosen:
+            return []
+        ids = [row.id for row in chosen]
+        queued_for = timedelta(seconds=self.settings.run_queue_timeout)
+        for row in chosen:  # pending since: its (re)queueing set the deadline from then
+            flow.observe(
+                metrics.RUN_CLAIM_LATENCY_SECONDS,
+                max(0.0, (tx.now - (row.queue_deadline - queued_for)).total_seconds()),
+                row.executor,
+            )
+        updated: dict[str, Any] = {
+            "status": RunStatus.CLAIMED.value,
+            "runner_id": runner_id,
+            "claimed_at": tx.now,
+            "lease_expires_at": tx.now + self.lease,
+        }
+        if start:
+            updated.update(status=RunStatus.RUNNING.value, started_at=tx.now)
+        await conn.execute(update(R).where(R.c.id.in_(ids)).values(**updated))
+        claimed: list[ClaimedRun] = []
+        specs: dict[tuple[str, int], BlueprintSpec] = {}  # versions never change
+        for row in chosen:
+            session = await flow.lock_session(tx, row.session_id)
+            if session.status == TreeStatus.PENDING.value:
+                await flow.set_status(tx, session, TreeStatus.RUNNING.value, "claimed")
+            tx.emit(
+                row.namespace,
+                ev.RUN_CLAIMED,
+                {
+                    "run_id": row.id,
+                    "session_id": row.session_id,
+                    "runner_id": runner_id,
+                    "attempt": row.attempt,
+                },
+                agent=session.agent,
+                session_id=session.id,
+            )
+            if start:
                 tx.emit(
                     row.namespace,
-                    ev.RUN_CLAIMED,
-                    {
-                        "run_id": row.id,
-                        "session_id": row.session_id,
-                        "runner_id": runner_id,
-                        "attempt": row.attempt,
-                    },
-                    agent=session.agent,
-                    session_id=session.id,
+                    ev.RUN_STARTED,
+                    {"run_id": row.id, "session_id": row.session_id, "runner_id": runner_id},
+                    session_id=row.session_id,
                 )
-                fresh = (await conn.execute(select(R).where(R.c.id == row.id))).one()
-                flow.audit(tx, session, fresh, RunStatus.CLAIMED.value, None)
-                claimed.append(await self._claimed(conn, fresh, session, specs))
-            await tx.flush(self.journal.append_in)
+            # the row as the UPDATE above left it, without reading it back
+            fresh = {**row._mapping, **updated}
+            flow.audit(tx, session, SimpleNamespace(**fresh), RunStatus.CLAIMED.value, None)
+            claimed.append(await self._claimed(conn, fresh, session, specs))
+        await tx.flush(self.journal.append_in)
         return claimed
 
     async def _claimed(
-        self, conn: Conn, run: Any, session: Any, specs: dict[tuple[str, int], BlueprintSpec]
+        self,
+        conn: Conn,
+        run: dict[str, Any],
+        session: Any,
+        specs: dict[tuple[str, int], BlueprintSpec],
     ) -> ClaimedRun:
         key = (session.blueprint, session.blueprint_version)
         if key not in specs:
@@ -246,23 +314,23 @@ class QueueService:
         token = self.tokens.mint_run(
             session.agent,
             session.namespace,
-            RunScope(root_id=session.root_id, session_id=session.id, run_id=run.id),
+            RunScope(root_id=session.root_id, session_id=session.id, run_id=run["id"]),
             timedelta(seconds=self.settings.run_token_ttl_seconds),
         )
         return ClaimedRun.model_validate(
             {
-                **dict(run._mapping),
+                **run,
                 "blueprint": ClaimedBlueprint(
                     name=spec.name,
                     version=session.blueprint_version,
                     instructions=spec.instructions,
                     executor=spec.executor,
-                    output_schema=run.output_schema,  # resolved for this run (issue 10)
+                    output_schema=run["output_schema"],  # resolved for this run (issue 10)
                     mcp_servers=spec.mcp_servers,
                 ),
                 "output_instructions": (
-                    outputs.instructions(run.output_schema_ref, run.output_schema)
-                    if run.output_schema_ref is not None
+                    outputs.instructions(run["output_schema_ref"], run["output_schema"])
+                    if run["output_schema_ref"] is not None
                     else None
                 ),
                 "run_token": token,
@@ -297,54 +365,66 @@ class QueueService:
         )
 
     async def started(self, principal: Principal, runner_id: str, run_id: str) -> bool:
-        async with self.db.write() as conn:
-            tx = flow.Tx(conn, utcnow(), self.settings)
-            run = await self._held(tx, principal, runner_id, run_id)
-            if run.runner_id != runner_id or run.status not in HELD:
-                raise self._not_held(run, runner_id)
-            if run.status == RunStatus.CLAIMED.value:
-                await conn.execute(
-                    update(R)
-                    .where(R.c.id == run_id)
-                    .values(
-                        status=RunStatus.RUNNING.value,
-                        started_at=tx.now,
-                        lease_expires_at=tx.now + self.lease,
-                    )
+        return await self.db.retrying(
+            lambda conn: self._started_in(conn, principal, runner_id, run_id)
+        )
+
+    async def _started_in(
+        self, conn: Conn, principal: Principal, runner_id: str, run_id: str
+    ) -> bool:
+        tx = flow.Tx(conn, utcnow(), self.settings)
+        run = await self._held(tx, principal, runner_id, run_id)
+        if run.runner_id != runner_id or run.status not in HELD:
+            raise self._not_held(run, runner_id)
+        if run.status == RunStatus.CLAIMED.value:
+            await conn.execute(
+                update(R)
+                .where(R.c.id == run_id)
+                .values(
+                    status=RunStatus.RUNNING.value,
+                    started_at=tx.now,
+                    lease_expires_at=tx.now + self.lease,
                 )
-                tx.emit(
-                    run.namespace,
-                    ev.RUN_STARTED,
-                    {"run_id": run_id, "session_id": run.session_id, "runner_id": runner_id},
-                    session_id=run.session_id,
-                )
-            await tx.flush(self.journal.append_in)
-            return bool(run.stop_requested)
+            )
+            tx.emit(
+                run.namespace,
+                ev.RUN_STARTED,
+                {"run_id": run_id, "session_id": run.session_id, "runner_id": runner_id},
+                session_id=run.session_id,
+            )
+        await tx.flush(self.journal.append_in)
+        return bool(run.stop_requested)
 
     async def progress(
         self, principal: Principal, runner_id: str, run_id: str, body: Progress
     ) -> bool:
-        async with self.db.write() as conn:
-            tx = flow.Tx(conn, utcnow(), self.settings)
-            run = await self._held(tx, principal, runner_id, run_id)
-            if run.runner_id != runner_id or run.status not in HELD:
-                raise self._not_held(run, runner_id)
-            await conn.execute(
-                update(R).where(R.c.id == run_id).values(lease_expires_at=tx.now + self.lease)
+        return await self.db.retrying(
+            lambda conn: self._progress_in(conn, principal, runner_id, run_id, body)
+        )
+
+    async def _progress_in(
+        self, conn: Conn, principal: Principal, runner_id: str, run_id: str, body: Progress
+    ) -> bool:
+        tx = flow.Tx(conn, utcnow(), self.settings)
+        run = await self._held(tx, principal, runner_id, run_id)
+        if run.runner_id != runner_id or run.status not in HELD:
+            raise self._not_held(run, runner_id)
+        await conn.execute(
+            update(R).where(R.c.id == run_id).values(lease_expires_at=tx.now + self.lease)
+        )
+        if body.events:
+            tx.emit(
+                run.namespace,
+                ev.RUN_PROGRESS,
+                {
+                    "run_id": run_id,
+                    "session_id": run.session_id,
+                    "events": [item.model_dump() for item in body.events],
+                },
+                session_id=run.session_id,
             )
-            if body.events:
-                tx.emit(
-                    run.namespace,
-                    ev.RUN_PROGRESS,
-                    {
-                        "run_id": run_id,
-                        "session_id": run.session_id,
-                        "events": [item.model_dump() for item in body.events],
-                    },
-                    session_id=run.session_id,
-                )
-            await tx.flush(self.journal.append_in)
-            return bool(run.stop_requested)
+        await tx.flush(self.journal.append_in)
+        return bool(run.stop_requested)
 
     async def upstream_token(
         self, principal: Principal, runner_id: str, run_id: str, audience: str
@@ -393,40 +473,54 @@ class QueueService:
     ) -> Run:
         """Record a run's end reported by its runner. A repeated report of the same end (a retry
         after a lost reply) returns the run unchanged: nothing is done twice."""
-        async with self.db.write() as conn:
-            tx = flow.Tx(conn, utcnow(), self.settings)
-            run = await self._held(tx, principal, runner_id, run_id)
-            if run.runner_id == runner_id and (
-                run.status == status.value or outputs.refused_completion(run, complete)
-            ):  # issue 10: a repeated `complete` of an output already refused is a repeat too
-                return Run.model_validate(dict(run._mapping))
-            if run.runner_id != runner_id or run.status not in HELD:
-                raise self._not_held(run, runner_id)
-            if fail is not None and fail.retryable and not run.stop_requested:
-                await flow.requeue(
-                    tx, run, f"retryable failure: {fail.error.code}", cause="retryable_failure"
-                )
-            elif complete is not None:
-                usage = complete.usage.model_dump() if complete.usage else None
-                # structured output (issue 10): a run with a schema is validated, retried or
-                # failed there; one without completes as reported
-                if not await outputs.complete(
-                    tx, run, complete.result_text, complete.result_data, usage
-                ):
-                    await flow.finish_run(
-                        tx,
-                        run,
-                        RunStatus.COMPLETED.value,
-                        result_text=complete.result_text,
-                        result_data=complete.result_data,
-                        usage=usage,
-                    )
-            elif fail is not None:
+        return await self.db.retrying(
+            lambda conn: self._finish_in(
+                conn, principal, runner_id, run_id, status, complete=complete, fail=fail
+            )
+        )
+
+    async def _finish_in(
+        self,
+        conn: Conn,
+        principal: Principal,
+        runner_id: str,
+        run_id: str,
+        status: RunStatus,
+        *,
+        complete: Complete | None = None,
+        fail: Fail | None = None,
+    ) -> Run:
+        tx = flow.Tx(conn, utcnow(), self.settings)
+        run = await self._held(tx, principal, runner_id, run_id)
+        if run.runner_id == runner_id and (
+            run.status == status.value or outputs.refused_completion(run, complete)
+        ):  # issue 10: a repeated `complete` of an output already refused is a repeat too
+            return Run.model_validate(dict(run._mapping))
+        if run.runner_id != runner_id or run.status not in HELD:
+            raise self._not_held(run, runner_id)
+        if fail is not None and fail.retryable and not run.stop_requested:
+            await flow.requeue(
+                tx, run, f"retryable failure: {fail.error.code}", cause="retryable_failure"
+            )
+        elif complete is not None:
+            usage = complete.usage.model_dump() if complete.usage else None
+            # structured output (issue 10): a run with a schema is validated, retried or
+            # failed there; one without completes as reported
+            if not await outputs.complete(
+                tx, run, complete.result_text, complete.result_data, usage
+            ):
                 await flow.finish_run(
-                    tx, run, RunStatus.FAILED.value, error=fail.error.model_dump()
+                    tx,
+                    run,
+                    RunStatus.COMPLETED.value,
+                    result_text=complete.result_text,
+                    result_data=complete.result_data,
+                    usage=usage,
                 )
-            else:
-                await flow.finish_run(tx, run, RunStatus.STOPPED.value)
-            await tx.flush(self.journal.append_in)
-            row = (await conn.execute(select(R).where(R.c.id == run_id))).one()
+        elif fail is not None:
+            await flow.finish_run(tx, run, RunStatus.FAILED.value, error=fail.error.model_dump())
+        else:
+            await flow.finish_run(tx, run, RunStatus.STOPPED.value)
+        await tx.flush(self.journal.append_in)
+        row = (await conn.execute(select(R).where(R.c.id == run_id))).one()
         return Run.model_validate(dict(row._mapping))

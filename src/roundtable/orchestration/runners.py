@@ -32,6 +32,9 @@ from roundtable.validation import check_name, check_text
 RN = tables.runners
 R = tables.runs
 ONLINE, GONE = "online", "gone"
+#: Gone by its own `DELETE`: final. A runner declared gone by the sweeper (lease lapsed) may
+#: come back (heartbeat or claim); a deregistered one must register again.
+DEREGISTERED = "deregistered"
 TAG = r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,63}$"
 #: Runner tokens live long: a runner re-registers when its token expires or it is declared gone.
 RUNNER_TOKEN_TTL = timedelta(days=30)
@@ -116,9 +119,10 @@ class RunnerService:
         asked to stop, and runs it reports that are no longer its own)."""
         for run_id in running:
             check_text("running", run_id)
-        now = utcnow()
-        async with self.db.write() as conn:
-            await own_runner(conn, principal, runner_id, lock=True)
+
+        async def work(conn: Conn) -> HeartbeatReply:
+            now = utcnow()
+            await own_runner(conn, principal, runner_id, lock=True, live=True)
             await conn.execute(
                 update(RN)
                 .where(RN.c.id == runner_id)
@@ -133,24 +137,34 @@ class RunnerService:
             ).all()
             mine = {row.id for row in held}
             renew = sorted(mine & set(running))
+            # Rows in the global lock order (sessions, then runs): a bare multi-row UPDATE
+            # would lock the runs in whatever order it meets them and can deadlock a report.
+            tx = flow.Tx(conn, now, self.settings)
+            locked = await flow.lock_runs(tx, renew)
+            renew = [run.id for run in locked if run.runner_id == runner_id and run.status in HELD]
             if renew:
                 await conn.execute(
                     update(R).where(R.c.id.in_(renew)).values(lease_expires_at=now + self.lease)
                 )
-        stop = sorted({row.id for row in held if row.stop_requested} | (set(running) - mine))
-        return HeartbeatReply(stop=stop, runs_renewed=renew)
+            stop = sorted({row.id for row in held if row.stop_requested} | (set(running) - mine))
+            return HeartbeatReply(stop=stop, runs_renewed=renew)
+
+        return await self.db.retrying(work)
 
     async def deregister(self, principal: Principal, runner_id: str) -> None:
         """Graceful shutdown: the runner is gone and its unfinished runs go back to the queue."""
-        async with self.db.write() as conn:
+
+        async def work(conn: Conn) -> None:
             tx = flow.Tx(conn, utcnow(), self.settings)
             runner = await own_runner(conn, principal, runner_id, lock=True)
-            await self.retire(tx, runner, "shutdown")
+            await self.retire(tx, runner, "shutdown", state=DEREGISTERED)
             await tx.flush(self.journal.append_in)
 
-    async def retire(self, tx: flow.Tx, runner: Any, reason: str) -> None:
+        await self.db.retrying(work)
+
+    async def retire(self, tx: flow.Tx, runner: Any, reason: str, state: str = GONE) -> None:
         """Mark a runner gone and requeue (attempt + 1, bounded) the runs it held."""
-        await tx.conn.execute(update(RN).where(RN.c.id == runner.id).values(state=GONE))
+        await tx.conn.execute(update(RN).where(RN.c.id == runner.id).values(state=state))
         held = (
             await tx.conn.execute(
                 select(R.c.id)
@@ -159,9 +173,8 @@ class RunnerService:
             )
         ).scalars()
         requeued = []
-        for run_id in list(held):
-            run = await flow.lock_run(tx, run_id)
-            if run is None or run.runner_id != runner.id or run.status not in HELD:
+        for run in await flow.lock_runs(tx, list(held)):  # all locked first, in global order
+            if run.runner_id != runner.id or run.status not in HELD:
                 continue
             cause = "runner_left" if reason == "shutdown" else "runner_gone"
             if await flow.requeue(tx, run, f"runner {reason}", cause=cause):
@@ -190,7 +203,7 @@ class RunnerService:
             )
             out = []
             for row in rows:
-                if row.state == GONE or row.lease_expires_at <= now:
+                if row.state in (GONE, DEREGISTERED) or row.lease_expires_at <= now:
                     state = "gone"
                 elif now - row.last_heartbeat > stale_after:
                     state = "stale"
@@ -221,9 +234,11 @@ def _check_tag(value: str, field: str) -> None:
 
 
 async def own_runner(
-    conn: Conn, principal: Principal, runner_id: str, *, lock: bool = False
+    conn: Conn, principal: Principal, runner_id: str, *, lock: bool = False, live: bool = False
 ) -> Any:
-    """The runner row, if the caller is that runner (or the admin)."""
+    """The runner row, if the caller is that runner (or the admin). With `live`, a runner that
+    deregistered is refused (404: it registers again): nothing may revive it or give it work,
+    e.g. a long-poll that outlived its `DELETE`."""
     if not principal.admin and principal.runner_id != runner_id:
         raise PermissionDenied("only the runner's own token (or the admin) may act for it")
     check_text("runner_id", runner_id)
@@ -231,5 +246,7 @@ async def own_runner(
     row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise NotFound(f"no runner {runner_id}", runner_id=runner_id)
+    if live and row.state == DEREGISTERED:
+        raise NotFound(f"runner {runner_id} deregistered: register again", runner_id=runner_id)
     check_name("namespace", row.namespace)
     return row

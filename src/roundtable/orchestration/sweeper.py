@@ -22,7 +22,7 @@ from roundtable.orchestration import flow
 from roundtable.orchestration.models import BUSY, ENDED, HELD, OnParentExit, RunStatus, TreeStatus
 from roundtable.orchestration.runners import ONLINE, RunnerService
 from roundtable.store import tables
-from roundtable.store.engine import Database
+from roundtable.store.engine import Conn, Database
 
 R = tables.runs
 S = tables.sessions
@@ -53,11 +53,15 @@ class Sweeper:
 
     async def _batches(self, step: Callable[[flow.Tx], Awaitable[int]], now: datetime) -> int:
         total = 0
+
+        async def batch(conn: Conn) -> int:
+            tx = flow.Tx(conn, now, self.settings)
+            done = await step(tx)
+            await tx.flush(self.journal.append_in)
+            return done
+
         while True:
-            async with self.db.write() as conn:
-                tx = flow.Tx(conn, now, self.settings)
-                done = await step(tx)
-                await tx.flush(self.journal.append_in)
+            done = await self.db.retrying(batch)
             total += done
             if done < BATCH:
                 return total
@@ -79,9 +83,8 @@ class Sweeper:
     async def _lapsed_runs(self, tx: flow.Tx) -> int:
         due = (R.c.status.in_(HELD), R.c.lease_expires_at <= tx.now)
         ids = await self._due(tx, *due)
-        for run_id in ids:
-            run = await flow.lock_run(tx, run_id)
-            if run is not None and run.status in HELD and run.lease_expires_at <= tx.now:
+        for run in await flow.lock_runs(tx, ids):  # all locked first, in global order
+            if run.status in HELD and run.lease_expires_at <= tx.now:
                 flow.count(metrics.RUNS_TIMED_OUT, "lease")
                 await flow.requeue(
                     tx, run, "run lease lapsed (runner silent)", cause="lease_lapsed"
@@ -91,9 +94,8 @@ class Sweeper:
     async def _queue_timeouts(self, tx: flow.Tx) -> int:
         due = (R.c.status == RunStatus.PENDING.value, R.c.queue_deadline <= tx.now)
         ids = await self._due(tx, *due)
-        for run_id in ids:
-            run = await flow.lock_run(tx, run_id)
-            if run is None or run.status != RunStatus.PENDING.value or run.queue_deadline > tx.now:
+        for run in await flow.lock_runs(tx, ids):  # all locked first, in global order
+            if run.status != RunStatus.PENDING.value or run.queue_deadline > tx.now:
                 continue
             demands = ", ".join(run.demands) or "none"
             flow.count(metrics.RUNS_TIMED_OUT, "queue")

@@ -103,12 +103,16 @@ class RunnerApi:
         self._http.headers["Authorization"] = f"Bearer {reply.token}"
         return reply
 
-    async def claim(self, max_runs: int, wait: float) -> list[ClaimedRun]:
-        """Long-poll for up to `max_runs` runs; `[]` when none came within `wait` seconds."""
+    async def claim(self, max_runs: int, wait: float, start: bool = False) -> list[ClaimedRun]:
+        """Long-poll for up to `max_runs` runs; `[]` when none came within `wait` seconds.
+        With `start` the server marks them running at once (no `started` report needed)."""
+        body: dict[str, Any] = {"max": max_runs, "wait": wait}
+        if start:
+            body["start"] = True
         reply = await self._call(
             "POST",
             self._path("claim"),
-            json={"max": max_runs, "wait": wait},
+            json=body,
             http_timeout=wait + self._timeout,
         )
         return [ClaimedRun.model_validate(run) for run in reply.get("runs", [])]

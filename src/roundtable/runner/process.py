@@ -212,13 +212,16 @@ class Runner:
                     slot.cancel()
                     continue
                 # The protocol caps one claim at 64 runs; a bigger runner claims again at once.
-                claim = asyncio.create_task(self.api.claim(min(free, 64), self.config.poll_wait))
+                claim = asyncio.create_task(
+                    self.api.claim(min(free, 64), self.config.poll_wait, start=True)
+                )
                 await asyncio.wait({claim, closing}, return_when=asyncio.FIRST_COMPLETED)
                 if not claim.done():
-                    # Shutting down mid long-poll. The server serves the poll to its end even if
-                    # we hang up, and could claim runs for this runner after it left; so let the
-                    # poll end (at most --poll-wait) and run what it brings within the grace
-                    # period. A second signal cuts it short.
+                    # Shutting down mid long-poll. This server ends a poll whose client hung up
+                    # (and refuses claims once we deregistered), but an older one serves it to
+                    # its end and could claim runs for us after we left; so let the poll end (at
+                    # most --poll-wait) and run what it brings within the grace period. A second
+                    # signal cuts it short.
                     log.info("shutting down: ending the current claim (signal again to hurry)")
                     hurry = asyncio.create_task(self._hurry.wait())
                     await asyncio.wait({claim, hurry}, return_when=asyncio.FIRST_COMPLETED)
@@ -300,7 +303,11 @@ class Runner:
                     run.blueprint.name,
                     run.attempt,
                 )
-                stop_now = await self._report(lambda: api.started(run.id), run.id, "started")
+                # A claim with `start` already marked it running (and the run was ours and not
+                # asked to stop then); otherwise say so now, and learn whether it is still ours.
+                stop_now: bool | None = False
+                if run.status != "running":
+                    stop_now = await self._report(lambda: api.started(run.id), run.id, "started")
                 if stop_now is None:
                     # Refused: the run went back to the queue (or was deleted) meanwhile, so
                     # it is not ours to execute; its next claimer runs it.

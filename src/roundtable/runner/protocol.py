@@ -40,6 +40,8 @@ class ClaimedRun(_Wire):
     namespace: str = "default"
     kind: str = "start"  # start | resume | callback | retry
     attempt: int = 1
+    #: `running` when the claim already marked it started (`start: true`), else `claimed`.
+    status: str = "claimed"
     input: Any = None
     demands: list[str] = Field(default_factory=list)
     blueprint: RunBlueprint

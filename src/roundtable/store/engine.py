@@ -10,19 +10,22 @@ head, an agent's context) are locked explicitly.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import json
 import os
+import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from roundtable import metrics
@@ -32,6 +35,7 @@ Backend = Literal["sqlite", "postgresql"]
 
 #: A connection inside a transaction, as services see it (both share the API they use).
 Conn = AsyncConnection | InlineConnection
+T = TypeVar("T")
 
 #: Callbacks of the write transaction in progress, run once it has committed (`after_commit`).
 _after_commit: contextvars.ContextVar[list[Callable[[], None]] | None] = contextvars.ContextVar(
@@ -126,6 +130,20 @@ class Database:
         for hook in pending:
             hook()
 
+    async def retrying(self, work: Callable[[Conn], Awaitable[T]], attempts: int = 5) -> T:
+        """Run `work` in a write transaction, again in a fresh one when PostgreSQL aborted it as
+        a deadlock victim or a serialization failure: such an abort changed nothing, so it is
+        retried here rather than surfacing as a 500. `work` must not keep state across calls."""
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.write() as conn:
+                    return await work(conn)
+            except DBAPIError as error:
+                if attempt == attempts or not transient(error):
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read transaction with one consistent snapshot."""
@@ -140,6 +158,15 @@ class Database:
 
 #: Integers beyond this never pass `check_meta` (RFC 8785 refuses them as JSON numbers).
 _MAX_SAFE_INT = 2**53 - 1
+
+
+#: PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def transient(error: DBAPIError) -> bool:
+    """Whether the database aborted the transaction only to break a deadlock (retry it)."""
+    return getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 def _jsonb_loads(text: str) -> Any:
