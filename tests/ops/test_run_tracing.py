@@ -132,7 +132,7 @@ def test_a_runner_without_the_otel_extra_runs_untraced() -> None:
     """OTEL_* ask for tracing but the SDK is missing: a warning, and the runner goes on."""
     code = (
         "import sys\n"
-        "sys.modules['opentelemetry'] = None  # as if the [otel] extra were not installed\n"
+        "sys.modules['opentelemetry.sdk'] = None  # the [otel] extra missing (the API comes with mcp)\n"
         "from roundtable import tracing\n"
         "from roundtable.runner.api import RunnerApi\n"
         "print(tracing.configure_from_env('roundtable-runner'), tracing.inject())\n"
