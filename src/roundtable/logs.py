@@ -102,8 +102,10 @@ def configure(kind: Literal["text", "json"] = "text", level: str = "INFO") -> No
     _configured = kind
     root = logging.getLogger()
     root.setLevel(level)
-    # Migration chatter ("Context impl SQLiteImpl.") on every start is noise below DEBUG.
-    logging.getLogger("alembic").setLevel(level if level == "DEBUG" else "WARNING")
+    # Migration chatter ("Context impl SQLiteImpl.") and the MCP SDK's session-manager notices
+    # on every start are noise below DEBUG.
+    for chatty in ("alembic", "mcp"):
+        logging.getLogger(chatty).setLevel(level if level == "DEBUG" else "WARNING")
     if not any(getattr(h, "_roundtable", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler._roundtable = True  # type: ignore[attr-defined]
