@@ -22,11 +22,12 @@ from tests.runner.gateway_helpers import SECRET, http_upstream
 
 AGENT = str(Path(__file__).with_name("fake_agent.py"))
 
+# The runner side is backend-independent: run it once; the registry's own tests run on both.
+pytestmark = pytest.mark.only_backend("sqlite")
+
 
 @pytest.fixture
-def server(settings: Settings, backend: str, tmp_path: Path) -> Iterator[LiveServer]:
-    if backend != "sqlite":
-        pytest.skip("the runner side needs one backend; the registry runs on both elsewhere")
+def server(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
     with subprocess_server(settings, tmp_path / "server.log", **FAST) as live:
         yield live
 
