@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from roundtable.store.migrations.frozen import journal_v1
 from roundtable.store.types import BigIntPK, JSONDoc, UTCDateTime
 
 revision = "0002"
@@ -125,11 +126,9 @@ def _backfill_merkle() -> None:
     """Journals written before this revision get their leaf hashes, tree nodes and frontier.
 
     Each project's entries are read in seq order, in chunks, and fed to the same incremental
-    tree appends use (`journal.merkle`), so the stored tree equals one built entry by entry.
+    tree appends use (frozen in `migrations.frozen.journal_v1`), so the stored tree equals one
+    built entry by entry.
     """
-    from roundtable.journal import merkle
-    from roundtable.journal.hashing import canonical_entry
-
     bind = op.get_bind()
     projects = bind.execute(
         sa.select(_projects.c.id, _projects.c.namespace, _projects.c.name).order_by(_projects.c.id)
@@ -158,7 +157,7 @@ def _backfill_merkle() -> None:
                         f"project {namespace}/{name}: entry {row.seq} follows "
                         f"{size + len(leaves)}; the journal has a gap, repair it before upgrading"
                     )
-                canonical = canonical_entry(
+                canonical = journal_v1.canonical_entry(
                     namespace=namespace,
                     project=name,
                     seq=row.seq,
@@ -171,11 +170,11 @@ def _backfill_merkle() -> None:
                     meta=row.meta,
                     prev_hash=row.prev_hash,
                 )
-                leaves.append(merkle.leaf_hash(canonical))
+                leaves.append(journal_v1.leaf_hash(canonical))
                 segment_bytes += len(canonical)
             updates = [{"_id": r.id, "_leaf": h.hex()} for r, h in zip(rows, leaves, strict=True)]
             bind.execute(set_leaf, updates)
-            frontier, completed = merkle.append_leaves(frontier, size, leaves)
+            frontier, completed = journal_v1.append_leaves(frontier, size, leaves)
             if completed:
                 bind.execute(
                     _nodes.insert(),
