@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from roundtable.journal.hashing import canonical_entry, entry_hash
 from roundtable.journal.merkle import leaf_hash
 from roundtable.journal.models import EntryInput
-from roundtable.journal.verify import PAGE
+from roundtable.journal.verify_pages import PAGE
 from roundtable.runtime import Roundtable
 from roundtable.store import tables
 

@@ -9,18 +9,18 @@ they are last-write-wins, and the event says so.
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from roundtable.auth.tokens import Principal
 from roundtable.config import Settings
 from roundtable.documents import chunks, edits, keyset, lifecycle, relations, search
 from roundtable.documents import events as doc_events
+from roundtable.documents.info import ValuesRow, info_from_row
+from roundtable.documents.lookup import find_visible
 from roundtable.documents.models import (
     DeleteResult,
     Document,
@@ -36,9 +36,19 @@ from roundtable.documents.models import (
     SearchHit,
     SearchPage,
 )
+from roundtable.documents.rules import (
+    check_content,
+    check_content_type,
+    check_name,
+    check_note,
+    check_tags,
+    check_version,
+    is_json,
+    write_mode,
+)
 from roundtable.documents.scope import NAMESPACE, READ, WRITE, View, view
 from roundtable.documents.search import Filters
-from roundtable.errors import ConflictError, InvalidInput, NotFound
+from roundtable.errors import ConflictError, InvalidInput
 from roundtable.events import log as events
 from roundtable.ids import utcnow, uuid7
 from roundtable.sessions.limits import RateLimiter
@@ -49,93 +59,6 @@ from roundtable.validation import check_meta, check_text
 
 D = tables.documents
 TAGS = tables.document_tags
-
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
-_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,63}")
-MAX_TAGS = 32
-MAX_NOTE_CHARS = 4096
-
-
-def _info(row: Any) -> DocumentInfo:
-    m = row._mapping
-    root = m["root_session"]
-    return DocumentInfo(
-        id=m["id"],
-        namespace=m["namespace"],
-        name=m["name"],
-        scope="namespace" if root == NAMESPACE else "tree",
-        root_session=root or None,
-        lifecycle=m["lifecycle"],
-        content_type=m["content_type"],
-        tags=m["tags"],
-        metadata=m["metadata"],
-        length=m["length"],
-        size_bytes=m["size_bytes"],
-        version=m["version"],
-        created_by=m["created_by"],
-        created_origin=m["created_origin"],
-        created_session=m["created_session"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        updated_by=m["updated_by"],
-    )
-
-
-def _name(name: str) -> str:
-    check_text("name", name)
-    if not 0 < len(name) <= 256 or name != name.strip() or any(ord(c) < 32 for c in name):
-        raise InvalidInput(
-            "name must be 1-256 characters, without control characters or outer spaces",
-            field="name",
-        )
-    return name
-
-
-def _tags(tags: list[str] | None) -> list[str]:
-    found = sorted(set(tags or []))
-    if len(found) > MAX_TAGS:
-        raise InvalidInput(f"at most {MAX_TAGS} tags", field="tags")
-    for tag in found:
-        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
-            raise InvalidInput(
-                f"invalid tag {tag!r}: 1-64 of letters, digits and ._:/-", field="tags"
-            )
-    return found
-
-
-def _is_json(content_type: str) -> bool:
-    return content_type == "application/json" or content_type.endswith("+json")
-
-
-def _content_type(content_type: str) -> str:
-    if not _CONTENT_TYPE.fullmatch(content_type):
-        raise InvalidInput(
-            f"invalid content type {content_type!r}: use a lowercase type/subtype",
-            field="content_type",
-        )
-    return content_type
-
-
-def _note(what: str, note: str) -> str:
-    check_text(what, note)
-    if len(note) > MAX_NOTE_CHARS:
-        raise InvalidInput(f"{what} is longer than {MAX_NOTE_CHARS} characters", field=what)
-    return note
-
-
-def _check_version(row: Any, expected: int | None) -> None:
-    if expected is not None and expected != row.version:
-        raise ConflictError(
-            f"document {row.id} is at version {row.version}, not {expected}",
-            document_id=row.id,
-            current_version=row.version,
-            expected_version=expected,
-        )
-
-
-def _mode(expected: int | None) -> str:
-    return "last_write_wins" if expected is None else "versioned"
 
 
 class DocumentService:
@@ -156,41 +79,7 @@ class DocumentService:
 
     def _content(self, content: str, content_type: str) -> int:
         """Validate content; returns its size in UTF-8 bytes."""
-        check_text("content", content)
-        size = len(content.encode())
-        if size > self.settings.document_max_bytes:
-            raise InvalidInput(
-                f"content is {size} bytes; the limit is {self.settings.document_max_bytes}",
-                field="content",
-                size_bytes=size,
-                limit=self.settings.document_max_bytes,
-            )
-        if _is_json(content_type):
-            try:
-                json.loads(content)
-            except ValueError as exc:
-                raise InvalidInput(
-                    f"content is not valid JSON ({content_type}): {exc}", field="content"
-                ) from None
-        return size
-
-    async def _find(self, conn: Conn, v: View, ref: str, *, lock: bool = False) -> Row[Any]:
-        """The visible document `ref` (an id, or a name in the caller's tree, else the
-        namespace); a document the caller cannot see is `NotFound`, like a missing one."""
-        check_text("document", ref)
-        query = select(D).where(D.c.namespace == v.namespace)
-        if _UUID.fullmatch(ref):
-            query = query.where(D.c.id == ref)
-        else:
-            candidates = [r for r in (v.tree, NAMESPACE) if r is not None and v.sees(r)]
-            query = query.where(D.c.name == ref, D.c.root_session.in_(candidates))
-        if lock:
-            query = query.with_for_update()
-        rows = [row for row in await conn.execute(query) if v.sees(row.root_session)]
-        if not rows:
-            raise NotFound(f"no document {ref!r} here", document=ref)
-        rows.sort(key=lambda row: row.root_session == NAMESPACE)  # the tree's first
-        return rows[0]
+        return check_content(content, content_type, self.settings.document_max_bytes)
 
     async def _set_tags(self, conn: Conn, document_id: str, tags: list[str]) -> None:
         await conn.execute(TAGS.delete().where(TAGS.c.document_id == document_id))
@@ -223,10 +112,10 @@ class DocumentService:
         or a tree-scoped token) the tree and `temporal`; otherwise the namespace and
         `persistent`. `actor` is the acting agent; None means a person (admin token, CLI).
         """
-        _name(name)
-        _content_type(content_type)
+        check_name(name)
+        check_content_type(content_type)
         size = self._content(content, content_type)
-        tag_list = _tags(tags)
+        tag_list = check_tags(tags)
         meta = check_meta(metadata, self.settings.max_meta_bytes)
         if expected_version is not None and expected_version < 0:
             raise InvalidInput("expected_version must be 0 or more", field="expected_version")
@@ -293,7 +182,7 @@ class DocumentService:
                         session_id=session_id,
                     )
                 else:
-                    _check_version(existing, expected_version)
+                    check_version(existing, expected_version)
                     row = dict(existing._mapping) | {
                         "content_type": content_type,
                         "tags": tag_list,
@@ -313,7 +202,7 @@ class DocumentService:
                             "document_id": existing.id,
                             "version": row["version"],
                             "change": "content",
-                            "mode": _mode(expected_version),
+                            "mode": write_mode(expected_version),
                         },
                         agent=actor,
                         session_id=session_id,
@@ -327,7 +216,7 @@ class DocumentService:
                 current_version=1,
                 expected_version=expected_version,
             ) from None
-        return _info(_Row(row))
+        return info_from_row(ValuesRow(row))
 
     @staticmethod
     def _target(v: View, scope: ScopeName | None) -> str:
@@ -361,11 +250,11 @@ class DocumentService:
         self._spend(namespace, actor)
         async with self.db.write() as conn:
             v = await view(conn, principal, namespace, WRITE, session_id=session_id)
-            row = await self._find(conn, v, ref, lock=True)
-            _check_version(row, expected_version)
+            row = await find_visible(conn, v, ref, lock=True)
+            check_version(row, expected_version)
             text = await chunks.read_all(conn, row.id) if edits.needs_text(op) else None
             splices = edits.splices(op, row.length, text)
-            if _is_json(row.content_type):
+            if is_json(row.content_type):
                 full = text if text is not None else await chunks.read_all(conn, row.id)
                 self._content(edits.apply(full, splices), row.content_type)
             d_chars, d_bytes = await chunks.splice(conn, row.id, splices)
@@ -395,13 +284,15 @@ class DocumentService:
                         "document_id": row.id,
                         "version": changes["version"],
                         "change": "edit",
-                        "mode": _mode(expected_version),
+                        "mode": write_mode(expected_version),
                     },
                     agent=actor,
                     session_id=session_id,
                 ),
             )
-        return EditResult(document=_info(_Row(dict(row._mapping) | changes)), replaced=len(splices))
+        return EditResult(
+            document=info_from_row(ValuesRow(dict(row._mapping) | changes)), replaced=len(splices)
+        )
 
     async def set_lifecycle(
         self,
@@ -419,10 +310,10 @@ class DocumentService:
         self._spend(namespace, actor)
         async with self.db.write() as conn:
             v = await view(conn, principal, namespace, WRITE, session_id=session_id)
-            row = await self._find(conn, v, ref, lock=True)
-            _check_version(row, expected_version)
+            row = await find_visible(conn, v, ref, lock=True)
+            check_version(row, expected_version)
             if row.lifecycle == life.value:
-                return _info(row)
+                return info_from_row(row)
             if life == Lifecycle.TEMPORAL and row.root_session == NAMESPACE:
                 raise InvalidInput(
                     "only a document of a session tree can be temporal", field="lifecycle"
@@ -439,11 +330,11 @@ class DocumentService:
                 kind, payload["lifecycle"] = doc_events.PROMOTED, life.value
             else:
                 kind = doc_events.UPDATED
-                payload |= {"change": "lifecycle", "mode": _mode(expected_version)}
+                payload |= {"change": "lifecycle", "mode": write_mode(expected_version)}
             await events.record(
                 conn, doc_events.row(namespace, kind, payload, agent=actor, session_id=session_id)
             )
-        return _info(_Row(dict(row._mapping) | changes))
+        return info_from_row(ValuesRow(dict(row._mapping) | changes))
 
     async def delete(
         self,
@@ -459,8 +350,8 @@ class DocumentService:
         self._spend(namespace, actor)
         async with self.db.write() as conn:
             v = await view(conn, principal, namespace, WRITE, session_id=session_id)
-            row = await self._find(conn, v, ref, lock=True)
-            _check_version(row, expected_version)
+            row = await find_visible(conn, v, ref, lock=True)
+            check_version(row, expected_version)
             below = await relations.descendants(conn, [row.id])
             roots: dict[str, str] = {
                 r.id: r.root_session
@@ -498,15 +389,15 @@ class DocumentService:
         session_id: str | None = None,
     ) -> RelationList:
         """Link `ref` to `other` (`ref` is the parent / predecessor); both must be visible."""
-        _note("note", note)
-        _note("reverse_note", reverse_note)
+        check_note("note", note)
+        check_note("reverse_note", reverse_note)
         kind = RelationKind(kind)
         self._spend(namespace, actor)
         async with self.db.write() as conn:
             await relations.lock_links(conn)
             v = await view(conn, principal, namespace, WRITE, session_id=session_id)
-            first = await self._find(conn, v, ref, lock=True)
-            second = await self._find(conn, v, other, lock=True)
+            first = await find_visible(conn, v, ref, lock=True)
+            second = await find_visible(conn, v, other, lock=True)
             await relations.link(
                 conn, namespace, first.id, second.id, kind, note, reverse_note, actor or "admin"
             )
@@ -533,7 +424,7 @@ class DocumentService:
             v = await view(
                 conn, principal, namespace, READ, session_id=session_id, root_session=root_session
             )
-            row = await self._find(conn, v, ref)
+            row = await find_visible(conn, v, ref)
             if offset > row.length:
                 raise InvalidInput(
                     f"offset {offset} is past the end ({row.length} characters)",
@@ -542,7 +433,7 @@ class DocumentService:
                 )
             content = await chunks.read_range(conn, row.id, offset, limit)
         return Document(
-            **_info(row).model_dump(),
+            **info_from_row(row).model_dump(),
             content=content,
             offset=offset,
             truncated=offset + len(content) < row.length,
@@ -553,15 +444,42 @@ class DocumentService:
     ) -> RelationList:
         async with self.db.read() as conn:
             v = await view(conn, principal, namespace, READ, session_id=session_id)
-            row = await self._find(conn, v, ref)
+            row = await find_visible(conn, v, ref)
             return RelationList(
                 document_id=row.id, relations=await relations.listing(conn, v, row.id)
             )
 
-    def _limit(self, limit: int) -> int:
+    def _listing_filters(
+        self, filters: Filters | None, limit: int, query: str | None = None
+    ) -> Filters:
+        """Check a listing's page size (and search words) and tags; the filters to apply."""
         if not 1 <= limit <= self.settings.max_page_size:
             raise InvalidInput(f"limit must be 1-{self.settings.max_page_size}", field="limit")
-        return limit
+        if query is not None:
+            check_text("query", query)
+        filters = filters or Filters()
+        check_tags(filters.tags)
+        return filters
+
+    @staticmethod
+    async def _listing_view(
+        conn: Conn,
+        principal: Principal,
+        namespace: str,
+        *,
+        session_id: str | None,
+        scope: ScopeName | None,
+        root_session: str | None,
+    ) -> View:
+        return await view(
+            conn,
+            principal,
+            namespace,
+            READ,
+            session_id=session_id,
+            scope=scope,
+            root_session=root_session,
+        )
 
     async def list_documents(
         self,
@@ -576,16 +494,13 @@ class DocumentService:
         cursor: str | None = None,
     ) -> DocumentPage:
         """Documents oldest first (ids are time-ordered); follow `next_cursor`."""
-        self._limit(limit)
-        filters = filters or Filters()
-        _tags(filters.tags)
+        filters = self._listing_filters(filters, limit)
         after = keyset.decode_cursor(cursor)
         async with self.db.read() as conn:
-            v = await view(
+            v = await self._listing_view(
                 conn,
                 principal,
                 namespace,
-                READ,
                 session_id=session_id,
                 scope=scope,
                 root_session=root_session,
@@ -596,7 +511,7 @@ class DocumentService:
             rows = (await conn.execute(query.order_by(D.c.id).limit(limit + 1))).all()
         page = rows[:limit]
         return DocumentPage(
-            documents=[_info(r) for r in page],
+            documents=[info_from_row(r) for r in page],
             next_cursor=keyset.encode_cursor(0, page[-1].id) if len(rows) > limit else None,
         )
 
@@ -614,23 +529,19 @@ class DocumentService:
         cursor: str | None = None,
     ) -> SearchPage:
         """Ranked full-text search (every word must occur), best first, with snippets."""
-        self._limit(limit)
-        check_text("query", query)
-        filters = filters or Filters()
-        _tags(filters.tags)
+        filters = self._listing_filters(filters, limit, query)
         async with self.db.read() as conn:
-            v = await view(
+            v = await self._listing_view(
                 conn,
                 principal,
                 namespace,
-                READ,
                 session_id=session_id,
                 scope=scope,
                 root_session=root_session,
             )
             hits, next_cursor = await search.ranked(conn, v, query, filters, limit, cursor)
             infos = {
-                row.id: _info(row)
+                row.id: info_from_row(row)
                 for row in await conn.execute(
                     select(D).where(D.c.id.in_([doc for doc, _, _ in hits]))
                 )
@@ -663,10 +574,3 @@ class DocumentService:
             self.settings.document_sweep_batch,
             utcnow(),
         )
-
-
-class _Row:
-    """A dict seen as a row (for `_info` on values just written)."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self._mapping = values

@@ -15,16 +15,14 @@ in seq order, so the report's `first_bad_seq` is the lowest one found.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from roundtable.auth.keyring import Anchors, PublicKey, load_keys
 from roundtable.journal import merkle, projects
@@ -37,45 +35,20 @@ from roundtable.journal.audit_checks import (
     check_keys,
     check_rotation_meta,
 )
+from roundtable.journal.checkpoint_coverage import check_expected_checkpoints
 from roundtable.journal.hashing import GENESIS, stored_canonical
 from roundtable.journal.models import Damage, VerifyReport
+from roundtable.journal.verify_pages import PAGE, Unreadable, read_page
+from roundtable.journal.verify_tree import compare_nodes, first_stray_node
 from roundtable.store import tables
 from roundtable.store.engine import Database
 
 E = tables.entries
 C = tables.checkpoints
 S = tables.segments
-M = tables.merkle_nodes
 
 #: Called with (entries checked, entries to check) after every page.
 Progress = Callable[[int, int], None]
-PAGE = 5_000
-_COLUMNS = (
-    E.c.seq,
-    E.c.ts,
-    E.c.agent,
-    E.c.session_id,
-    E.c.status,
-    E.c.kind,
-    E.c.message,
-    E.c.meta,
-    E.c.prev_hash,
-    E.c.hash,
-    E.c.leaf_hash,
-    E.c.pruned,
-)
-
-
-#: What decoding a hand-edited row raises (bad JSON, an unparsable or out-of-range timestamp).
-UNREADABLE = (ValueError, TypeError, OverflowError, AssertionError)
-
-
-@dataclass(frozen=True)
-class _Unreadable:
-    """A row at `seq` whose columns do not decode; verify reports it as edited."""
-
-    seq: int
-    error: str
 
 
 def _sha(data: bytes) -> str:
@@ -288,76 +261,20 @@ class _Walk:
 
     async def compare_nodes(self) -> None:
         """Compare the inner nodes completed so far with `merkle_nodes` (one query)."""
-        if not self.completed:
-            return
-        ranges: dict[int, tuple[int, int]] = {}
-        for level, idx, _ in self.completed:
-            lo, hi = ranges.get(level, (idx, idx))
-            ranges[level] = (min(lo, idx), max(hi, idx))
-        query = select(M.c.level, M.c.idx, M.c.hash).where(
-            M.c.project_id == self.head.id,
-            or_(
-                *(and_(M.c.level == lv, M.c.idx.between(lo, hi)) for lv, (lo, hi) in ranges.items())
-            ),
-        )
-        async with self.db.read() as conn:
-            stored = {(r.level, r.idx): bytes(r.hash) for r in await conn.execute(query)}
-        for level, idx, digest in sorted(self.completed, key=lambda n: n[1] << n[0]):
-            if stored.get((level, idx)) != digest:
-                first = (idx << level) + 1
-                state = "wrong" if (level, idx) in stored else "missing"
-                raise Damaged(
-                    first,
-                    Damage.TREE_MISMATCH,
-                    f"Merkle node (level {level}, index {idx}) over entries "
-                    f"{first}..{(idx + 1) << level} is {state}",
-                    upto=(idx + 1) << level,
-                )
+        await compare_nodes(self.db, self.head.id, self.completed)
         self.report.tree_nodes_checked += len(self.completed)
         self.completed = []
 
     # -- the walk --------------------------------------------------------------------------
-
-    async def page(self, start: int, head_seq: int) -> list[Any]:
-        """Up to PAGE rows from `start`. A row the database holds but that cannot be decoded
-        (meta that is not JSON, a timestamp that does not parse: only a hand-edited SQLite row)
-        ends the page there, with an `_Unreadable` marker naming its seq."""
-        query = (
-            select(*_COLUMNS)
-            .where(E.c.project_id == self.head.id)
-            .where(E.c.seq >= start, E.c.seq <= head_seq)
-            .order_by(E.c.seq)
-        )
-        async with self.db.read() as conn:
-            try:
-                return list((await conn.execute(query.limit(PAGE))).mappings().all())
-            except UNREADABLE:
-                pass
-            seqs = list(
-                await conn.scalars(
-                    select(E.c.seq)
-                    .where(E.c.project_id == self.head.id)
-                    .where(E.c.seq >= start, E.c.seq <= head_seq)
-                    .order_by(E.c.seq)
-                    .limit(PAGE)
-                )
-            )
-            rows: list[Any] = []
-            for seq in seqs:
-                try:
-                    one = (await conn.execute(query.where(E.c.seq == seq))).mappings().one()
-                except UNREADABLE as exc:
-                    rows.append(_Unreadable(int(seq), f"{type(exc).__name__}: {exc}"))
-                    break
-                rows.append(one)
-            return rows
 
     async def run(self) -> None:
         """Walk the pages; the next page is fetched while this one is checked."""
         self.checkpoints_at(0)
         head_seq = int(self.head.head_seq)
         expected = 1
-        pending: asyncio.Task[list[Any]] | None = asyncio.create_task(self.page(1, head_seq))
+        pending: asyncio.Task[list[Any]] | None = asyncio.create_task(
+            read_page(self.db, self.head.id, 1, head_seq)
+        )
         try:
             while pending is not None:
                 rows = await pending
@@ -366,13 +283,15 @@ class _Walk:
                     break
                 if (
                     len(rows) == PAGE
-                    and not isinstance(rows[-1], _Unreadable)
+                    and not isinstance(rows[-1], Unreadable)
                     and rows[-1]["seq"] < head_seq
                 ):
-                    pending = asyncio.create_task(self.page(rows[-1]["seq"] + 1, head_seq))
+                    pending = asyncio.create_task(
+                        read_page(self.db, self.head.id, rows[-1]["seq"] + 1, head_seq)
+                    )
                 try:
                     for row in rows:
-                        if isinstance(row, _Unreadable):
+                        if isinstance(row, Unreadable):
                             raise Damaged(
                                 row.seq,
                                 Damage.EDITED,
@@ -453,62 +372,11 @@ class _Walk:
             raise Damaged(beyond, Damage.INSERTED, f"entry {beyond} lies beyond the recorded head")
         await self.stray_nodes(head_seq)
 
-    def expected_checkpoints(self, every: int, slack: int, local: set[str]) -> None:
-        """Checkpoints that must exist: one at every rotation entry, and one signed by the
-        append that crossed each multiple of `every` (size in [m, m + slack)). Multiples up to
-        the journal's first checkpoint, in the database or the anchor file (history from before
-        checkpoints), or covered by a checkpoint of a foreign key (an imported journal, signed
-        under another interval) are not expected: deleting checkpoints cannot move either bound
-        past an edited entry, since every later checkpoint covers it."""
-        sizes = sorted(int(r["size"]) for r in self.checkpoints)
-        for seq in sorted(self.rotations):
-            if seq <= self.head.head_seq and seq not in sizes:
-                raise Damaged(
-                    seq,
-                    Damage.MISSING_CHECKPOINT,
-                    f"no checkpoint at rotation entry {seq} (every rotation signs one)",
-                )
-        foreign = max(
-            (int(r["size"]) for r in self.checkpoints if str(r["key_id"]) not in local), default=0
-        )
-        known = [*sizes[:1], *(a.size for a in self.anchors[:1])]
-        if not known:
-            return  # never checkpointed (a journal from before checkpoints, upgraded)
-        start = max(foreign, min(known))
-        first = (start // every + 1) * every
-        for m in range(first, int(self.head.head_seq) + 1, every):
-            i = bisect.bisect_left(sizes, m)
-            if i == len(sizes) or sizes[i] >= m + slack:
-                raise Damaged(
-                    m,
-                    Damage.MISSING_CHECKPOINT,
-                    f"no checkpoint where the journal crossed size {m} (one is signed every "
-                    f"{every} entries)",
-                )
-
     async def stray_nodes(self, head_seq: int) -> None:
-        """A stored Merkle node that covers leaves past the head belongs to no tree: someone
-        wrote it (appends overwrite it, but until then it is damage)."""
-        levels = max(head_seq.bit_length(), 1)
-        stray = or_(
-            M.c.level < 1,
-            M.c.level > levels,
-            *(and_(M.c.level == lv, M.c.idx >= head_seq >> lv) for lv in range(1, levels + 1)),
-        )
-        async with self.db.read() as conn:
-            found = (
-                await conn.execute(
-                    select(M.c.level, M.c.idx)
-                    .where(M.c.project_id == self.head.id, stray)
-                    .order_by(M.c.level, M.c.idx)
-                    .limit(1)
-                )
-            ).first()
-        if found is None:
-            return
-        level, idx = int(found.level), int(found.idx)
-        end = (idx + 1) << level if 0 <= level < 64 else head_seq + 1
-        if not await self.moved_past(end):
+        """A stored Merkle node over leaves past the head is damage (see `first_stray_node`)."""
+        stray = await first_stray_node(self.db, self.head.id, head_seq)
+        if stray is not None and not await self.moved_past(stray[2]):
+            level, idx, _ = stray
             raise Damaged(
                 head_seq + 1,
                 Damage.TREE_MISMATCH,
@@ -584,7 +452,15 @@ async def verify_journal(
             raise walk.missing
         if checkpoint_every is not None:
             local = anchors.trusted - anchors.foreign
-            walk.expected_checkpoints(checkpoint_every, max_batch, local)
+            check_expected_checkpoints(
+                walk.checkpoints,
+                walk.rotations,
+                walk.anchors,
+                int(head.head_seq),
+                every=checkpoint_every,
+                slack=max_batch,
+                local=local,
+            )
     except Damaged as damage:
         return report.model_copy(
             update={
