@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from roundtable.api.deps import Caller, Core
+from roundtable.api.deps import Caller, Core, JournalWriter
 from roundtable.journal import checkpoints
 from roundtable.journal.models import Checkpoint, CheckpointPage
 
@@ -54,7 +54,9 @@ async def latest_checkpoint(
 
 
 @router.post("", status_code=201, tags=["audit"])
-async def sign_checkpoint(namespace: str, project: str, core: Core, caller: Caller) -> Checkpoint:
+async def sign_checkpoint(
+    namespace: str, project: str, core: Core, caller: JournalWriter
+) -> Checkpoint:
     """Sign the journal's head now (returns the existing one if the current key signed it)."""
     ns = caller.namespace_for(namespace, core.settings.namespace)
     return await checkpoints.sign_now(core.db, core.signer, core.settings, ns, project)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from roundtable import tracing
+from roundtable.auth.perms import require_journal_write
 from roundtable.auth.tokens import Principal
 from roundtable.errors import PermissionDenied
 from roundtable.runtime import Roundtable
@@ -34,3 +35,13 @@ async def get_principal(
 
 Core = Annotated[Roundtable, Depends(get_core)]
 Caller = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_journal_writer(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """The caller, if its token may write journals (`journal:write`); else 403."""
+    require_journal_write(principal)
+    return principal
+
+
+#: The caller of a journal write route (create, append, checkpoint, rotate, mirror).
+JournalWriter = Annotated[Principal, Depends(get_journal_writer)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from roundtable.api.deps import Caller, Core
+from roundtable.api.deps import Core, JournalWriter
 from roundtable.errors import PermissionDenied
 from roundtable.journal.mirror_service import MirrorInfo
 from roundtable.journal.rotation import RotationResult
@@ -29,7 +29,7 @@ class SetMirror(BaseModel):
 
 
 @router.post("/rotate")
-async def rotate(namespace: str, project: str, core: Core, caller: Caller) -> RotationResult:
+async def rotate(namespace: str, project: str, core: Core, caller: JournalWriter) -> RotationResult:
     """Seal the open segment into an archive, chain a rotation entry, sign a checkpoint.
     409 if the segment is empty or another rotation of the project won."""
     ns = caller.namespace_for(namespace, core.settings.namespace)
@@ -38,7 +38,7 @@ async def rotate(namespace: str, project: str, core: Core, caller: Caller) -> Ro
 
 @router.put("/mirror")
 async def set_mirror(
-    namespace: str, project: str, body: SetMirror, core: Core, caller: Caller
+    namespace: str, project: str, body: SetMirror, core: Core, caller: JournalWriter
 ) -> MirrorInfo:
     """Set or clear the project's Markdown mirror (admin only) and write it from the database."""
     if not caller.admin:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from roundtable.api.deps import Caller, Core
+from roundtable.api.deps import Caller, Core, JournalWriter
 from roundtable.api.schemas import (
     AppendEntries,
     CreateProject,
@@ -128,7 +128,7 @@ async def list_projects(namespace: str, core: Core, caller: Caller) -> list[Proj
 
 @router.post("/projects", status_code=201, tags=["journal"])
 async def create_project(
-    namespace: str, body: CreateProject, core: Core, caller: Caller
+    namespace: str, body: CreateProject, core: Core, caller: JournalWriter
 ) -> ProjectInfo:
     ns = _ns(caller, core, namespace)
     agent = caller.agent_for(body.agent) if body.agent or not caller.admin else "admin"
@@ -142,7 +142,7 @@ async def get_project(namespace: str, project: str, core: Core, caller: Caller) 
 
 @router.post("/projects/{project}/entries", status_code=201, tags=["journal"])
 async def append_entries(
-    namespace: str, project: str, body: AppendEntries, core: Core, caller: Caller
+    namespace: str, project: str, body: AppendEntries, core: Core, caller: JournalWriter
 ) -> AppendResult:
     """Append one entry or an atomic batch; seqs and timestamps are assigned by the server."""
     return await core.journal.append(

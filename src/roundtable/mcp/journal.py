@@ -10,6 +10,7 @@ from mcp.server.mcpserver import Context
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from roundtable.auth.perms import require_journal_write
 from roundtable.errors import InvalidInput
 from roundtable.journal.models import (
     AppendResult,
@@ -78,6 +79,7 @@ def register(server: MCPServer[McpState]) -> None:
         """Append a message, or a batch of entries atomically, to a project's hash-chained
         journal. lease_expired: start_session; rate_limited: wait data.retry_after s."""
         c = _caller(ctx, agent, namespace)
+        require_journal_write(c.principal)
         if (entries is None) == (message is None):
             raise InvalidInput("give either `message` or `entries`", field="message")
         items = (
@@ -170,6 +172,7 @@ def register(server: MCPServer[McpState]) -> None:
         """Seal the open segment into a signed, verifiable archive. conflict: empty segment or
         another rotation won."""
         c = _caller(ctx, agent, namespace)
+        require_journal_write(c.principal)
         return await c.core.rotation.rotate(c.namespace, await _project(c, project))
 
     add_tool(server, list_projects, "List projects", READ)

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import func, select, update
 
+from roundtable.auth.perms import require_runner_registration
 from roundtable.auth.tokens import Principal, TokenService
 from roundtable.config import Settings
 from roundtable.errors import InvalidInput, NotFound, PermissionDenied
@@ -64,9 +65,10 @@ class RunnerService:
         return timedelta(seconds=self.settings.run_lease_seconds)
 
     async def register(self, principal: Principal, body: RegisterRunner) -> RunnerRegistration:
-        """Register a runner (admin, or an agent token of the namespace); returns its token."""
+        """Register a runner (admin, or a token granted `runners:register`); returns its token."""
         if principal.scope is not None or principal.runner_id is not None:
             raise PermissionDenied("run and runner tokens cannot register runners")
+        require_runner_registration(principal)
         namespace = principal.namespace_for(body.namespace, self.settings.namespace)
         for tag in body.tags:
             _check_tag(tag, "tags")
