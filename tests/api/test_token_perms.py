@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from typer.testing import CliRunner
 
 from tests.api.conftest import assert_problem
+from tests.cli.conftest import Cli
 from tests.live import LiveServer
 from tests.mcp.harness import fail, http, ok
 from tests.services.util import open_db, row_counts
@@ -24,14 +26,18 @@ def _token(server: LiveServer, agent: str, perms: list[str] | None) -> str:
     return str(r.json()["token"])
 
 
+def _create_project(server: LiveServer, name: str) -> None:
+    r = httpx.post(f"{server.api()}/projects", json={"name": name}, headers=server.headers)
+    assert r.status_code == 201, r.text
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
 async def test_journal_writes_need_journal_write(live_server: LiveServer) -> None:
     api = live_server.api()
-    admin = live_server.headers
-    assert httpx.post(f"{api}/projects", json={"name": "web"}, headers=admin).status_code == 201
+    _create_project(live_server, "web")
     reader = _bearer(_token(live_server, "alice", ["documents:read"]))
     writer = _bearer(_token(live_server, "bob", ["journal:write"]))
     everything = _bearer(_token(live_server, "carol", None))
@@ -55,9 +61,7 @@ async def test_journal_writes_need_journal_write(live_server: LiveServer) -> Non
 
 
 async def test_mcp_journal_writes_need_journal_write(live_server: LiveServer) -> None:
-    admin = live_server.headers
-    r = httpx.post(f"{live_server.api()}/projects", json={"name": "web"}, headers=admin)
-    assert r.status_code == 201
+    _create_project(live_server, "web")
     async with http(live_server, _token(live_server, "alice", ["documents:read"])) as client:
         for tool, arguments in (
             ("append_entry", {"message": "m", "project": "web"}),
@@ -84,3 +88,19 @@ def test_registering_a_runner_needs_admin_or_runners_register(live_server: LiveS
     assert httpx.post(url, json=body, headers=allowed).status_code == 201
     assert httpx.post(url, json=body, headers=live_server.headers).status_code == 201
     assert len(httpx.get(url, headers=live_server.headers).json()["runners"]) == 2
+
+
+def test_cli_exits_6_without_journal_write(live_server: LiveServer) -> None:
+    """The CLI maps the 403 like every permission error: exit code 6, the permission named."""
+
+    with httpx.Client(base_url=live_server.api(), headers=live_server.headers) as api:
+        cli = Cli(server=live_server, runner=CliRunner(), api=api)
+        assert api.post("/projects", json={"name": "web"}).status_code == 201
+        reader = _token(live_server, "alice", ["documents:read"])
+        refused = cli("log", "append", "m", "--project", "web", ROUNDTABLE_TOKEN=reader)
+        assert refused.exit_code == 6 and "journal:write" in refused.stderr
+        writer = _token(live_server, "alice", ["journal:write"])
+        assert (
+            "web #1"
+            in cli.ok("log", "append", "m", "--project", "web", ROUNDTABLE_TOKEN=writer).stdout
+        )
