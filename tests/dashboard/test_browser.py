@@ -271,12 +271,60 @@ def test_registry_pages_and_blueprint_edit(
     assert not errors
 
 
+def test_mcp_registry_from_a_blueprint(page: Any, served: LiveServer, errors: list[str]) -> None:
+    """A blueprint's server links to its registry page (reached by keyboard), which shows the
+    transport, auth kind, tool lists and the runner secrets' names."""
+    api(
+        served,
+        "PUT",
+        "/mcp-servers/search",
+        json={
+            "name": "search",
+            "description": "Web search for the researchers",
+            "transport": "http",
+            "url": "https://search.example/mcp",
+            "auth": {"kind": "bearer", "secret": "SEARCH_TOKEN"},
+            "allow_tools": ["search", "fetch_*"],
+            "deny_tools": ["admin_*"],
+        },
+    )
+    api(
+        served,
+        "PUT",
+        "/blueprints/researcher",
+        json={
+            "name": "researcher",
+            "executor": {"kind": "echo"},
+            "mcp_servers": ["search", "local-only"],
+        },
+    )
+    page.goto(f"{served.url}/blueprints/researcher")
+    assert "not in the registry" in page.inner_text("#blueprint-mcp")  # local-only: no link
+    page.focus("#blueprint-mcp a")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{served.url}/mcp-servers/search")
+    assert page.inner_text("#auth-kind") == "bearer"
+    assert page.inner_text("#allow-tools") == "search, fetch_*"
+    assert page.inner_text("#deny-tools") == "admin_*"
+    assert "SEARCH_TOKEN" in page.inner_text("#secrets")
+    assert page.inner_text("#used-by") == "researcher"
+    shot(page, "mcp-server")
+    page.click("nav >> text=MCP servers")
+    page.wait_for_url(f"{served.url}/mcp-servers")
+    assert "https://search.example/mcp" in page.inner_text("main table")
+    shot(page, "mcp-servers")
+    assert not errors
+
+
 def test_phone_width_and_keyboard(browser: Any, page: Any, served: LiveServer) -> None:
     page.set_viewport_size({"width": 390, "height": 760})
     page.goto(f"{served.url}/sessions")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390  # nothing forces sideways scrolling of the page
     shot(page, "sessions-phone")
+    page.goto(f"{served.url}/mcp-servers/search")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.goto(f"{served.url}/sessions")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.keyboard.press("Tab")

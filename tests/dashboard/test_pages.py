@@ -84,6 +84,8 @@ def test_pages_paging_lifecycle_and_bad_input(live_server: LiveServer) -> None:
             ("/blueprints/nope", 404),
             ("/schemas/nope", 404),
             ("/runners/nope", 404),
+            ("/mcp-servers/nope", 404),
+            ("/mcp-servers?cursor=x", 422),
             ("/documents?scope=elsewhere", 422),
         ]:
             response = admin.get(path)
@@ -118,3 +120,29 @@ def test_without_authentication_pages_and_forms_work(settings: Settings) -> None
             assert client.post(f"/sessions/{session['id']}/stop").status_code == 403
         finally:
             client.close()
+
+
+def test_mcp_servers_page_by_cursor(live_server: LiveServer) -> None:
+    """The registry list pages by name: 52 entries are 50 then 2, none on both pages."""
+    names = [f"srv-{i:02d}" for i in range(52)]
+    for name in names:
+        call(
+            live_server,
+            "PUT",
+            f"/mcp-servers/{name}",
+            json={"name": name, "transport": "stdio", "command": "mcp-tool", "env": ["TOOL_KEY"]},
+        )
+    admin = signed_in(live_server, live_server.admin_token)
+    try:
+        first = admin.get("/mcp-servers")
+        next_link = re.search(r'rel="next" href="([^"]+)"', first.text)
+        assert next_link is not None
+        second = admin.get(next_link.group(1).replace("&amp;", "&"))
+        shown_first = {n for n in names if f">{n}<" in first.text}
+        shown_second = {n for n in names if f">{n}<" in second.text}
+        assert shown_first == set(names[:50]) and shown_second == set(names[50:])
+        assert 'rel="next"' not in second.text
+        detail = admin.get("/mcp-servers/srv-00").text
+        assert "TOOL_KEY" in detail and "mcp-tool" in detail
+    finally:
+        admin.close()

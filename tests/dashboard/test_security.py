@@ -12,6 +12,12 @@ import pytest
 from tests.live import LiveServer
 
 SCRIPT = "<script>alert('x')</script>"
+MCP_SERVER = {
+    "name": "m",
+    "transport": "http",
+    "url": "https://mcp.example/mcp",
+    "auth": {"kind": "header", "header": "X-Api-Key", "secret": "M_KEY"},
+}
 
 
 def signed_in(server: LiveServer, token: str) -> httpx.Client:
@@ -50,6 +56,7 @@ def test_no_token_in_any_url_or_page(live_server: LiveServer, admin: httpx.Clien
     call(live_server, "POST", "/projects/p/checkpoints")
     session = call(live_server, "POST", "/sessions", json={"agent": "a"})
     doc = call(live_server, "POST", "/documents", json={"name": "d", "content": "x"})
+    call(live_server, "PUT", "/mcp-servers/m", json=MCP_SERVER)
     cookie = admin.cookies.get("roundtable_token")
     assert cookie == token  # kept only in the HttpOnly cookie
     pages = [
@@ -68,6 +75,8 @@ def test_no_token_in_any_url_or_page(live_server: LiveServer, admin: httpx.Clien
         "/blueprints",
         "/schemas",
         "/runners",
+        "/mcp-servers",
+        "/mcp-servers/m",
     ]
     for page in pages:
         response = admin.get(page)
@@ -117,6 +126,7 @@ def test_an_agent_token_sees_only_its_namespace(live_server: LiveServer) -> None
     call(live_server, "POST", "/projects", ns="beta", json={"name": "secret"})
     hidden = call(live_server, "POST", "/sessions", ns="beta", json={"agent": "spy"})
     call(live_server, "POST", "/documents", ns="beta", json={"name": "plans", "content": "x"})
+    call(live_server, "PUT", "/mcp-servers/m", ns="beta", json=MCP_SERVER)
     call(live_server, "POST", "/projects", ns="alpha", json={"name": "mine"})
     token = call(live_server, "POST", "/tokens", ns="alpha", json={"agent": "spy"})["token"]
     agent = signed_in(live_server, token)
@@ -130,6 +140,9 @@ def test_an_agent_token_sees_only_its_namespace(live_server: LiveServer) -> None
         assert agent.get("/journals/secret").status_code == 404
         assert agent.get(f"/sessions/{hidden['id']}").status_code == 404
         assert agent.get("/documents/plans").status_code == 404
+        assert "mcp.example" not in agent.get("/mcp-servers").text
+        assert agent.get("/mcp-servers/m").status_code == 404
+        assert agent.get("/mcp-servers/m", params={"ns": "beta"}).status_code == 403
     finally:
         agent.close()
 
@@ -151,6 +164,7 @@ def test_user_content_is_escaped(live_server: LiveServer, admin: httpx.Client) -
         json={"name": "b", "description": SCRIPT, "executor": {"kind": "echo"}},
     )
     session = call(live_server, "POST", "/sessions", json={"agent": "a", "metadata": {"n": SCRIPT}})
+    call(live_server, "PUT", "/mcp-servers/m", json={**MCP_SERVER, "description": SCRIPT})
     for page in (
         "/journals/p",
         "/journals/p/entries/1",
@@ -160,6 +174,7 @@ def test_user_content_is_escaped(live_server: LiveServer, admin: httpx.Client) -
         "/blueprints/b",
         f"/sessions/{session['id']}",
         "/documents?q=alert",
+        "/mcp-servers/m",
     ):
         response = admin.get(page)
         assert response.status_code == 200, page

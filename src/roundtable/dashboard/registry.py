@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from roundtable.dashboard import web
 from roundtable.errors import ConflictError, InvalidInput, PermissionDenied
-from roundtable.orchestration.models import BlueprintSpec
+from roundtable.orchestration.models import BlueprintInfo, BlueprintSpec
+from roundtable.runtime import Roundtable
 
 router = APIRouter(route_class=web.HtmlRoute)
 
@@ -26,6 +27,13 @@ async def blueprints(request: Request) -> Response:
     return web.render(request, "blueprints.html", caller, blueprints=page, next_cursor=next_cursor)
 
 
+async def _registered(core: Roundtable, ns: str, info: BlueprintInfo) -> set[str]:
+    """Which of the servers the blueprint names are in the registry (linked to their page)."""
+    if not info.mcp_servers:
+        return set()
+    return {s.name for s in await core.orchestration.mcp_servers.list(ns)} & set(info.mcp_servers)
+
+
 def _spec_text(spec: BlueprintSpec) -> str:
     return json.dumps(spec.model_dump(mode="json"), indent=2, ensure_ascii=False)
 
@@ -34,7 +42,8 @@ def _spec_text(spec: BlueprintSpec) -> str:
 async def blueprint(request: Request, name: str) -> Response:
     caller = await web.signed_in(request)
     core = web.core_of(request)
-    info = await core.orchestration.blueprints.get(web.namespace(request, caller), name)
+    ns = web.namespace(request, caller)
+    info = await core.orchestration.blueprints.get(ns, name)
     spec = BlueprintSpec.model_validate(info.model_dump(include=set(BlueprintSpec.model_fields)))
     return web.render(
         request,
@@ -45,6 +54,7 @@ async def blueprint(request: Request, name: str) -> Response:
         version=info.version,
         conflict=None,
         saved=request.query_params.get("saved"),
+        registered=await _registered(core, ns, info),
     )
 
 
@@ -82,6 +92,7 @@ async def edit_blueprint(request: Request, name: str) -> Response:
             version=info.version,
             conflict=conflict.message,
             saved=None,
+            registered=await _registered(core, ns, info),
         )
     return web.redirect(request, f"/blueprints/{name}", saved="1")
 
