@@ -3,9 +3,14 @@ token for one namespace sees only that namespace (on the stream and the long-pol
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from roundtable.api.events import COOKIE
+from roundtable.auth.tokens import RunScope
+from roundtable.journal.models import EntryInput
+from roundtable.runtime import Roundtable
 from tests.api.conftest import Serve, assert_problem, mint
 from tests.api.events_helpers import NO_RATE_LIMIT, PATIENCE, Received, open_stream
 from tests.live import LiveServer
@@ -162,3 +167,43 @@ async def test_cookie_login_for_event_routes_only(serve: Serve) -> None:
             assert_problem(await client.get("/api/v1/events"), 401, "unauthenticated")
             r = await client.get("/api/v1/events/stream")
             assert_problem(r, 401, "unauthenticated")
+
+
+async def test_run_token_stream_is_scoped_to_its_tree(serve: Serve, core: Roundtable) -> None:
+    """A run token of tree A never receives tree B's events: on resume (Last-Event-ID: 0),
+    live, and on the paged read."""
+    with serve(**NO_LIMITS) as server:
+        a = await core.sessions.start("default", "agent-a")
+        b = await core.sessions.start("default", "agent-b")
+        await core.context.set("default", "agent-b", "pb", create=True, session_id=b.id)
+        token = core.tokens.mint_run(
+            "agent-a",
+            "default",
+            RunScope(root_id=a.id, session_id=a.id, run_id="run-a"),
+            timedelta(minutes=5),
+        )
+        run = {"Authorization": f"Bearer {token}"}
+        r = page(server, headers=run, params={"limit": 1000})
+        assert r.status_code == 200, r.text
+        replayed = r.json()["events"]
+        # Its own session's events, and unattributed ones about a project (project.created).
+        assert {e["session_id"] for e in replayed} == {a.id, None}
+        seen: list[dict[str, object]] = []
+        async with (
+            httpx.AsyncClient(timeout=PATIENCE) as client,
+            open_stream(client, server.url, headers=run, last_event_id=0) as stream,
+        ):
+            async for message in stream:
+                seen.append(message.json())
+                if len(seen) == len(replayed):
+                    # Now B writes, then A: B's session events never arrive, A's do.
+                    await core.sessions.heartbeat("default", "agent-b", b.id)
+                    await core.journal.append(
+                        "default", "agent-b", "pb", [EntryInput(message="b")], session_id=b.id
+                    )
+                    await core.sessions.heartbeat("default", "agent-a", a.id)
+                if len(seen) > len(replayed) and message.event == "session.heartbeat":
+                    break
+        assert [e["id"] for e in seen[: len(replayed)]] == [e["id"] for e in replayed]
+        assert {e["session_id"] for e in seen} == {a.id, None}
+        assert seen[-1]["session_id"] == a.id

@@ -25,12 +25,14 @@ from roundtable.events.subscription import Subscription
 from roundtable.events.wakeup import DataVersionPoller, PgListener
 from roundtable.ids import utcnow
 from roundtable.store import tables
-from roundtable.store.engine import Database
+from roundtable.store.engine import Conn, Database
 
 log = logging.getLogger("roundtable.events")
 
 #: Rows per fetch; a burst larger than this is read in several pages.
 PAGE = 1000
+#: Session roots remembered for `tree` filters (the cache is emptied when it would grow past).
+ROOT_CACHE_SIZE = 100_000
 
 
 class EventBus:
@@ -47,6 +49,10 @@ class EventBus:
         self._start_lock = asyncio.Lock()
         self._started = False
         self._remove_hook: Callable[[], None] | None = None
+        #: Subscribers confined to a session tree: only then are event sessions resolved.
+        self._tree_subscribers = 0
+        #: Session id -> its tree's root id (a session's root never changes), bounded.
+        self._roots: dict[str, str] = {}
 
     @property
     def subscriber_count(self) -> int:
@@ -105,6 +111,8 @@ class EventBus:
         )
         if sub not in group:
             group.add(sub)
+            if sub.filter.tree is not None:
+                self._tree_subscribers += 1
             metrics.EVENT_SUBSCRIBERS.inc()
         return self.position
 
@@ -115,6 +123,8 @@ class EventBus:
             group = self._by_namespace.get(sub.filter.namespace, set())
         if sub in group:
             group.discard(sub)
+            if sub.filter.tree is not None:
+                self._tree_subscribers -= 1
             metrics.EVENT_SUBSCRIBERS.dec()
         if not group and sub.filter.namespace in self._by_namespace:
             del self._by_namespace[sub.filter.namespace]
@@ -160,11 +170,24 @@ class EventBus:
                     )
                 ).mappings()
                 batch = [Event.model_validate(dict(row)) for row in rows]
+                if self._tree_subscribers:
+                    await self._resolve_roots(conn, batch)
             if not batch or batch[-1].id <= self.position:
                 return
             self._dispatch(batch)
             if len(batch) < PAGE:
                 return
+
+    async def _resolve_roots(self, conn: Conn, batch: list[Event]) -> None:
+        """Learn the tree root of every session the batch names (for `tree` filters)."""
+        unknown = {e.session_id for e in batch if e.session_id and e.session_id not in self._roots}
+        if not unknown:
+            return
+        if len(self._roots) + len(unknown) > ROOT_CACHE_SIZE:
+            self._roots.clear()
+        s = tables.sessions.c
+        rows = await conn.execute(select(s.id, s.root_id).where(s.id.in_(sorted(unknown))))
+        self._roots.update({row.id: row.root_id for row in rows})
 
     def _dispatch(self, batch: list[Event]) -> None:
         """Fan out in id order and advance the position, without yielding to the loop."""
@@ -175,8 +198,9 @@ class EventBus:
             metrics.EVENT_BUS_LAG_SECONDS.observe(max(0.0, (now - event.ts).total_seconds()))
             gone: list[Subscription] = []
             group = self._by_namespace.get(event.namespace, ())
+            root = self._roots.get(event.session_id) if event.session_id is not None else None
             for sub in (*group, *self._any_namespace):
-                if not sub.offer(event):
+                if not sub.offer(event, root):
                     gone.append(sub)
             for sub in gone:
                 if sub.dropped:

@@ -3,15 +3,20 @@
 The bus matches live events in memory (`matches`); backlog pages and polling reads filter in
 the database (`where`). Both must agree exactly, or a subscriber would see an event in one phase
 that it would not see in the other; tests/events/test_filters.py checks them against each other.
+
+A token bounded to one session tree (a run token) gets a `tree` filter it cannot widen: events
+about a session of that tree, and events about one of its projects that no session is named on
+(docs/security.md). The bus resolves each event's session to its tree root once per event
+(`EventBus`), so matching stays a few comparisons per subscriber.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, true
+from sqlalchemy import ColumnElement, and_, or_, select, true
 
 from roundtable.auth.tokens import Principal
 from roundtable.errors import InvalidInput
@@ -19,6 +24,9 @@ from roundtable.events.log import Event
 from roundtable.store import tables
 from roundtable.store.dialect import wildcard_match
 from roundtable.validation import check_name, check_text
+
+#: A subtree's tombstone: its sessions are gone, so no tree can claim it (`where` agrees).
+SESSION_DELETED = "session.deleted"
 
 #: A type pattern: catalogue characters plus `*` (any run of characters, dots included).
 _PATTERN = re.compile(r"[a-z0-9_.*-]{1,64}")
@@ -38,6 +46,10 @@ class EventFilter:
     project: str | None = None
     agent: str | None = None
     session_id: str | None = None
+    #: The session tree (its root id) a tree-bounded token is confined to; None: no such bound.
+    tree: str | None = None
+    #: With `tree`: the projects the token may touch (None: every project of the namespace).
+    tree_projects: tuple[str, ...] | None = None
     _regex: re.Pattern[str] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -92,21 +104,40 @@ class EventFilter:
         session_id: str | None = None,
     ) -> EventFilter:
         """A filter bounded by the caller: an agent token is pinned to its own namespace (naming
-        another is `PermissionDenied`); an admin may name one namespace, or none for all."""
+        another is `PermissionDenied`); an admin may name one namespace, or none for all. A
+        token bounded to a session tree (a run token) sees only that tree (`tree`)."""
         if not principal.admin:
             namespace = principal.namespace_for(namespace, "")
-        return cls.build(
+        built = cls.build(
             namespace=namespace, types=types, project=project, agent=agent, session_id=session_id
         )
+        if principal.admin or principal.root_session is None:
+            return built
+        return replace(built, tree=principal.root_session, tree_projects=principal.projects)
 
-    def matches(self, event: Event) -> bool:
-        """Whether `event` passes (the in-memory twin of `where`)."""
+    def matches(self, event: Event, root: str | None = None) -> bool:
+        """Whether `event` passes (the in-memory twin of `where`). `root` is the tree root of
+        `event.session_id` (None if it names none, or no such session exists); only a `tree`
+        filter looks at it."""
         return (
             (self.namespace is None or event.namespace == self.namespace)
             and (self.project is None or event.project == self.project)
             and (self.agent is None or event.agent == self.agent)
             and (self.session_id is None or event.session_id == self.session_id)
             and (self._regex is None or self._regex.fullmatch(event.type) is not None)
+            and (self.tree is None or self._in_tree(event, root))
+        )
+
+    def _in_tree(self, event: Event, root: str | None) -> bool:
+        if event.session_id is not None:
+            if root != self.tree or event.type == SESSION_DELETED:
+                return False
+        elif event.project is None:
+            return False
+        return (
+            self.tree_projects is None
+            or event.project is None
+            or event.project in self.tree_projects
         )
 
     def where(self, backend: str) -> ColumnElement[bool]:
@@ -125,6 +156,15 @@ class EventFilter:
             exact = [p for p in self.types if "*" not in p]
             wild = [wildcard_match(backend, e.type, p) for p in self.types if "*" in p]
             clauses.append(or_(*([e.type.in_(exact)] if exact else []), *wild))
+        if self.tree is not None:
+            s = tables.sessions.c
+            in_tree = and_(
+                e.session_id.in_(select(s.id).where(s.root_id == self.tree)),
+                e.type != SESSION_DELETED,
+            )
+            clauses.append(or_(in_tree, and_(e.session_id.is_(None), e.project.is_not(None))))
+            if self.tree_projects is not None:
+                clauses.append(or_(e.project.is_(None), e.project.in_(self.tree_projects)))
         return and_(true(), *clauses)
 
 

@@ -58,11 +58,12 @@ class Subscription:
 
     # -- producer side: called by the bus, synchronously, in id order -----------------------
 
-    def offer(self, event: Event) -> bool:
-        """Queue `event` if it matches; False once this subscriber no longer wants events."""
+    def offer(self, event: Event, root: str | None = None) -> bool:
+        """Queue `event` if it matches (`root`: its session's tree root, for `tree` filters);
+        False once this subscriber no longer wants events."""
         if self._dropped or self._closed:
             return False
-        if not self.filter.matches(event):
+        if not self.filter.matches(event, root):
             return True
         if len(self._queue) >= self._max:
             if self._backlog_until is not None:
