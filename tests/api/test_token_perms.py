@@ -48,6 +48,7 @@ async def test_journal_writes_need_journal_write(live_server: LiveServer) -> Non
             ("POST", "/projects/web/entries", {"message": "m"}),
             ("POST", "/projects/web/checkpoints", None),
             ("POST", "/projects/web/rotate", None),
+            ("PUT", "/agents/alice/context", {"project": "new", "create": True}),
         ):
             r = await client.request(method, path, json=body, headers=reader)
             problem = assert_problem(r, 403, "permission_denied")
@@ -66,6 +67,7 @@ async def test_mcp_journal_writes_need_journal_write(live_server: LiveServer) ->
         for tool, arguments in (
             ("append_entry", {"message": "m", "project": "web"}),
             ("rotate_journal", {"project": "web"}),
+            ("set_project", {"project": "new", "create": True}),
         ):
             error = await fail(client, tool, arguments, "permission_denied")
             assert "journal:write" in error["message"]

@@ -17,6 +17,7 @@ from roundtable.api.schemas import (
     StartSession,
     TokenRequest,
 )
+from roundtable.auth.perms import require_journal_write
 from roundtable.auth.tokens import Principal, TokenScope
 from roundtable.errors import PermissionDenied
 from roundtable.journal.models import (
@@ -111,6 +112,8 @@ async def set_context(
     namespace: str, agent: str, body: SetContext, core: Core, caller: Caller
 ) -> ContextInfo:
     """Set the agent's current project; 409 with the current version if `expected_version` is stale."""
+    if body.create:  # creating a project is a journal write
+        require_journal_write(caller)
     return await core.context.set(
         _ns(caller, core, namespace),
         caller.agent_for(agent),

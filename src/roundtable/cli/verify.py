@@ -36,6 +36,15 @@ from roundtable.journal.offline import verify_offline
 #: Exit status when the journal does not verify.
 TAMPERED = 8
 
+WitnessKeyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--witness-key",
+        help="A witness's cosignature verifier key, name+id+base64 (repeat). --offline default: "
+        "ROUNDTABLE_WITNESSES; verify-export default: the witnesses the export names.",
+    ),
+]
+
 
 def verify(
     project: Annotated[
@@ -65,15 +74,18 @@ def verify(
             min=0, max=64, help="Require this many witness cosignatures (ROUNDTABLE_WITNESSES)."
         ),
     ] = 0,
+    witness_key: WitnessKeyOpt = None,
 ) -> None:
     """Recompute the chain, the Merkle tree, every checkpoint signature and every archive;
     name the first bad entry and the kind of damage (exit 8 if any)."""
     verdict = None
     if offline:
-        if witnesses:
-            raise typer.BadParameter("--witnesses is checked by the server (not with --offline)")
-        reports = _offline(project or [], namespace, data_dir, database_url)
+        reports = _offline(
+            project or [], namespace, data_dir, database_url, witnesses, witness_key or []
+        )
     else:
+        if witness_key:
+            raise typer.BadParameter("--witness-key is for --offline (the server uses its own)")
         if not project or len(project) != 1:
             raise typer.BadParameter("name one project (several only with --offline)")
         report, verdict = _online(project[0], namespace, token, url, witnesses)
@@ -107,7 +119,12 @@ def _online(
 
 
 def _offline(
-    projects: list[str], namespace: str | None, data_dir: Path | None, database_url: str | None
+    projects: list[str],
+    namespace: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    witnesses: int = 0,
+    witness_keys: list[str] | None = None,
 ) -> list[VerifyReport]:
     settings = load_settings(data_dir=data_dir, database_url=database_url, namespace=namespace)
     with progress_bar("verifying offline") as bar:
@@ -118,7 +135,14 @@ def _offline(
 
         try:
             return asyncio.run(
-                verify_offline(settings, settings.namespace, projects or None, progress=step)
+                verify_offline(
+                    settings,
+                    settings.namespace,
+                    projects or None,
+                    progress=step,
+                    witnesses=witnesses,
+                    witness_keys=witness_keys or None,
+                )
             )
         except RoundtableError as error:
             raise fail(error) from None
@@ -134,14 +158,21 @@ def verify_export(
             "export names, which only checks the file against itself.",
         ),
     ] = None,
+    witness_key: WitnessKeyOpt = None,
+    witnesses: Annotated[
+        int, typer.Option(min=0, max=64, help="Require this many witness cosignatures.")
+    ] = 0,
     json_: JsonOpt = False,
 ) -> None:
-    """Verify an export offline: chains, trees, checkpoint signatures (exit 8 if damaged)."""
+    """Verify an export offline: chains, trees, checkpoint signatures and witness cosignatures
+    (exit 8 if damaged)."""
     from roundtable.cli.transfer import _lines
     from roundtable.transfer.audit import verify_export as audit
 
     try:
-        result = asyncio.run(audit(_lines(file), key))
+        result = asyncio.run(
+            audit(_lines(file), key, witness_keys=witness_key, witnesses=witnesses)
+        )
     except RoundtableError as error:
         raise fail(error) from None
     if result.refused is not None:

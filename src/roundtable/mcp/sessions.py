@@ -8,6 +8,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from roundtable.auth.perms import require_journal_write
 from roundtable.mcp.common import (
     IDEMPOTENT,
     READ,
@@ -80,6 +81,8 @@ def register(server: MCPServer[McpState]) -> None:
         """Set your own current project. conflict: retry with
         expected_version=data.current_version."""
         c = _caller(ctx, agent, namespace)
+        if create:  # creating a project is a journal write
+            require_journal_write(c.principal)
         context = await c.core.context.set(
             c.namespace,
             c.agent,

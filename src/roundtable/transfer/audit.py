@@ -6,6 +6,8 @@ database in a temporary directory (every hash is recomputed on the way in) and e
 then verified as `verify` does. Checkpoint keys are trusted only as the auditor says: the kids
 given with `--key` (pin them from a source you trust, e.g. the server's published JWKS), or, if
 none is given, the keys the export itself names (the file is then only checked against itself).
+Witness cosignatures the export carries are checked the same way: under the witness keys given
+with `--witness-key`, or else the ones the export names; `--witnesses N` requires N of them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from roundtable.auth.keyring import trust
 from roundtable.config import Settings
 from roundtable.errors import InvalidInput
 from roundtable.journal.models import VerifyReport
+from roundtable.journal.offline import witness_cosigners
 from roundtable.runtime import Roundtable
 from roundtable.transfer.restore import restore
+from roundtable.witness.audit import check_cosignatures
+from roundtable.witness.submit import cosigned_records
 
 
 @dataclass
@@ -36,7 +41,13 @@ class ExportAudit:
         return self.refused is None and all(r.ok for r in self.reports)
 
 
-async def verify_export(lines: Iterable[str], keys: list[str] | None) -> ExportAudit:
+async def verify_export(
+    lines: Iterable[str],
+    keys: list[str] | None,
+    *,
+    witness_keys: list[str] | None = None,
+    witnesses: int = 0,
+) -> ExportAudit:
     with tempfile.TemporaryDirectory(prefix="roundtable-audit-") as scratch:
         base = Path(scratch)
         settings = Settings(
@@ -52,10 +63,14 @@ async def verify_export(lines: Iterable[str], keys: list[str] | None) -> ExportA
             trusted = list(keys) if keys is not None else list(done.signing_keys)
             if trusted:
                 trust(settings.data_dir, trusted)
-            reports = [
-                await core.journal.verify(done.namespace, p.name)
-                for p in await core.journal.list_projects(done.namespace)
-            ]
+            cosigners = witness_cosigners(settings, witness_keys or done.witness_keys, witnesses)
+            reports = []
+            for p in await core.journal.list_projects(done.namespace):
+                report = await core.journal.verify(done.namespace, p.name)
+                kept = cosigned_records(settings.data_dir, done.namespace, p.name)
+                reports.append(
+                    await check_cosignatures(core.db, report, kept, cosigners, witnesses)
+                )
         return ExportAudit(done.namespace, reports, trusted, keys is not None)
 
 

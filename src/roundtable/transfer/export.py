@@ -23,6 +23,9 @@ from roundtable.runtime import Roundtable
 from roundtable.store import tables
 from roundtable.transfer import records as r
 from roundtable.validation import check_name
+from roundtable.witness.audit import read_cosigned
+from roundtable.witness.cosign import verifier_key
+from roundtable.witness.submit import cosigned_records, parse_witnesses
 
 E, P, S, C = tables.entries, tables.projects, tables.segments, tables.checkpoints
 CHUNK = 2_000
@@ -100,6 +103,13 @@ async def export_namespace(
                 "public_key": key["public_key"],
                 "created_at": _ts(key["created_at"]),
                 "retired_at": _ts(key["retired_at"]),
+            }
+        )
+    for witness in parse_witnesses(core.settings.witnesses):
+        emit(
+            {
+                "type": "witness_key",
+                "key": verifier_key(witness.cosigner.name, witness.cosigner.public_raw),
             }
         )
     for head in heads:
@@ -260,3 +270,7 @@ async def _export_project(
                 "created_at": _ts(cp["created_at"]),
             }
         )
+    for kept in cosigned_records(core.settings.data_dir, namespace, name):
+        body = read_cosigned(str(kept["note"]), [])
+        if body is not None and body.size <= size:  # what the export's entries reach
+            emit({"type": "cosigned", "project": name, "note": kept["note"]})

@@ -2,15 +2,17 @@
 
     header        format, version, namespace, exported_at, origin, hash_format
     signing_key   the public keys that signed the exported checkpoints
+    witness_key   a witness the server submits to: its cosignature verifier key (name+id+key)
     project       name, description, created_at, created_by, head_seq, head_hash
     segment       a sealed range of the project above (D5), before its entries
     entry         every hashed field of one entry, its hash and leaf hash, in seq order
     checkpoint    a signed checkpoint of the project above
+    cosigned      a checkpoint of the project above with witness cosignatures (its signed note)
     agent         an agent of the namespace (first and last seen)
     context       an agent's current project and its version
     end           counts of every record type (a truncated file has no `end`)
 
-Within a project the order is project, segments, entries, checkpoints. Timestamps are ISO 8601
+Within a project the order is project, segments, entries, checkpoints, cosigned. Timestamps are ISO 8601
 UTC with microseconds, exactly as hashed (`hashing.format_ts`).
 """
 
@@ -47,6 +49,11 @@ class SigningKeyRecord(_Record):
     public_key: str = Field(min_length=1, max_length=64)
     created_at: datetime
     retired_at: datetime | None = None
+
+
+class WitnessKeyRecord(_Record):
+    type: Literal["witness_key"] = "witness_key"
+    key: str = Field(min_length=1, max_length=256)
 
 
 class ProjectRecord(_Record):
@@ -99,6 +106,14 @@ class CheckpointRecord(_Record):
     created_at: datetime
 
 
+class CosignedRecord(_Record):
+    """Size and root are the signed note's own (what the witnesses vouched for)."""
+
+    type: Literal["cosigned"] = "cosigned"
+    project: str
+    note: str = Field(max_length=64 * 1024)
+
+
 class AgentRecord(_Record):
     type: Literal["agent"] = "agent"
     name: str
@@ -125,10 +140,12 @@ RECORDS: dict[str, type[_Record]] = {
     for cls in (
         Header,
         SigningKeyRecord,
+        WitnessKeyRecord,
         ProjectRecord,
         SegmentRecord,
         EntryRecord,
         CheckpointRecord,
+        CosignedRecord,
         AgentRecord,
         ContextRecord,
         End,

@@ -27,7 +27,7 @@ from roundtable.errors import ConflictError, InvalidInput
 from roundtable.events import log as events
 from roundtable.events.log import EventTypes
 from roundtable.ids import utcnow
-from roundtable.journal import archive, merkle, mirror, tree
+from roundtable.journal import archive, merkle, mirror, notes, tree
 from roundtable.journal.hashing import FORMAT_VERSION, GENESIS, canonical_entry, entry_hash
 from roundtable.journal.models import Status
 from roundtable.runtime import Roundtable
@@ -36,6 +36,9 @@ from roundtable.store.dialect import insert_ignore
 from roundtable.store.engine import Conn
 from roundtable.transfer import records as r
 from roundtable.validation import check_name, check_text
+from roundtable.witness.audit import read_cosigned
+from roundtable.witness.cosign import Cosigner
+from roundtable.witness.submit import keep_cosigned
 
 E, P, S, C = tables.entries, tables.projects, tables.segments, tables.checkpoints
 BATCH = 1_000
@@ -72,6 +75,8 @@ class Restore:
         self.now = utcnow()
         self.line = 0
         self.kids: set[str] = set()
+        self.witness_keys: list[str] = []
+        self.cosigned: list[tuple[str, int, str, str]] = []  # project, size, root, note
 
     def fail(self, message: str, **data: Any) -> InvalidInput:
         return InvalidInput(f"line {self.line}: {message}", line=self.line, **data)
@@ -107,6 +112,8 @@ class Restore:
             raise
         for writer in self.writers:  # files appear only once the rows they belong to committed
             writer.publish()
+        for project, size, root, note in self.cosigned:
+            keep_cosigned(self.core.settings.data_dir, self.namespace, project, size, root, note)
         return self.counts
 
     def parse(self, text: str) -> Any:
@@ -144,6 +151,10 @@ class Restore:
             await self.entry(conn, record)
         elif isinstance(record, r.CheckpointRecord):
             await self.checkpoint(conn, record)
+        elif isinstance(record, r.CosignedRecord):
+            await self.cosigned_checkpoint(conn, record)
+        elif isinstance(record, r.WitnessKeyRecord):
+            self.witness_key(record)
         elif isinstance(record, r.AgentRecord):
             await self.finish_project(conn)
             await self.agent(conn, record)
@@ -323,6 +334,29 @@ class Restore:
         self.kids.add(c.key_id)
         await conn.execute(insert(C).values(project_id=p.id, **values))
 
+    def witness_key(self, w: r.WitnessKeyRecord) -> None:
+        try:
+            Cosigner.parse(w.key)
+        except notes.NoteError as exc:
+            raise self.fail(f"witness key: {exc}") from None
+        self.witness_keys.append(w.key)
+
+    async def cosigned_checkpoint(self, conn: Conn, c: r.CosignedRecord) -> None:
+        """Kept with the journal (`witness.submit.cosigned_path`) once the import commits; its
+        signed body must be this journal's tree. Cosignatures are checked by `verify`."""
+        p = self.owner(c.project)
+        await self.flush(conn, p)
+        body = read_cosigned(c.note, [])
+        if body is None:
+            raise self.fail("cosigned checkpoint: not a signed checkpoint note")
+        if body.size > p.seq:
+            raise self.fail(
+                f"cosigned checkpoint at size {body.size} is beyond the {p.seq} entries"
+            )
+        if body.size and (await tree.root_at(conn, p.id, body.size)).hex() != body.root:
+            raise self.fail(f"cosigned checkpoint at size {body.size}: not the journal's root")
+        self.cosigned.append((c.project, body.size, body.root, c.note))
+
     async def finish_project(self, conn: Conn) -> None:
         p, self.current = self.current, None
         if p is None:
@@ -438,6 +472,9 @@ class Restored:
     #: from keys this server holds or `trusted_keys` names: trusting another server's key is
     #: the operator's decision, never the import's.
     signing_keys: list[str]
+    #: Witness verifier keys the export names (`verify-export` checks cosignatures with them
+    #: unless the auditor pins others).
+    witness_keys: list[str] = field(default_factory=list)
 
 
 async def restore(
@@ -450,4 +487,4 @@ async def restore(
     """Import an export's lines; returns what was imported."""
     run = Restore(core, namespace, progress)
     counts = await run.run(lines)
-    return Restored(run.namespace, counts, sorted(run.kids))
+    return Restored(run.namespace, counts, sorted(run.kids), run.witness_keys)

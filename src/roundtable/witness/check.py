@@ -9,7 +9,7 @@ from roundtable.errors import InvalidInput
 from roundtable.journal import projects, tree
 from roundtable.journal.models import Damage, VerifyReport
 from roundtable.store.engine import Database
-from roundtable.witness.cosign import cosigned_by
+from roundtable.witness.audit import read_cosigned
 from roundtable.witness.submit import cosigned_records, parse_witnesses
 
 
@@ -25,12 +25,13 @@ async def witnessed(db: Database, settings: Settings, report: VerifyReport, n: i
     best: tuple[int, list[str]] | None = None
     async with db.read() as conn:
         head = await projects.require(conn, report.namespace, report.project)
-        for record in sorted(records, key=lambda r: -int(r.get("size", 0))):
-            size = int(record.get("size", 0))
-            names = sorted(cosigned_by(str(record["note"]), cosigners))
+        # Size and root come from the signed note body, never from the unsigned JSON beside it.
+        found = [c for c in (read_cosigned(str(r["note"]), cosigners) for r in records) if c]
+        for cosigned in sorted(found, key=lambda c: -c.size):
+            size, names = cosigned.size, cosigned.valid
             if len(names) < n or not 0 < size <= head.head_seq:
                 continue
-            if (await tree.root_at(conn, head.id, size)).hex() != record.get("root"):
+            if (await tree.root_at(conn, head.id, size)).hex() != cosigned.root:
                 continue  # not this journal's tree (verify already reports that)
             best = (size, names)
             break

@@ -148,13 +148,20 @@ class WitnessSubmitter:
             return await tree.consistency_proof(conn, int(pid), old, cp.size)
 
     def _keep(self, cp: Checkpoint, note: str) -> None:
-        path = cosigned_path(self.data_dir, cp.namespace, cp.project)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = json.dumps({"size": cp.size, "root": cp.root, "note": note}) + "\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        keep_cosigned(self.data_dir, cp.namespace, cp.project, cp.size, cp.root, note)
+
+
+def keep_cosigned(
+    data_dir: Path, namespace: str, project: str, size: int, root: str, note: str
+) -> None:
+    """Append a cosigned checkpoint to the journal's kept records (durably, 0600)."""
+    path = cosigned_path(data_dir, namespace, project)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    line = json.dumps({"size": size, "root": root, "note": note}) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
