@@ -8,18 +8,22 @@ checkpoints signed as in production. Prints JSON: p50/p99 per page. Target: ever
 100 ms.
 
     python benchmarks/dashboard.py [--entries 1000000] [--sessions 10000] [--samples 20]
+        [--keep | --reuse DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from benchlib import (
     add_common_args,
@@ -112,9 +116,27 @@ async def build_entries(core: Roundtable, count: int) -> None:
     await checkpoints.sign_now(core.db, core.signer, core.settings, NS, PROJECT)
 
 
+@contextlib.contextmanager
+def reused_or_temp(args: argparse.Namespace) -> Iterator[Path]:
+    """`--reuse DIR`: a data directory a `--keep` run left (SQLite), timed without rebuilding."""
+    if args.reuse is None:
+        with temp_data_dir("dashboard", args.keep) as data_dir:
+            yield data_dir
+    else:
+        yield Path(args.reuse)
+
+
+async def first_root(core: Roundtable) -> str:
+    async with core.db.read() as conn:
+        found = await conn.execute(
+            select(tables.sessions.c.id).where(tables.sessions.c.depth == 0).limit(1)
+        )
+        return str(found.scalar_one())
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     async with scratch_database(args.database_url) as database_url:
-        with temp_data_dir("dashboard", args.keep) as data_dir:
+        with reused_or_temp(args) as data_dir:
             settings = Settings(
                 data_dir=data_dir,
                 database_url=database_url,
@@ -126,8 +148,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             app = create_app(settings, sweeper=False)
             async with Roundtable.open(settings, sweeper=False) as core:
                 started = time.perf_counter()
-                await build_entries(core, args.entries)  # creates the namespace too
-                root = await build_sessions(core, args.sessions)
+                if args.reuse is None:
+                    await build_entries(core, args.entries)  # creates the namespace too
+                    root = await build_sessions(core, args.sessions)
+                else:
+                    root = await first_root(core)
+                    log(f"reusing {args.reuse}")
                 build_s = time.perf_counter() - started
                 log(f"built in {build_s:.1f}s; timing pages")
                 app.state.core = core
@@ -149,6 +175,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                         "journal_newest": f"/journals/{PROJECT}",
                         "journal_by_agent_kind": f"/journals/{PROJECT}?agent=bench&kind=decision",
                         "journal_text": f"/journals/{PROJECT}?text=step+{mid}",
+                        # a word in every entry, and two words in 1 of 42
+                        "journal_text_common": f"/journals/{PROJECT}?text=step",
+                        "journal_text_two_words": f"/journals/{PROJECT}?text=refactored+parser",
                         "entry_with_proof": f"/journals/{PROJECT}/entries/{mid}",
                         "documents": "/documents",
                         "blueprints": "/blueprints",
@@ -185,6 +214,11 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument(
+        "--reuse",
+        metavar="DIR",
+        help="time the pages on the data directory a --keep run left, without rebuilding it",
+    )
     add_common_args(parser)
     emit(asyncio.run(main_async(parser.parse_args())))
 

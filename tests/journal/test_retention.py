@@ -15,6 +15,7 @@ from roundtable.journal import retention
 from roundtable.journal.models import EntryInput, QueryFilter
 from roundtable.runtime import Roundtable
 from roundtable.store import tables
+from tests.services.test_query_text import fts_consistent
 
 NS = "default"
 E = tables.entries
@@ -91,6 +92,7 @@ async def test_prune_read_and_query(hot_settings: Settings) -> None:
         narrow = await core.journal.query(NS, QueryFilter(seq_min=11, limit=5))
         assert narrow.archived == []
         assert (await core.journal.verify(NS, "web")).ok
+        await fts_consistent(core)  # pruned bodies left the full-text index too
 
 
 async def test_damaged_archive_is_never_pruned_and_reads_fail_clearly(

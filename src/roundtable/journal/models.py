@@ -138,7 +138,10 @@ class QueryFilter(BaseModel):
     session_id: str | None = None
     status: list[Status] | None = None
     kind: str | None = None
-    text: str | None = Field(default=None, description="Full-text: every word must occur.")
+    text: str | None = Field(
+        default=None,
+        description="Every word must occur, as a whole word; quotes, `*`, OR, NEAR are plain text.",
+    )
     regex: str | None = Field(default=None, description="Python regex on the message (bounded).")
     meta: dict[str, MetaScalar] | None = Field(
         default=None, description="meta keys that must equal these JSON values exactly."

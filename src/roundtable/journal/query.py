@@ -28,7 +28,7 @@ from roundtable.journal.models import EntryPage, QueryFilter
 from roundtable.journal.retention import archived_ranges
 from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
 from roundtable.store import tables
-from roundtable.store.dialect import meta_equals, search_words, text_search
+from roundtable.store.dialect import meta_equals, plan_each_query, search_words, text_search
 from roundtable.store.engine import Conn, Database
 from roundtable.validation import check_name, check_text
 
@@ -49,10 +49,22 @@ def _compile(pattern: str) -> Any:
         raise InvalidInput(f"invalid regex: {exc}", field="regex") from None
 
 
-def _base_query(conn: Conn, namespace: str, f: QueryFilter) -> Select[Any]:
+def _base_query(conn: Conn, namespace: str, f: QueryFilter) -> tuple[Select[Any], Any]:
+    """The filtered query and the id column to order and page it by (the full-text index's
+    own on SQLite, so the index drives the scan newest or oldest first)."""
+    source: Any = E.join(P, E.c.project_id == P.c.id)
+    order_key: Any = E.c.id
+    match = None
+    if f.text is not None:
+        if not search_words(f.text):  # FTS5 would fail on an empty match expression
+            raise InvalidInput("text filter has no words to search for", field="text")
+        match = text_search(conn, f.text)
+        order_key = match.key
+        if match.join is not None:
+            source = match.join.join(E, E.c.id == match.key).join(P, E.c.project_id == P.c.id)
     query = (
         select(*ENTRY_COLUMNS)
-        .select_from(E.join(P, E.c.project_id == P.c.id))
+        .select_from(source)
         .where(P.c.namespace == namespace)
         .where(E.c.pruned == false())  # bodies moved to archives: listed in `archived` instead
     )
@@ -66,10 +78,8 @@ def _base_query(conn: Conn, namespace: str, f: QueryFilter) -> Select[Any]:
         query = query.where(E.c.status.in_([s.value for s in f.status]))
     if f.kind is not None:
         query = query.where(E.c.kind == check_text("kind", f.kind))
-    if f.text is not None:
-        if not search_words(f.text):  # FTS5 would fail on an empty match expression
-            raise InvalidInput("text filter has no words to search for", field="text")
-        query = query.where(text_search(conn, f.text))
+    if match is not None:
+        query = query.where(match.condition)
     for key, value in (f.meta or {}).items():
         if isinstance(value, str):
             check_text("meta", value)  # PostgreSQL cannot even compare with a NUL
@@ -82,7 +92,7 @@ def _base_query(conn: Conn, namespace: str, f: QueryFilter) -> Select[Any]:
         query = query.where(E.c.seq >= f.seq_min)
     if f.seq_max is not None:
         query = query.where(E.c.seq <= f.seq_max)
-    return query
+    return query, order_key
 
 
 async def query_entries(
@@ -96,16 +106,18 @@ async def query_entries(
     pattern = _compile(f.regex) if f.regex is not None else None
     position = cursor.decode(f.cursor)
     newest = f.order == "newest"
-    order = E.c.id.desc() if newest else E.c.id.asc()
     found: list[Any] = []
     scan = _Scan(settings.regex_scan_limit, settings.regex_budget_seconds)
     async with db.read() as conn:
-        base = _base_query(conn, namespace, f).order_by(order)
+        base, key = _base_query(conn, namespace, f)
+        if f.text is not None:
+            await plan_each_query(conn)
+        base = base.order_by(key.desc() if newest else key.asc())
         while True:
             query = base
             after = scan.last_id if scan.last_id is not None else position
             if after is not None:
-                query = query.where(E.c.id < after if newest else E.c.id > after)
+                query = query.where(key < after if newest else key > after)
             chunk_size = _CHUNK if pattern is not None else f.limit + 1
             rows = (await conn.execute(query.limit(chunk_size))).mappings().all()
             if pattern is None:

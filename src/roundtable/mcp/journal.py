@@ -114,7 +114,9 @@ def register(server: MCPServer[McpState]) -> None:
         session_id: str | None = None,
         status: list[Status] | None = None,
         kind: str | None = None,
-        text: Annotated[str | None, Field(description="Every word must occur.")] = None,
+        text: Annotated[
+            str | None, Field(description="Every word must occur (whole words, no syntax).")
+        ] = None,
         regex: Annotated[str | None, Field(description="Python regex on the message.")] = None,
         meta: Annotated[
             dict[str, MetaScalar] | None, Field(description="meta keys equal to these values.")

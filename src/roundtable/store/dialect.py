@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
+    Integer,
     String,
     Table,
     and_,
+    bindparam,
     cast,
+    column,
     func,
     literal,
     literal_column,
-    select,
+    table,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.expression import TableClause
 
 from roundtable.store import tables
 from roundtable.store.engine import Conn
@@ -99,23 +103,53 @@ def search_words(query: str) -> list[str]:
     return _WORD.findall(query)
 
 
-def text_search(conn: Conn, query: str) -> ColumnElement[bool]:
+#: The FTS5 table over `entries.message` (SQLite; kept by triggers, migration 0001).
+ENTRIES_FTS = table("entries_fts", column("rowid", Integer))
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    """A word filter on `entries.message` for `query_entries`: the table to join entries to
+    (None: no join), the condition, and the id column to order and page the rows by."""
+
+    join: TableClause | None
+    condition: ColumnElement[bool]
+    key: ColumnElement[int]
+
+
+def text_search(conn: Conn, query: str) -> TextMatch:
     """Full-text match on `entries.message`: every word of `query` must occur (AND of words).
 
-    SQLite uses the FTS5 table `entries_fts`; PostgreSQL the generated `tsv` column. Both use
-    simple (unstemmed) tokenisation so results are the same on either backend.
+    Words are `\\w+` runs, each searched as a quoted term, so what people type (quotes, `*`,
+    `-`, `NEAR`, `OR`, `:`) is plain text, never query syntax. SQLite uses the FTS5 table
+    `entries_fts`, PostgreSQL the generated `tsv` column (GIN index); both tokenise simply
+    (unstemmed) so results are the same on either backend.
+
+    On SQLite the FTS5 table drives the query, in its rowid (= entry id) order, so a page of a
+    common word's newest matches reads a page of the index instead of every match (an `IN
+    (SELECT rowid ...)` materialises and sorts all of them: seconds at a million).
     """
     words = search_words(query)
+    entries = tables.entries
     if backend_of(conn) == "postgresql":
         tsquery = " & ".join(w.replace("'", "") for w in words)
-        return literal_column("entries.tsv").op("@@")(func.to_tsquery("simple", tsquery))
+        condition = literal_column("entries.tsv").op("@@")(func.to_tsquery("simple", tsquery))
+        return TextMatch(None, condition, entries.c.id)
     fts = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-    matches: Select[Any] = (
-        select(literal_column("rowid"))
-        .select_from(text("entries_fts"))
-        .where(text("entries_fts MATCH :fts").bindparams(fts=fts))
+    condition = literal_column("entries_fts").op("MATCH", is_comparison=True)(
+        bindparam("fts", fts, type_=String)
     )
-    return tables.entries.c.id.in_(matches)
+    return TextMatch(ENTRIES_FTS, condition, ENTRIES_FTS.c.rowid)
+
+
+async def plan_each_query(conn: Conn) -> None:
+    """PostgreSQL: plan this transaction's statements for their parameters (never a cached
+    generic plan). A generic plan cannot tell a word in every entry from a word in none, and
+    asyncpg's prepared statements get one after five runs if it looks cheap enough: for a
+    common word it reads the whole GIN posting list and sorts it (seconds at a million
+    entries) where the parameter's own plan walks the newest entries and stops at a page."""
+    if backend_of(conn) == "postgresql":
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def meta_equals(conn: Conn, key: str, value: Any) -> ColumnElement[bool]:
