@@ -72,7 +72,10 @@ class Roundtable:
         )
         try:
             await migrate.upgrade(db)
-            await db.optimize(opening=True)
+            try:
+                await db.optimize(opening=True)
+            except Exception:  # statistics only: the database works without them
+                log.warning("PRAGMA optimize failed on open; continuing", exc_info=True)
             limiter = RateLimiter(settings.write_rate_per_second, settings.write_burst)
             sessions = SessionService(db, settings, limiter)
             keyring = await Keyring.open(db, settings.data_dir)
