@@ -10,9 +10,10 @@ pages already in the cache or the WAL, in microseconds.
 
 Group commit (D18): with `synchronous=FULL` every COMMIT is an fsync, which capped throughput at
 one write per fsync. So writers that queue up while a transaction is open share it: each
-writer's block runs in its own SAVEPOINT (blocks still run one at a time, in arrival order); a
-block that raises is rolled back to its savepoint alone and its exception reaches only its
-caller; the others' work stays. When no other writer is waiting (a lone writer never waits for
+writer's block runs in its own SAVEPOINT (blocks still run one at a time, in arrival order; the
+group's first block needs none, as the transaction then holds nothing else); a block that
+raises is rolled back to its savepoint alone and its exception reaches only its caller; the
+others' work stays. When no other writer is waiting (a lone writer never waits for
 company), or the group reached `MAX_GROUP_WRITES` writes or `MAX_GROUP_SECONDS` since its BEGIN,
 the group commits: one COMMIT, one fsync. Every writer of the group is acknowledged (its `async
 with` exits) only after that COMMIT succeeded; if it fails, every writer of the group gets the
