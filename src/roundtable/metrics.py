@@ -104,9 +104,15 @@ EVENT_SUBSCRIBERS_DROPPED = Counter(
 )
 DB_TRANSACTION_SECONDS = Histogram(
     "roundtable_db_write_transaction_duration_seconds",
-    "Write transaction time from acquiring the write lock to the end of COMMIT.",
+    "Write transaction time from acquiring the write lock to the end of COMMIT (SQLite: the "
+    "end of its group's shared COMMIT).",
     ["backend"],
     buckets=DB_BUCKETS,
+)
+DB_GROUP_COMMIT_WRITES = Histogram(
+    "roundtable_db_group_commit_writes",
+    "Write transactions carried by one SQLite COMMIT (group commit: one fsync for them all).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 DB_WRITE_LOCK_WAIT_SECONDS = Histogram(
     "roundtable_db_write_lock_wait_seconds",

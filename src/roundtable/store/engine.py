@@ -144,6 +144,23 @@ class Database:
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
 
+    async def optimize(self, *, opening: bool = False) -> None:
+        """Let SQLite's query planner statistics catch up with the data (`PRAGMA optimize`):
+        with `opening`, checking every table (SQLite's advice for a long-lived connection when
+        it opens), otherwise the tables this connection used, as SQLite advises every few
+        hours. `analysis_limit` keeps any ANALYZE it runs short, since writers wait for it.
+        PostgreSQL's autovacuum analyses by itself: nothing to do there."""
+        if self.sqlite_writer is None:
+            return
+        mask = "=0x10002" if opening else ""
+
+        def run(conn: Any) -> None:
+            raw = conn.connection.dbapi_connection
+            raw.execute(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
+            raw.execute(f"PRAGMA optimize{mask}")
+
+        await self.sqlite_writer.exclusive(run)
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read transaction with one consistent snapshot."""
@@ -155,6 +172,9 @@ class Database:
             await self.sqlite_writer.close()
         await self.reader.dispose()
 
+
+#: Rows `PRAGMA optimize`'s ANALYZE samples per index (SQLite suggests 100-1000).
+ANALYSIS_LIMIT = 400
 
 #: Integers beyond this never pass `check_meta` (RFC 8785 refuses them as JSON numbers).
 _MAX_SAFE_INT = 2**53 - 1
