@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from sqlalchemy import func, insert, select
 
 from roundtable.auth.tokens import ADMIN
 from roundtable.config import Settings
 from roundtable.errors import RateLimited
+from roundtable.ids import utcnow, uuid7
 from roundtable.runtime import Roundtable
 from roundtable.sessions.models import SessionInfo
-from roundtable.store import tables
+from roundtable.store import migrate, tables
+from roundtable.store.engine import Database
 from tests.services.test_leases import tuned
 from tests.services.util import expire_lease
 
@@ -95,3 +98,39 @@ async def test_concurrent_starts_and_ends_at_the_limit_keep_the_count_exact(
         )
         assert sum(isinstance(r, SessionInfo) for r in more) == 6 - len(news)
         assert await assert_counts_exact(core) == {"team": 6}
+
+
+async def test_the_migration_counts_the_sessions_already_there(settings: Settings) -> None:
+    """Migration 0008 on a database that already holds sessions starts from the right count."""
+    db = Database(settings.effective_database_url)
+    try:
+        async with db.write() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(migrate._config(sync), "0007"))
+            now = utcnow()
+            await conn.execute(
+                insert(tables.namespaces), [{"name": n, "created_at": now} for n in ("a", "b")]
+            )
+            rows = []
+            for i, (namespace, status) in enumerate(
+                [("a", "active")] * 3 + [("a", "finished"), ("b", "active"), ("b", "expired")]
+            ):
+                sid = uuid7()
+                rows.append(
+                    {
+                        "id": sid,
+                        "namespace": namespace,
+                        "agent": f"agent-{i}",
+                        "root_id": sid,
+                        "status": status,
+                        "metadata": {},
+                        "created_at": now,
+                        "lease_expires_at": now,
+                    }
+                )
+            await conn.execute(insert(S), rows)
+        await migrate.upgrade(db)
+        async with db.read() as conn:
+            stored = dict((await conn.execute(select(SC.c.namespace, SC.c.active))).all())
+        assert stored == {"a": 3, "b": 1}
+    finally:
+        await db.close()
