@@ -3,6 +3,7 @@ stays exact: the stored expiry is the only one, and a lapsed lease is refused as
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -105,3 +106,22 @@ async def test_an_ended_session_is_refused_though_its_lease_has_time_left(
         with pytest.raises(LeaseExpiredError) as refused:
             await append(core, s.id)
         assert refused.value.data["status"] == "finished"
+
+
+async def test_concurrent_writes_and_an_end_race_cleanly(settings: Settings) -> None:
+    """Writes that check the lease (FOR SHARE), writes that rewrite it, and an `end` racing
+    them: each write either lands or is refused as expired; none fails on the database."""
+    async with tuned(settings, session_ttl_seconds=TTL, session_renew_fraction=0.5) as core:
+        await core.journal.create_project("default", "setup", "web")
+        for round_ in range(3):
+            s = await core.sessions.start("default", "alice")
+            # Right at the threshold: some writes find the lease due, others do not.
+            await expire_lease(core.db, s.id, seconds_ago=-(TTL * 0.5))
+            calls = [append(core, s.id, f"r{round_}-{i}") for i in range(12)]
+            calls.insert(6, core.sessions.end("default", "alice", s.id))  # type: ignore[arg-type]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            assert all(isinstance(r, LeaseExpiredError) for r in failures), failures
+            assert (await core.sessions.get("default", s.id)).status == "finished"
+        report = await core.journal.verify("default", "web")
+        assert report.ok
