@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     )
 
     session_ttl_seconds: float = Field(default=900.0, gt=0)
+    session_renew_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A call naming a session rewrites its lease only when less than this "
+        "fraction of the TTL is left (1: on every call).",
+    )
     sweep_interval_seconds: float = Field(default=5.0, gt=0)
     max_sessions_per_agent: int = Field(default=16, ge=1)
     max_sessions_per_namespace: int = Field(default=10_000, ge=1)

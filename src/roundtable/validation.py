@@ -6,9 +6,8 @@ import json
 import re
 from typing import Any
 
-import rfc8785
-
 from roundtable.errors import InvalidInput
+from roundtable.journal.hashing import canonical_json
 
 _PATTERNS = {
     "namespace": (re.compile(r"[a-z0-9][a-z0-9_-]{0,63}"), "lowercase letters, digits, _ and -"),
@@ -54,7 +53,7 @@ def check_meta(meta: object, max_bytes: int) -> dict[str, Any]:
             limit=MAX_META_DEPTH,
         )
     try:
-        size = len(rfc8785.dumps(meta))
+        size = len(canonical_json(meta))
     except Exception as exc:  # rfc8785 raises its own types for NaN, huge ints, bad keys
         raise InvalidInput(f"meta cannot be canonicalised as JSON: {exc}", field="meta") from None
     if size > max_bytes:

@@ -82,6 +82,8 @@ async def test_lean_schemas_keep_every_parameter_and_stay_valid() -> None:
         if output is not None:
             jsonschema.Draft202012Validator.check_schema(output)
             assert set(output["properties"]) == set(full[name]["outputSchema"]["properties"])
+            # No `$ref` indirection: a client validates every answer against this (issue 16).
+            assert "$ref" not in json.dumps(output) and "$defs" not in output, name
 
 
 def test_lean_schema_rewrites_without_changing_what_is_accepted() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from roundtable.errors import ConflictError, InvalidInput, NotFound
 from roundtable.events import log as events
@@ -33,12 +33,25 @@ def project_info(row: Any) -> ProjectInfo:
     )
 
 
+# Built once with bind parameters: on the append path, building a statement per call cost
+# more CPU than SQLite spends running it (issue 16).
+_FIND = select(P).where(P.c.namespace == bindparam("b_namespace"), P.c.name == bindparam("b_name"))
+_FIND_LOCKED = _FIND.with_for_update()
+_CURRENT = (
+    select(P)
+    .join(tables.agent_context, tables.agent_context.c.project_id == P.c.id)
+    .where(
+        tables.agent_context.c.namespace == bindparam("b_namespace"),
+        tables.agent_context.c.agent == bindparam("b_agent"),
+    )
+)
+_CURRENT_LOCKED = _CURRENT.with_for_update(of=P)
+
+
 async def find(conn: Conn, namespace: str, name: str, *, lock: bool = False) -> Any | None:
     """The project row, or None. `lock=True` holds its row lock to the end of the transaction."""
-    query = select(P).where(P.c.namespace == namespace, P.c.name == name)
-    if lock:
-        query = query.with_for_update()
-    return (await conn.execute(query)).first()
+    query = _FIND_LOCKED if lock else _FIND
+    return (await conn.execute(query, {"b_namespace": namespace, "b_name": name})).first()
 
 
 async def require(conn: Conn, namespace: str, name: str, *, lock: bool = False) -> Any:
@@ -53,15 +66,8 @@ async def require(conn: Conn, namespace: str, name: str, *, lock: bool = False) 
 
 async def require_current(conn: Conn, namespace: str, agent: str, *, lock: bool = False) -> Any:
     """The agent's current project row, or `InvalidInput` when it has none."""
-    C = tables.agent_context
-    query = (
-        select(P)
-        .join(C, C.c.project_id == P.c.id)
-        .where(C.c.namespace == namespace, C.c.agent == agent)
-    )
-    if lock:
-        query = query.with_for_update(of=P)
-    row = (await conn.execute(query)).first()
+    query = _CURRENT_LOCKED if lock else _CURRENT
+    row = (await conn.execute(query, {"b_namespace": namespace, "b_agent": agent})).first()
     if row is None:
         raise InvalidInput(
             f"agent {agent!r} has no current project: call set_project first or name one",

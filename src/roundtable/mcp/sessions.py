@@ -39,7 +39,7 @@ def register(server: MCPServer[McpState]) -> None:
         c = _caller(ctx, agent, namespace)
         session = await c.core.sessions.start(c.namespace, c.agent, metadata)
         if c.warm is not None:
-            c.warm.started(session)
+            await c.warm.started(session)
         return session
 
     @domain_errors
@@ -62,7 +62,7 @@ def register(server: MCPServer[McpState]) -> None:
         c = _caller(ctx, agent, namespace)
         session = await c.core.sessions.end(c.namespace, c.agent, session_id, status)
         if c.warm is not None:
-            c.warm.ended(session)
+            await c.warm.ended(session)
         return session
 
     @domain_errors
@@ -92,7 +92,7 @@ def register(server: MCPServer[McpState]) -> None:
             session_id=c.session(session_id),
         )
         if c.warm is not None:
-            c.warm.context(context)
+            await c.warm.context(context)
         return context
 
     @domain_errors
@@ -103,7 +103,7 @@ def register(server: MCPServer[McpState]) -> None:
         c = _caller(ctx, agent, namespace)
         context = await c.core.context.get(c.namespace, c.agent)
         if c.warm is not None:
-            c.warm.context(context)
+            await c.warm.context(context)
         return context
 
     add_tool(server, start_session, "Start session", WRITE)

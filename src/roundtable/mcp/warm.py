@@ -10,8 +10,10 @@ anything stale, corrupt or gone is discarded with a warning on stderr. Only the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from roundtable.client.state import StateCache
 from roundtable.errors import NotFound
@@ -30,6 +32,16 @@ class WarmStart:
     namespace: str
     agent: str
     session_id: str | None = None
+    #: Saves run here, one at a time in call order: the fsync and rename of the state file
+    #: stay off the event loop, and a tool still answers only once its save is durable.
+    _saver: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="roundtable-state")
+    )
+
+    async def _save(self, **changes: object) -> None:
+        await asyncio.get_running_loop().run_in_executor(
+            self._saver, lambda: self.cache.save(**changes)
+        )
 
     @classmethod
     async def load(cls, core: Roundtable) -> WarmStart | None:
@@ -70,16 +82,16 @@ class WarmStart:
             return session_id
         return self.session_id
 
-    def started(self, session: SessionInfo) -> None:
+    async def started(self, session: SessionInfo) -> None:
         if self.applies(session.namespace, session.agent):
             self.session_id = session.id
-            self.cache.save(session_id=session.id)
+            await self._save(session_id=session.id)
 
-    def ended(self, session: SessionInfo) -> None:
+    async def ended(self, session: SessionInfo) -> None:
         if self.applies(session.namespace, session.agent) and session.id == self.session_id:
             self.session_id = None
-            self.cache.save(session_id=None)
+            await self._save(session_id=None)
 
-    def context(self, context: ContextInfo) -> None:
+    async def context(self, context: ContextInfo) -> None:
         if self.applies(context.namespace, context.agent):
-            self.cache.save(project=context.project, version=context.version)
+            await self._save(project=context.project, version=context.version)

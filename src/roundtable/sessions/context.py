@@ -68,7 +68,7 @@ class ContextService:
         conflict: ConflictError | None = None
         async with self.db.write() as conn:
             if session_id is not None:
-                await self.sessions.renew(conn, namespace, agent, session_id, now)
+                await self.sessions.hold(conn, namespace, agent, session_id, now)
             await self.sessions.registry.ensure_namespace(conn, namespace, now)
             await self.sessions.registry.seen(conn, namespace, agent, now)
             old_version, old_project = await self._lock(conn, namespace, agent, now)

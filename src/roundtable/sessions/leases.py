@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 
 from roundtable import metrics
 from roundtable.config import Settings
@@ -32,6 +32,39 @@ from roundtable.validation import check_meta, check_name, check_text
 S = tables.sessions
 ACTIVE = SessionStatus.ACTIVE.value
 _ORCHESTRATED_LIVE = (SessionStatus.PENDING, SessionStatus.RUNNING, SessionStatus.IDLE)
+
+
+#: A live session of the agent whose lease still has at least `:keep_until` on it (locked
+#: FOR SHARE on PostgreSQL, so an end or stop waits for this transaction). Built once: a
+#: statement built per call costs more than its execution (issue 16).
+_STILL_HELD = (
+    select(S.c.id)
+    .where(
+        S.c.id == bindparam("b_session_id"),
+        S.c.namespace == bindparam("b_namespace"),
+        S.c.agent == bindparam("b_agent"),
+        S.c.status == ACTIVE,
+        S.c.lease_expires_at >= bindparam("b_keep_until"),
+    )
+    .with_for_update(read=True)
+)
+_RENEW = (
+    update(S)
+    .where(
+        S.c.id == bindparam("b_session_id"),
+        S.c.namespace == bindparam("b_namespace"),
+        S.c.agent == bindparam("b_agent"),
+        S.c.status == ACTIVE,
+        S.c.lease_expires_at > bindparam("b_now"),
+    )
+    .values(lease_expires_at=bindparam("b_expires"))
+    .returning(*S.c)
+)
+
+
+_ACTIVE_COUNT = select(tables.session_counts.c.active).where(
+    tables.session_counts.c.namespace == bindparam("b_namespace")
+)
 
 
 def _info(row: Any) -> SessionInfo:
@@ -140,8 +173,13 @@ class SessionService:
                 retry_after=self.settings.sweep_interval_seconds,
                 limit="max_sessions_per_agent",
             )
-        per_namespace = await conn.scalar(select(func.count()).where(live))
-        if (per_namespace or 0) >= self.settings.max_sessions_per_namespace:
+        # The trigger-kept count of `active` rows bounds the live count from above (a lapsed
+        # lease stays `active` until swept): below the limit, no need to count (O(n)) at all.
+        limit = self.settings.max_sessions_per_namespace
+        per_namespace = await conn.scalar(_ACTIVE_COUNT, {"b_namespace": namespace})
+        if (per_namespace or 0) >= limit:
+            per_namespace = await conn.scalar(select(func.count()).where(live))
+        if (per_namespace or 0) >= limit:
             raise RateLimited(
                 f"namespace {namespace!r} has {per_namespace} active sessions "
                 f"(limit {self.settings.max_sessions_per_namespace})",
@@ -169,17 +207,46 @@ class SessionService:
         )
         return sorted(result.scalars().all())
 
+    async def hold(
+        self, conn: Conn, namespace: str, agent: str, session_id: str, now: datetime
+    ) -> None:
+        """Check the session is live and owned by `agent` for a write in `conn`'s transaction;
+        rewrite its lease only when less than `session_renew_fraction` of the TTL is left.
+
+        The stored expiry is the only one there is: a call that skips the rewrite tells nobody
+        a later one, and a lease that ran out is refused exactly as `renew` refuses it. After
+        any successful call the lease has at least `fraction × TTL` left (docs/configuration.md).
+        """
+        check_text("session_id", session_id)
+        margin = self.ttl * self.settings.session_renew_fraction
+        if margin < self.ttl:
+            held = await conn.execute(
+                _STILL_HELD,
+                {
+                    "b_session_id": session_id,
+                    "b_namespace": namespace,
+                    "b_agent": agent,
+                    "b_keep_until": now + margin,
+                },
+            )
+            if held.first() is not None:
+                return
+        await self.renew(conn, namespace, agent, session_id, now)
+
     async def renew(
         self, conn: Conn, namespace: str, agent: str, session_id: str, now: datetime
     ) -> SessionInfo:
         """Check the session is live and owned by `agent`, and extend its lease (in `conn`'s txn)."""
         check_text("session_id", session_id)
         result = await conn.execute(
-            update(S)
-            .where(S.c.id == session_id, S.c.namespace == namespace, S.c.agent == agent)
-            .where(S.c.status == ACTIVE, S.c.lease_expires_at > now)
-            .values(lease_expires_at=now + self.ttl)
-            .returning(*S.c)
+            _RENEW,
+            {
+                "b_session_id": session_id,
+                "b_namespace": namespace,
+                "b_agent": agent,
+                "b_now": now,
+                "b_expires": now + self.ttl,
+            },
         )
         row = result.first()
         if row is not None:

@@ -435,3 +435,15 @@ mcp_servers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
+
+
+#: Sessions whose status is `active` per namespace (issue 16), kept by database triggers on
+#: `sessions` (migration 0008), so every path that starts, ends, expires, stops or deletes a
+#: session keeps it exact. An upper bound of the live count (a lapsed lease stays `active`
+#: until swept): `start` counts exactly only when this reaches the limit.
+session_counts = Table(
+    "session_counts",
+    metadata,
+    Column("namespace", String(64), primary_key=True),
+    Column("active", BigInteger, nullable=False),
+)
