@@ -71,13 +71,45 @@ def _line(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-class Front:
-    """Owns stdin and stdout for the life of `roundtable mcp` (see the module docstring)."""
+class Recorded:
+    """The recorded answers for one choice of tool groups."""
 
     def __init__(self, snapshot: dict[str, Any], groups: Collection[str]) -> None:
         self._versions: dict[str, Any] = snapshot["versions"]
         self._shared_tools: list[dict[str, Any]] = snapshot["tools"]
         self._groups = frozenset(groups)
+
+    def initialize(self, params: Any) -> dict[str, Any] | None:
+        """The `initialize` result, if `params` is one the SDK would accept as it is and its
+        protocol version was recorded (the SDK answers any other)."""
+        if not isinstance(params, dict):
+            return None
+        version = params.get("protocolVersion")
+        info = params.get("clientInfo")
+        if (
+            not isinstance(version, str)
+            or version not in self._versions
+            or not isinstance(params.get("capabilities"), dict)
+            or not isinstance(info, dict)
+            or not isinstance(info.get("name"), str)
+            or not isinstance(info.get("version"), str)
+        ):
+            return None
+        result = self._versions[version]["initialize"].get(initialize_key(self._groups))
+        return result if isinstance(result, dict) else None
+
+    def tools(self, version: str) -> dict[str, Any]:
+        """The `tools/list` result for a session of protocol `version`."""
+        tools = self._versions[version].get("tools", self._shared_tools)
+        wanted = self._groups | {"sessions"}
+        return {"tools": [entry["tool"] for entry in tools if entry["group"] in wanted]}
+
+
+class Front:
+    """Owns stdin and stdout for the life of `roundtable mcp` (see the module docstring)."""
+
+    def __init__(self, snapshot: dict[str, Any], groups: Collection[str]) -> None:
+        self._recorded = Recorded(snapshot, groups)
         self._lock = threading.RLock()
         self._lines: queue.Queue[bytes] = queue.Queue()
         #: Ids of the requests the front answered whose SDK answer must not be written too.
@@ -127,8 +159,9 @@ class Front:
             if message is not None and ident is not None:
                 method = message.get("method")
                 if method == "initialize" and self._version is None:
-                    result = self._initialize(message.get("params"))
+                    result = self._recorded.initialize(message.get("params"))
                     if result is not None:
+                        self._version = str(result["protocolVersion"])
                         self._answered.add(ident)
                         self._write({"jsonrpc": "2.0", "id": ident, "result": result})
                         self._lines.put(raw)  # the SDK's session must see it too
@@ -136,40 +169,13 @@ class Front:
                 elif method == "tools/list" and self._version is not None:
                     params = message.get("params")
                     if not isinstance(params, dict) or "cursor" not in params:
-                        self._write({"jsonrpc": "2.0", "id": ident, "result": self._tools()})
+                        result = self._recorded.tools(self._version)
+                        self._write({"jsonrpc": "2.0", "id": ident, "result": result})
                         return
             if self._failure is not None:
                 self._refuse(message)
             else:
                 self._lines.put(raw)
-
-    def _initialize(self, params: Any) -> dict[str, Any] | None:
-        """The recorded answer, if `params` is an `initialize` the SDK would accept as it is."""
-        if not isinstance(params, dict):
-            return None
-        version = params.get("protocolVersion")
-        info = params.get("clientInfo")
-        if (
-            not isinstance(version, str)
-            or version not in self._versions
-            or not isinstance(params.get("capabilities"), dict)
-            or not isinstance(info, dict)
-            or not isinstance(info.get("name"), str)
-            or not isinstance(info.get("version"), str)
-        ):
-            return None
-        answers = self._versions[version]["initialize"]
-        result = answers.get(initialize_key(self._groups))
-        if not isinstance(result, dict):
-            return None
-        self._version = version
-        return result
-
-    def _tools(self) -> dict[str, Any]:
-        assert self._version is not None
-        tools = self._versions[self._version].get("tools", self._shared_tools)
-        wanted = self._groups | {"sessions"}
-        return {"tools": [entry["tool"] for entry in tools if entry["group"] in wanted]}
 
     def _refuse(self, message: dict[str, Any] | None) -> None:
         ident = None if message is None else _request_id(message)
