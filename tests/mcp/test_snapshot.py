@@ -115,3 +115,26 @@ async def test_a_server_that_cannot_start_says_why_to_every_request(settings: Se
         code, stderr = await raw.close()
     assert code == 2
     assert "configuration error" in stderr
+
+
+def test_the_switch_reads_as_the_settings_do() -> None:
+    from roundtable.mcp.front import _enabled
+
+    for value in ("1", "true", "True", "yes", "on", "0", "false", "off", "no", "n"):
+        assert _enabled(value) == Settings(mcp_front=value).mcp_front  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_with_and_without_the_front_the_wire_is_the_same(settings: Settings) -> None:
+    answers = []
+    for switch in ("true", "false"):
+        raw = await spawn(settings, ROUNDTABLE_MCP_FRONT=switch, ROUNDTABLE_MCP_TOOLS="journal")
+        try:
+            init = await raw.request("initialize", params(LATEST_HANDSHAKE_VERSION))
+            await raw.notify("notifications/initialized")
+            listed = await raw.request("tools/list")
+            answers.append((init, listed))
+        finally:
+            code, stderr = await raw.close()
+        assert code == 0, stderr
+    assert answers[0] == answers[1]

@@ -46,6 +46,12 @@ def chosen_groups(environ: Mapping[str, str]) -> frozenset[str] | None:
     return frozenset(TOOL_GROUPS) if "all" in groups else frozenset(groups)
 
 
+def _enabled(value: str) -> bool:
+    """`ROUNDTABLE_MCP_FRONT` as pydantic reads a bool (an invalid value: the settings say so,
+    so the front stays out of the way)."""
+    return value.strip().lower() in ("1", "true", "t", "yes", "y", "on")
+
+
 def initialize_key(groups: Collection[str]) -> str:
     """Which recorded `initialize` answer fits these groups: only the journal group changes it
     (it adds the resources and withdraws the prompts)."""
@@ -129,10 +135,10 @@ class Front:
 
     @classmethod
     def start(cls, environ: Mapping[str, str] = os.environ) -> Front | None:
-        """The front, reading already; None when it cannot help (unknown tool groups, or no
-        snapshot), and the SDK serves stdio alone."""
+        """The front, reading already; None when it is switched off (`ROUNDTABLE_MCP_FRONT`) or
+        cannot help (unknown tool groups, no snapshot), and the SDK serves stdio alone."""
         groups = chosen_groups(environ)
-        if groups is None:
+        if groups is None or not _enabled(environ.get("ROUNDTABLE_MCP_FRONT", "true")):
             return None
         try:
             snapshot = json.loads(SNAPSHOT_PATH.read_bytes())
