@@ -45,6 +45,10 @@ class Settings(BaseSettings):
         default="all",
         description="Tool groups offered over MCP, comma-separated (the session tools always).",
     )
+    mcp_front: bool = Field(
+        default=True,
+        description="`roundtable mcp` answers initialize and tools/list from its recorded snapshot.",
+    )
     admin_token: str | None = Field(
         default=None, description="Overrides the admin token file in the data directory."
     )

@@ -23,7 +23,6 @@ from roundtable.documents.models import (
     ScopeName,
     SearchPage,
 )
-from roundtable.documents.search import Filters
 from roundtable.errors import InvalidInput
 from roundtable.mcp.common import (
     IDEMPOTENT,
@@ -49,6 +48,14 @@ TagsArg = Annotated[list[str] | None, Field(description="Only documents with all
 ScopeArg = Annotated[
     ScopeName | None, Field(description="Only namespace-wide or only your tree's.")
 ]
+
+
+def _filters(tags: list[str] | None, content_type: str | None, lifecycle: Lifecycle | None) -> Any:
+    """`documents.search.Filters`, imported at the first call: it loads the store (SQLAlchemy),
+    which listing the tools does not need."""
+    from roundtable.documents.search import Filters
+
+    return Filters(tags=tags or [], content_type=content_type, lifecycle=lifecycle)
 
 
 def register(server: MCPServer[McpState]) -> None:
@@ -168,7 +175,7 @@ def register(server: MCPServer[McpState]) -> None:
         return await c.core.documents.list_documents(
             _principal(ctx),
             c.namespace,
-            filters=Filters(tags=tags or [], content_type=content_type, lifecycle=lifecycle),
+            filters=_filters(tags, content_type, lifecycle),
             scope=scope,
             session_id=c.session(session_id),
             limit=limit,
@@ -195,7 +202,7 @@ def register(server: MCPServer[McpState]) -> None:
             _principal(ctx),
             c.namespace,
             query,
-            filters=Filters(tags=tags or [], content_type=content_type, lifecycle=lifecycle),
+            filters=_filters(tags, content_type, lifecycle),
             scope=scope,
             session_id=c.session(session_id),
             limit=limit,

@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 from collections.abc import AsyncIterator
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import anyio
 import mcp_types as types
@@ -130,12 +130,26 @@ def _error(ident: Any, code: int, message: str) -> types.JSONRPCError:
     )
 
 
+class LineSource(Protocol):
+    """Where lines come from: the process's stdin, or the fast front's queue (`front`)."""
+
+    def readline(self) -> bytes: ...
+
+
+class TextSink(Protocol):
+    """Where messages go: the process's stdout, or through the fast front (`front`)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class GuardedStdin:
     """The process's stdin as the SDK transport reads it, minus the lines it cannot handle,
     which are answered on `replies` (the transport's write stream) instead."""
 
-    def __init__(self, source: BinaryIO) -> None:
-        self._source = anyio.wrap_file(source)
+    def __init__(self, source: LineSource) -> None:
+        self._source: anyio.AsyncFile[bytes] = anyio.wrap_file(source)  # type: ignore[arg-type]
         self.replies: Any = None  # set once the transport is up (then `ready` is set)
         self.ready = anyio.Event()
 
@@ -161,11 +175,18 @@ class GuardedStdin:
             await self.replies.send(SessionMessage(error))
 
 
-async def run_guarded_stdio(server: MCPServer) -> None:
-    """`server.run_stdio_async()`, with malformed input answered (see the module docstring)."""
-    stdin = GuardedStdin(sys.stdin.buffer)
+async def run_guarded_stdio(
+    server: MCPServer, source: LineSource | None = None, sink: TextSink | None = None
+) -> None:
+    """`server.run_stdio_async()`, with malformed input answered (see the module docstring),
+    on the process's stdin and stdout unless `source` and `sink` stand in for them."""
+    stdin = GuardedStdin(sys.stdin.buffer if source is None else source)
+    stdout = None if sink is None else anyio.wrap_file(sink)  # type: ignore[arg-type]
     lowlevel = server._lowlevel_server  # the SDK's own run_stdio_async does the same
-    async with stdio_server(stdin=stdin) as (read_stream, write_stream):  # type: ignore[arg-type]
+    async with stdio_server(stdin=stdin, stdout=stdout) as (  # type: ignore[arg-type]
+        read_stream,
+        write_stream,
+    ):
         stdin.replies = write_stream
         stdin.ready.set()
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

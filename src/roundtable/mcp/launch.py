@@ -8,7 +8,6 @@ and anything unusual go through Typer (`roundtable.cli.mcp`), which calls the sa
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
 import sys
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from roundtable.config import Settings
+    from roundtable.mcp.front import Front
 
 #: Settings that name a database; with none of them `roundtable mcp` says which one it opened.
 _DATABASE_SETTINGS = ("ROUNDTABLE_DATA_DIR", "ROUNDTABLE_DATABASE_URL")
@@ -43,7 +43,32 @@ def launch(
     url: str | None = None,
     token_file: Path | None = None,
 ) -> int:
-    """Run until stdin closes; the process's exit code."""
+    """Run until stdin closes; the process's exit code.
+
+    The local server starts its fast front (`front`) before anything heavy is imported, so
+    the client's `initialize` and `tools/list` are answered while the rest loads."""
+    front = None
+    if not url and not os.environ.get("ROUNDTABLE_URL"):
+        from roundtable.mcp.front import Front
+
+        front = Front.start()
+    try:
+        return _launch(front, agent, namespace, url, token_file)
+    except BaseException as exc:
+        if front is not None:
+            front.fail(f"roundtable mcp stopped: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _launch(
+    front: Front | None,
+    agent: str | None,
+    namespace: str | None,
+    url: str | None,
+    token_file: Path | None,
+) -> int:
+    import asyncio
+
     from pydantic import ValidationError
 
     from roundtable.config import Settings, explain
@@ -52,8 +77,12 @@ def launch(
     try:
         settings = Settings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
-        for line in explain(exc, options=given.keys()):
-            print(f"configuration error: {line}", file=sys.stderr)
+        lines = [f"configuration error: {line}" for line in explain(exc, options=given.keys())]
+        for line in lines:
+            print(line, file=sys.stderr)
+        if front is not None:  # it has answered `initialize`: say why nothing else works
+            front.fail("roundtable mcp cannot start: " + "; ".join(lines))
+            front.wait_closed()
         return 2
     if settings.url:
         return _bridge(settings, token_file)
@@ -62,11 +91,13 @@ def launch(
     from roundtable.mcp.stdio import serve_stdio
 
     logs.configure(settings.log_format, settings.log_level or "WARNING")
-    asyncio.run(serve_stdio(settings))
+    asyncio.run(serve_stdio(settings, front))
     return 0
 
 
 def _bridge(settings: Settings, token_file: Path | None) -> int:
+    import asyncio
+
     from roundtable.mcp.bridge import BridgeError, serve_bridge
 
     token = settings.token

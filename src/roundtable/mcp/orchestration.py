@@ -6,13 +6,12 @@ given (over stdio: the session this server started). Registered by `build_server
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from roundtable.auth.tokens import Principal
 from roundtable.errors import InvalidInput, PermissionDenied
 from roundtable.mcp.common import READ, WRITE, Caller, _caller, _principal, domain_errors
 from roundtable.orchestration.models import (
@@ -23,7 +22,18 @@ from roundtable.orchestration.models import (
     SessionResult,
     WaitResult,
 )
-from roundtable.structured.outputs import check_request
+
+if TYPE_CHECKING:
+    # Both import the store (SQLAlchemy) and jsonschema: only a call needs them, not the list.
+    from roundtable.auth.tokens import Principal
+
+
+def _output(schema: dict[str, Any] | str | None) -> Any:
+    """`structured.outputs.check_request`, imported at the first call (see above)."""
+    from roundtable.structured.outputs import check_request
+
+    return check_request(schema, None)
+
 
 SessionArg = Annotated[str | None, Field(description="Your session id (default: your session).")]
 TargetArg = Annotated[str, Field(description="A session of your tree.")]
@@ -82,7 +92,7 @@ def register(server: MCPServer[Any]) -> None:
             mode=mode,
             parent_session_id=parent,
             wait_seconds=wait_seconds,
-            output=check_request(output_schema, None),
+            output=_output(output_schema),
         )
 
     @server.tool(title="Resume agent session", annotations=WRITE)
@@ -107,7 +117,7 @@ def register(server: MCPServer[Any]) -> None:
             parameters,
             prompt,
             mode,
-            output=check_request(output_schema, None),
+            output=_output(output_schema),
         )
 
     @server.tool(title="Get session status", annotations=READ)

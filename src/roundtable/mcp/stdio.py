@@ -1,9 +1,10 @@
 """`roundtable mcp`: the MCP server on stdin/stdout for one agent process.
 
 It opens the database itself, so several agent processes can share one SQLite file. Nothing but
-protocol goes to stdout: logs go to stderr. The database opens just after the first `tools/list`
-has been answered (or at the first call that needs it), so `initialize` and `tools/list` are
-answered at once when a client launches the server.
+protocol goes to stdout: logs go to stderr. `initialize` and `tools/list` are answered at once
+by the fast front (`front`) while this module imports; the database opens as soon as the server
+is built (without the front: just after the first `tools/list` has been answered), or at the
+first call that needs it if that comes first.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from roundtable.mcp.jsonrpc_guard import run_guarded_stdio
 from roundtable.mcp.server import RoundtableMCP, build_server
 
 if TYPE_CHECKING:
+    from roundtable.mcp.front import Front
     from roundtable.runtime import Roundtable
 
 
@@ -33,7 +35,9 @@ AFTER_LIST_SECONDS = 0.05
 AFTER_START_SECONDS = 2.0
 
 
-async def serve_stdio(settings: Settings) -> None:
+async def serve_stdio(settings: Settings, front: Front | None = None) -> None:
+    """Serve until stdin closes; behind `front` (which has answered, or will answer, the
+    client's `tools/list` itself) when there is one."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)  # unless logs.configure ran
     tracing.configure_from_env()
 
@@ -54,15 +58,19 @@ async def serve_stdio(settings: Settings) -> None:
                 return core
 
             handle = state.handle = CoreHandle(opener=open_core)
-            handle.prefetch(AFTER_START_SECONDS)
-            if isinstance(server, RoundtableMCP):
+            handle.prefetch(AFTER_LIST_SECONDS if front is not None else AFTER_START_SECONDS)
+            if front is None and isinstance(server, RoundtableMCP):
                 server.after_first_list = lambda: handle.prefetch(AFTER_LIST_SECONDS)
             try:
                 yield state
             finally:
                 await state.handle.settle()
 
-    await run_guarded_stdio(build_server(lifespan, settings.mcp_tool_groups))
+    server = build_server(lifespan, settings.mcp_tool_groups)
+    if front is None:
+        await run_guarded_stdio(server)
+    else:
+        await run_guarded_stdio(server, front.stdin, front.stdout)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
