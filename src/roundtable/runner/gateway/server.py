@@ -17,7 +17,8 @@ import logging
 import secrets as pysecrets
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ log = logging.getLogger("roundtable.runner.gateway")
 
 Progress = Callable[[str, dict[str, Any]], Awaitable[None]]
 ROUNDTABLE = "roundtable"
+#: The grant of the request being served (the SDK's input-schema lookup gets only a tool name).
+_CURRENT: ContextVar[RunGrant | None] = ContextVar("rt_gateway_grant", default=None)
 
 
 def allowed(entry: dict[str, Any], tool: str) -> bool:
@@ -193,6 +196,7 @@ class Gateway:
             return manager
         server: Server[Any] = Server(
             f"roundtable-gateway-{name}",
+            get_tool_input_schema=self._input_schema(name),
             on_list_tools=self._list_tools(name),
             on_call_tool=self._call_tool(name),
         )
@@ -231,7 +235,13 @@ class Gateway:
             await _plain(send, 404, "this run has no such MCP server")
             return
         scope.setdefault("state", {})["rt_grant"] = grant
-        await self._managers[name].handle_request(scope, receive, send)
+        if _header(scope, b"mcp-method") == b"tools/call":
+            await self._know_schemas(grant, grant.targets[name])
+        reset = _CURRENT.set(grant)
+        try:
+            await self._managers[name].handle_request(scope, receive, send)
+        finally:
+            _CURRENT.reset(reset)
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -250,14 +260,44 @@ class Gateway:
             await self.pool.drop(key, conn)
             raise
 
+    def _input_schema(self, name: str) -> Callable[[str], Mapping[str, Any] | None]:
+        """The SDK validates a call's `Mcp-Param-*` headers against the tool's input schema;
+        without this lookup it lists the tools (one upstream round trip) on every call, so the
+        schemas come from the upstream's last listing, kept on its connection."""
+
+        def lookup(tool: str) -> Mapping[str, Any] | None:
+            grant = _CURRENT.get()
+            target = grant.targets.get(name) if grant is not None else None
+            if grant is None or target is None or not allowed(target.entry, tool):
+                return None  # refused by the call handler
+            conn = self.pool.peek((grant.session_id, name))
+            schemas = conn.input_schemas if conn is not None else None
+            return schemas.get(tool) if schemas is not None else None
+
+        return lookup
+
+    async def _know_schemas(self, grant: RunGrant, target: Target) -> None:
+        """List the upstream's tools once per connection before its first call is validated
+        (a no-op afterwards; each `tools/list` served refreshes them)."""
+        conn = self.pool.peek((grant.session_id, target.name))
+        if conn is not None and conn.input_schemas is not None:
+            return
+        try:
+            conn, client = await self._client(grant, target)
+            _remember(conn, await client.list_tools(), first_page=True)
+        except Exception as exc:  # the call handler reports an unreachable upstream itself
+            log.debug("MCP server %s: no tool listing for header checks: %s", target.name, exc)
+
     def _list_tools(self, name: str) -> Callable[[Any, Any], Awaitable[types.ListToolsResult]]:
         async def handler(ctx: Any, params: Any) -> types.ListToolsResult:
             grant, target = self._current(ctx, name)
             try:
-                _conn, client = await self._client(grant, target)
-                listed = await client.list_tools(cursor=getattr(params, "cursor", None))
+                conn, client = await self._client(grant, target)
+                cursor = getattr(params, "cursor", None)
+                listed = await client.list_tools(cursor=cursor)
             except UpstreamError as exc:
                 raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from None
+            _remember(conn, listed, first_page=cursor is None)
             tools = [t for t in listed.tools if allowed(target.entry, t.name)]
             return types.ListToolsResult(tools=tools, next_cursor=listed.next_cursor)
 
@@ -316,6 +356,16 @@ class Gateway:
                 await grant.progress("mcp_call", event)
 
         return handler
+
+
+def _remember(conn: Connection, listed: types.ListToolsResult, *, first_page: bool) -> None:
+    schemas = {} if first_page or conn.input_schemas is None else conn.input_schemas
+    schemas.update({t.name: t.input_schema for t in listed.tools})
+    conn.input_schemas = schemas
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    return next((v for k, v in scope.get("headers") or [] if k == name), None)
 
 
 async def _plain(send: Send, status: int, message: str) -> None:
