@@ -31,13 +31,13 @@ from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
 from roundtable.runner.gateway.credentials import OAuthCache, UpstreamTokenMinter, header_source
+from roundtable.runner.gateway.events import CallEvents, Report
 from roundtable.runner.gateway.secrets import RunnerSecrets
 from roundtable.runner.gateway.upstreams import Connection, Target, UpstreamError, UpstreamPool
 from roundtable.runner.protocol import ClaimedRun
 
 log = logging.getLogger("roundtable.runner.gateway")
 
-Progress = Callable[[str, dict[str, Any]], Awaitable[None]]
 ROUNDTABLE = "roundtable"
 #: The grant of the request being served (the SDK's input-schema lookup gets only a tool name).
 _CURRENT: ContextVar[RunGrant | None] = ContextVar("rt_gateway_grant", default=None)
@@ -65,7 +65,8 @@ class RunGrant:
     session_id: str
     token: str
     targets: dict[str, Target]
-    progress: Progress
+    #: This run's `mcp_call` events, reported in batches off the call path.
+    events: CallEvents
     urls: dict[str, str] = field(default_factory=dict)
     #: The runner secrets this run's servers use: kept out of the executor's environment.
     secret_names: frozenset[str] = frozenset()
@@ -155,8 +156,19 @@ class Gateway:
         return found
 
     @contextlib.asynccontextmanager
-    async def open_run(self, run: ClaimedRun, progress: Progress) -> AsyncIterator[RunGrant]:
-        """Endpoints for exactly this run's servers (plus `roundtable`), valid while open."""
+    async def open_run(
+        self,
+        run: ClaimedRun,
+        report: Report,
+        *,
+        retryable: Callable[[BaseException], bool] | None = None,
+    ) -> AsyncIterator[RunGrant]:
+        """Endpoints for exactly this run's servers (plus `roundtable`), valid while open.
+
+        `report` sends a batch of the run's `mcp_call` progress events and raises when that
+        failed (retried while `retryable(error)`); the batches still queued when the run ends
+        are sent before this returns.
+        """
         targets: dict[str, Target] = {}
         for name, entry in self._entries(run).items():
             header = header_source(
@@ -173,20 +185,22 @@ class Gateway:
             url = self.server_url.rstrip("/") + "/mcp"
             entry = {"name": ROUNDTABLE, "transport": "http", "url": url}
             targets[ROUNDTABLE] = Target(ROUNDTABLE, entry, run_token)
-        grant = RunGrant(run.id, run.session_id, pysecrets.token_urlsafe(32), targets, progress)
+        for name in targets:
+            await self._manager(name)
+        events = CallEvents(report, run.id, retryable=retryable or (lambda _error: True))
+        grant = RunGrant(run.id, run.session_id, pysecrets.token_urlsafe(32), targets, events)
+        grant.urls = {n: f"http://{self.host}:{self.port}/mcp/{n}" for n in targets}
         # Every secret name this runner has seen (this run's, earlier runs', the local file's)
         # is kept out of the executor's environment, not only the ones this run uses.
         for entry in [*(t.entry for t in targets.values()), *self.local.values()]:
             self._secret_names.update(secret_names(entry))
         grant.secret_names = frozenset(self._secret_names)
-        for name in targets:
-            await self._manager(name)
-            grant.urls[name] = f"http://{self.host}:{self.port}/mcp/{name}"
         self._grants[grant.token] = grant
         try:
             yield grant
         finally:
             self._grants.pop(grant.token, None)
+            await grant.events.aclose()
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -353,7 +367,7 @@ class Gateway:
                 raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from None
             finally:
                 event["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-                await grant.progress("mcp_call", event)
+                grant.events.add("mcp_call", event)  # sent by a background task, batched
 
         return handler
 
