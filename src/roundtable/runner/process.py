@@ -338,6 +338,7 @@ class Runner:
         ctx = RunContext(run=run, server_url=self.config.url, progress=progress, stop=active.stop)
         if self.gateway is None:
             return await self._run_executor(executor, ctx, active)
+
         async def report_calls(events: list[dict[str, Any]]) -> None:
             # Batches of the gateway's `mcp_call` events; an error is retried by the gateway
             # while `transient`, otherwise logged there and counted as lost.

@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import mcp_types as types
@@ -30,6 +31,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
+from roundtable.runner.gateway import fastpath
 from roundtable.runner.gateway.credentials import OAuthCache, UpstreamTokenMinter, header_source
 from roundtable.runner.gateway.events import CallEvents, Report
 from roundtable.runner.gateway.secrets import RunnerSecrets
@@ -249,11 +251,24 @@ class Gateway:
             await _plain(send, 404, "this run has no such MCP server")
             return
         scope.setdefault("state", {})["rt_grant"] = grant
-        if _header(scope, b"mcp-method") == b"tools/call":
-            await self._know_schemas(grant, grant.targets[name])
+        manager, target = self._managers[name], grant.targets[name]
         reset = _CURRENT.set(grant)
         try:
-            await self._managers[name].handle_request(scope, receive, send)
+            if _header(scope, b"mcp-method") == b"tools/call":
+                await self._know_schemas(grant, target)
+                if fastpath.eligible(scope, manager.max_request_body_size):
+                    body = await fastpath.read_body(receive)
+                    if body is None:
+                        return  # the client went away
+                    may_call = partial(allowed, target.entry)
+                    call = fastpath.parse(scope, body, may_call, self._input_schema(name))
+                    if call is not None:
+                        server_info = partial(getattr, manager.app, "server_info_stamp")
+                        outcome = self._proxy(grant, target, call.params)
+                        await fastpath.answer(call, send, outcome, server_info)
+                        return
+                    receive = fastpath.replay(body, receive)
+            await manager.handle_request(scope, receive, send)
         finally:
             _CURRENT.reset(reset)
 
@@ -320,56 +335,64 @@ class Gateway:
     def _call_tool(self, name: str) -> Callable[[Any, Any], Awaitable[types.CallToolResult]]:
         async def handler(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
             grant, target = self._current(ctx, name)
-            started = time.perf_counter()
-            arguments = dict(params.arguments or {})
-            request_bytes = len(json.dumps(arguments, default=str))
-            event: dict[str, Any] = {"server": name, "tool": params.name,
-                                     "request_bytes": request_bytes}  # fmt: skip
-            if target.entry.get("log_arguments"):
-                event["arguments"] = arguments
-            try:
-                if not allowed(target.entry, params.name):
-                    event["outcome"] = "denied"
-                    raise MCPError(
-                        code=types.INVALID_PARAMS,
-                        message=f"tool {params.name!r} of {name!r} is not allowed for this run",
-                    )
-                conn, client = await self._client(grant, target)
-                conn.busy += 1
-                try:
-                    result = await client.call_tool(params.name, arguments)
-                except MCPError as exc:
-                    if exc.error.code != types.CONNECTION_CLOSED:
-                        event["outcome"] = "error"
-                        raise
-                    event["outcome"] = "upstream_failed"  # e.g. the stdio process died
-                    await self.pool.drop((grant.session_id, name), conn)
-                    raise MCPError(
-                        code=types.INTERNAL_ERROR,
-                        message=f"MCP server {name!r} failed during {params.name!r}: the "
-                        "connection closed; it is restarted on next use",
-                    ) from None
-                except Exception as exc:
-                    event["outcome"] = "upstream_failed"
-                    await self.pool.drop((grant.session_id, name), conn)
-                    raise MCPError(
-                        code=types.INTERNAL_ERROR,
-                        message=f"MCP server {name!r} failed during {params.name!r}: "
-                        f"{type(exc).__name__}; it is restarted on next use",
-                    ) from None
-                finally:
-                    conn.busy -= 1
-                event["outcome"] = "tool_error" if result.is_error else "ok"
-                event["response_bytes"] = len(result.model_dump_json())
-                return result
-            except UpstreamError as exc:
-                event["outcome"] = "unavailable"
-                raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from None
-            finally:
-                event["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-                grant.events.add("mcp_call", event)  # sent by a background task, batched
+            return await self._proxy(grant, target, params)
 
         return handler
+
+    async def _proxy(
+        self, grant: RunGrant, target: Target, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        """One `tools/call` to the upstream (both the SDK handler and the fast path come
+        here): the allow/deny check, the call, and the call's event."""
+        name = target.name
+        started = time.perf_counter()
+        arguments = dict(params.arguments or {})
+        request_bytes = len(json.dumps(arguments, default=str))
+        event: dict[str, Any] = {"server": name, "tool": params.name,
+                                 "request_bytes": request_bytes}  # fmt: skip
+        if target.entry.get("log_arguments"):
+            event["arguments"] = arguments
+        try:
+            if not allowed(target.entry, params.name):
+                event["outcome"] = "denied"
+                raise MCPError(
+                    code=types.INVALID_PARAMS,
+                    message=f"tool {params.name!r} of {name!r} is not allowed for this run",
+                )
+            conn, client = await self._client(grant, target)
+            conn.busy += 1
+            try:
+                result = await client.call_tool(params.name, arguments)
+            except MCPError as exc:
+                if exc.error.code != types.CONNECTION_CLOSED:
+                    event["outcome"] = "error"
+                    raise
+                event["outcome"] = "upstream_failed"  # e.g. the stdio process died
+                await self.pool.drop((grant.session_id, name), conn)
+                raise MCPError(
+                    code=types.INTERNAL_ERROR,
+                    message=f"MCP server {name!r} failed during {params.name!r}: the "
+                    "connection closed; it is restarted on next use",
+                ) from None
+            except Exception as exc:
+                event["outcome"] = "upstream_failed"
+                await self.pool.drop((grant.session_id, name), conn)
+                raise MCPError(
+                    code=types.INTERNAL_ERROR,
+                    message=f"MCP server {name!r} failed during {params.name!r}: "
+                    f"{type(exc).__name__}; it is restarted on next use",
+                ) from None
+            finally:
+                conn.busy -= 1
+            event["outcome"] = "tool_error" if result.is_error else "ok"
+            event["response_bytes"] = len(result.model_dump_json())
+            return result
+        except UpstreamError as exc:
+            event["outcome"] = "unavailable"
+            raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from None
+        finally:
+            event["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            grant.events.add("mcp_call", event)  # sent by a background task, batched
 
 
 def _remember(conn: Connection, listed: types.ListToolsResult, *, first_page: bool) -> None:
