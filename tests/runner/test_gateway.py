@@ -21,8 +21,8 @@ class Events:
     def __init__(self) -> None:
         self.items: list[tuple[str, dict[str, Any]]] = []
 
-    async def __call__(self, kind: str, data: dict[str, Any]) -> None:
-        self.items.append((kind, data))
+    async def __call__(self, batch: list[dict[str, Any]]) -> None:
+        self.items.extend((event["kind"], event["data"]) for event in batch)
 
 
 def text(result: Any) -> str:

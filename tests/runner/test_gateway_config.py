@@ -52,7 +52,7 @@ async def test_agent_env_drops_every_secret_name_the_runner_knows(
     local = {"other": stdio_entry("other", env=["OTHER_KEY"])}
     async with Gateway(RunnerSecrets(), local_servers=local) as gateway:
 
-        async def progress(kind: str, data: dict[str, object]) -> None:
+        async def progress(batch: list[dict[str, object]]) -> None:
             return None
 
         run = claimed(["files"], [stdio_entry(env=["FILES_KEY"])])

@@ -338,8 +338,15 @@ class Runner:
         ctx = RunContext(run=run, server_url=self.config.url, progress=progress, stop=active.stop)
         if self.gateway is None:
             return await self._run_executor(executor, ctx, active)
+
+        async def report_calls(events: list[dict[str, Any]]) -> None:
+            # Batches of the gateway's `mcp_call` events; an error is retried by the gateway
+            # while `transient`, otherwise logged there and counted as lost.
+            if await api.progress(run.id, events):
+                active.stop.set()
+
         try:
-            opened = self.gateway.open_run(run, progress)
+            opened = self.gateway.open_run(run, report_calls, retryable=transient)
             grant = await opened.__aenter__()
         except (LookupError, InvalidInput, RuntimeError) as exc:
             return ExecutorResult.failed("mcp_unavailable", str(exc))

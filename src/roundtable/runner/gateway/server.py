@@ -17,8 +17,10 @@ import logging
 import secrets as pysecrets
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import mcp_types as types
@@ -29,15 +31,18 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
+from roundtable.runner.gateway import fastpath
 from roundtable.runner.gateway.credentials import OAuthCache, UpstreamTokenMinter, header_source
+from roundtable.runner.gateway.events import CallEvents, Report
 from roundtable.runner.gateway.secrets import RunnerSecrets
 from roundtable.runner.gateway.upstreams import Connection, Target, UpstreamError, UpstreamPool
 from roundtable.runner.protocol import ClaimedRun
 
 log = logging.getLogger("roundtable.runner.gateway")
 
-Progress = Callable[[str, dict[str, Any]], Awaitable[None]]
 ROUNDTABLE = "roundtable"
+#: The grant of the request being served (the SDK's input-schema lookup gets only a tool name).
+_CURRENT: ContextVar[RunGrant | None] = ContextVar("rt_gateway_grant", default=None)
 
 
 def allowed(entry: dict[str, Any], tool: str) -> bool:
@@ -62,7 +67,8 @@ class RunGrant:
     session_id: str
     token: str
     targets: dict[str, Target]
-    progress: Progress
+    #: This run's `mcp_call` events, reported in batches off the call path.
+    events: CallEvents
     urls: dict[str, str] = field(default_factory=dict)
     #: The runner secrets this run's servers use: kept out of the executor's environment.
     secret_names: frozenset[str] = frozenset()
@@ -152,8 +158,19 @@ class Gateway:
         return found
 
     @contextlib.asynccontextmanager
-    async def open_run(self, run: ClaimedRun, progress: Progress) -> AsyncIterator[RunGrant]:
-        """Endpoints for exactly this run's servers (plus `roundtable`), valid while open."""
+    async def open_run(
+        self,
+        run: ClaimedRun,
+        report: Report,
+        *,
+        retryable: Callable[[BaseException], bool] | None = None,
+    ) -> AsyncIterator[RunGrant]:
+        """Endpoints for exactly this run's servers (plus `roundtable`), valid while open.
+
+        `report` sends a batch of the run's `mcp_call` progress events and raises when that
+        failed (retried while `retryable(error)`); the batches still queued when the run ends
+        are sent before this returns.
+        """
         targets: dict[str, Target] = {}
         for name, entry in self._entries(run).items():
             header = header_source(
@@ -170,20 +187,22 @@ class Gateway:
             url = self.server_url.rstrip("/") + "/mcp"
             entry = {"name": ROUNDTABLE, "transport": "http", "url": url}
             targets[ROUNDTABLE] = Target(ROUNDTABLE, entry, run_token)
-        grant = RunGrant(run.id, run.session_id, pysecrets.token_urlsafe(32), targets, progress)
+        for name in targets:
+            await self._manager(name)
+        events = CallEvents(report, run.id, retryable=retryable or (lambda _error: True))
+        grant = RunGrant(run.id, run.session_id, pysecrets.token_urlsafe(32), targets, events)
+        grant.urls = {n: f"http://{self.host}:{self.port}/mcp/{n}" for n in targets}
         # Every secret name this runner has seen (this run's, earlier runs', the local file's)
         # is kept out of the executor's environment, not only the ones this run uses.
         for entry in [*(t.entry for t in targets.values()), *self.local.values()]:
             self._secret_names.update(secret_names(entry))
         grant.secret_names = frozenset(self._secret_names)
-        for name in targets:
-            await self._manager(name)
-            grant.urls[name] = f"http://{self.host}:{self.port}/mcp/{name}"
         self._grants[grant.token] = grant
         try:
             yield grant
         finally:
             self._grants.pop(grant.token, None)
+            await grant.events.aclose()
 
     # -- HTTP --------------------------------------------------------------------------------
 
@@ -193,6 +212,7 @@ class Gateway:
             return manager
         server: Server[Any] = Server(
             f"roundtable-gateway-{name}",
+            get_tool_input_schema=self._input_schema(name),
             on_list_tools=self._list_tools(name),
             on_call_tool=self._call_tool(name),
         )
@@ -231,7 +251,26 @@ class Gateway:
             await _plain(send, 404, "this run has no such MCP server")
             return
         scope.setdefault("state", {})["rt_grant"] = grant
-        await self._managers[name].handle_request(scope, receive, send)
+        manager, target = self._managers[name], grant.targets[name]
+        reset = _CURRENT.set(grant)
+        try:
+            if _header(scope, b"mcp-method") == b"tools/call":
+                await self._know_schemas(grant, target)
+                if fastpath.eligible(scope, manager.max_request_body_size):
+                    body = await fastpath.read_body(receive)
+                    if body is None:
+                        return  # the client went away
+                    may_call = partial(allowed, target.entry)
+                    call = fastpath.parse(scope, body, may_call, self._input_schema(name))
+                    if call is not None:
+                        server_info = partial(getattr, manager.app, "server_info_stamp")
+                        outcome = self._proxy(grant, target, call.params)
+                        await fastpath.answer(call, send, outcome, server_info)
+                        return
+                    receive = fastpath.replay(body, receive)
+            await manager.handle_request(scope, receive, send)
+        finally:
+            _CURRENT.reset(reset)
 
     # -- handlers ----------------------------------------------------------------------------
 
@@ -250,14 +289,44 @@ class Gateway:
             await self.pool.drop(key, conn)
             raise
 
+    def _input_schema(self, name: str) -> Callable[[str], Mapping[str, Any] | None]:
+        """The SDK validates a call's `Mcp-Param-*` headers against the tool's input schema;
+        without this lookup it lists the tools (one upstream round trip) on every call, so the
+        schemas come from the upstream's last listing, kept on its connection."""
+
+        def lookup(tool: str) -> Mapping[str, Any] | None:
+            grant = _CURRENT.get()
+            target = grant.targets.get(name) if grant is not None else None
+            if grant is None or target is None or not allowed(target.entry, tool):
+                return None  # refused by the call handler
+            conn = self.pool.peek((grant.session_id, name))
+            schemas = conn.input_schemas if conn is not None else None
+            return schemas.get(tool) if schemas is not None else None
+
+        return lookup
+
+    async def _know_schemas(self, grant: RunGrant, target: Target) -> None:
+        """List the upstream's tools once per connection before its first call is validated
+        (a no-op afterwards; each `tools/list` served refreshes them)."""
+        conn = self.pool.peek((grant.session_id, target.name))
+        if conn is not None and conn.input_schemas is not None:
+            return
+        try:
+            conn, client = await self._client(grant, target)
+            _remember(conn, await client.list_tools(), first_page=True)
+        except Exception as exc:  # the call handler reports an unreachable upstream itself
+            log.debug("MCP server %s: no tool listing for header checks: %s", target.name, exc)
+
     def _list_tools(self, name: str) -> Callable[[Any, Any], Awaitable[types.ListToolsResult]]:
         async def handler(ctx: Any, params: Any) -> types.ListToolsResult:
             grant, target = self._current(ctx, name)
             try:
-                _conn, client = await self._client(grant, target)
-                listed = await client.list_tools(cursor=getattr(params, "cursor", None))
+                conn, client = await self._client(grant, target)
+                cursor = getattr(params, "cursor", None)
+                listed = await client.list_tools(cursor=cursor)
             except UpstreamError as exc:
                 raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from None
+            _remember(conn, listed, first_page=cursor is None)
             tools = [t for t in listed.tools if allowed(target.entry, t.name)]
             return types.ListToolsResult(tools=tools, next_cursor=listed.next_cursor)
 
@@ -266,56 +335,74 @@ class Gateway:
     def _call_tool(self, name: str) -> Callable[[Any, Any], Awaitable[types.CallToolResult]]:
         async def handler(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
             grant, target = self._current(ctx, name)
-            started = time.perf_counter()
-            arguments = dict(params.arguments or {})
-            request_bytes = len(json.dumps(arguments, default=str))
-            event: dict[str, Any] = {"server": name, "tool": params.name,
-                                     "request_bytes": request_bytes}  # fmt: skip
-            if target.entry.get("log_arguments"):
-                event["arguments"] = arguments
-            try:
-                if not allowed(target.entry, params.name):
-                    event["outcome"] = "denied"
-                    raise MCPError(
-                        code=types.INVALID_PARAMS,
-                        message=f"tool {params.name!r} of {name!r} is not allowed for this run",
-                    )
-                conn, client = await self._client(grant, target)
-                conn.busy += 1
-                try:
-                    result = await client.call_tool(params.name, arguments)
-                except MCPError as exc:
-                    if exc.error.code != types.CONNECTION_CLOSED:
-                        event["outcome"] = "error"
-                        raise
-                    event["outcome"] = "upstream_failed"  # e.g. the stdio process died
-                    await self.pool.drop((grant.session_id, name), conn)
-                    raise MCPError(
-                        code=types.INTERNAL_ERROR,
-                        message=f"MCP server {name!r} failed during {params.name!r}: the "
-                        "connection closed; it is restarted on next use",
-                    ) from None
-                except Exception as exc:
-                    event["outcome"] = "upstream_failed"
-                    await self.pool.drop((grant.session_id, name), conn)
-                    raise MCPError(
-                        code=types.INTERNAL_ERROR,
-                        message=f"MCP server {name!r} failed during {params.name!r}: "
-                        f"{type(exc).__name__}; it is restarted on next use",
-                    ) from None
-                finally:
-                    conn.busy -= 1
-                event["outcome"] = "tool_error" if result.is_error else "ok"
-                event["response_bytes"] = len(result.model_dump_json())
-                return result
-            except UpstreamError as exc:
-                event["outcome"] = "unavailable"
-                raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from None
-            finally:
-                event["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
-                await grant.progress("mcp_call", event)
+            return await self._proxy(grant, target, params)
 
         return handler
+
+    async def _proxy(
+        self, grant: RunGrant, target: Target, params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        """One `tools/call` to the upstream (both the SDK handler and the fast path come
+        here): the allow/deny check, the call, and the call's event."""
+        name = target.name
+        started = time.perf_counter()
+        arguments = dict(params.arguments or {})
+        request_bytes = len(json.dumps(arguments, default=str))
+        event: dict[str, Any] = {"server": name, "tool": params.name,
+                                 "request_bytes": request_bytes}  # fmt: skip
+        if target.entry.get("log_arguments"):
+            event["arguments"] = arguments
+        try:
+            if not allowed(target.entry, params.name):
+                event["outcome"] = "denied"
+                raise MCPError(
+                    code=types.INVALID_PARAMS,
+                    message=f"tool {params.name!r} of {name!r} is not allowed for this run",
+                )
+            conn, client = await self._client(grant, target)
+            conn.busy += 1
+            try:
+                result = await client.call_tool(params.name, arguments)
+            except MCPError as exc:
+                if exc.error.code != types.CONNECTION_CLOSED:
+                    event["outcome"] = "error"
+                    raise
+                event["outcome"] = "upstream_failed"  # e.g. the stdio process died
+                await self.pool.drop((grant.session_id, name), conn)
+                raise MCPError(
+                    code=types.INTERNAL_ERROR,
+                    message=f"MCP server {name!r} failed during {params.name!r}: the "
+                    "connection closed; it is restarted on next use",
+                ) from None
+            except Exception as exc:
+                event["outcome"] = "upstream_failed"
+                await self.pool.drop((grant.session_id, name), conn)
+                raise MCPError(
+                    code=types.INTERNAL_ERROR,
+                    message=f"MCP server {name!r} failed during {params.name!r}: "
+                    f"{type(exc).__name__}; it is restarted on next use",
+                ) from None
+            finally:
+                conn.busy -= 1
+            event["outcome"] = "tool_error" if result.is_error else "ok"
+            event["response_bytes"] = len(result.model_dump_json())
+            return result
+        except UpstreamError as exc:
+            event["outcome"] = "unavailable"
+            raise MCPError(code=types.INTERNAL_ERROR, message=str(exc)) from None
+        finally:
+            event["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            grant.events.add("mcp_call", event)  # sent by a background task, batched
+
+
+def _remember(conn: Connection, listed: types.ListToolsResult, *, first_page: bool) -> None:
+    schemas = {} if first_page or conn.input_schemas is None else conn.input_schemas
+    schemas.update({t.name: t.input_schema for t in listed.tools})
+    conn.input_schemas = schemas
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    return next((v for k, v in scope.get("headers") or [] if k == name), None)
 
 
 async def _plain(send: Send, status: int, message: str) -> None:

@@ -51,6 +51,9 @@ class Connection:
         self.client: Client | None = None
         self.used = time.monotonic()
         self.busy = 0
+        #: Tool name -> input schema from this upstream's last listing (the gateway validates
+        #: a call's `Mcp-Param-*` headers against it instead of listing upstream per call).
+        self.input_schemas: dict[str, Any] | None = None
         self._ready = asyncio.Event()
         self._done = asyncio.Event()
         self._error: BaseException | None = None
@@ -139,6 +142,11 @@ class UpstreamPool:
                 self._reaper = asyncio.create_task(self._reap(), name="mcp-upstream-reaper")
         conn.used = time.monotonic()
         return conn
+
+    def peek(self, key: tuple[str, str]) -> Connection | None:
+        """The live connection for `key`, if any (never starts one)."""
+        conn = self._conns.get(key)
+        return conn if conn is not None and conn.alive else None
 
     async def drop(self, key: tuple[str, str], conn: Connection) -> None:
         async with self._lock:
