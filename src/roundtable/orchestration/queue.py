@@ -17,13 +17,24 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from pydantic import Field
-from sqlalchemy import Select, func, literal_column, select, update
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from roundtable import metrics
 from roundtable.auth.tokens import AUDIENCE, Principal, RunScope, TokenService
 from roundtable.config import Settings
-from roundtable.errors import ConflictError, NotFound, PermissionDenied
+from roundtable.errors import ConflictError, InvalidInput, NotFound, PermissionDenied
 from roundtable.events.filters import EventFilter
 from roundtable.events.service import EventService
 from roundtable.ids import utcnow
@@ -50,8 +61,6 @@ from roundtable.validation import check_text
 R = tables.runs
 S = tables.sessions
 RN = tables.runners
-#: Pending rows examined per claim (the head of the queue for the runner's executors).
-SCAN = 200
 MAX_CLAIM = 64
 #: A long-polling claim checks this often (seconds) whether its client is still there.
 DISCONNECT_CHECK = 1.0
@@ -79,6 +88,40 @@ class Fail(Strict):
     retryable: bool = False
 
 
+class Report(Strict):
+    """One run's end in a batch of reports: exactly one of `complete`, `fail`, `stopped`."""
+
+    run_id: str = Field(min_length=1, max_length=64)
+    complete: Complete | None = None
+    fail: Fail | None = None
+    stopped: bool = False
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> Report:
+        if (self.complete is not None) + (self.fail is not None) + self.stopped != 1:
+            raise ValueError("give exactly one of complete, fail, stopped")
+        return self
+
+    @property
+    def status(self) -> RunStatus:
+        if self.complete is not None:
+            return RunStatus.COMPLETED
+        return RunStatus.FAILED if self.fail is not None else RunStatus.STOPPED
+
+
+class Reports(Strict):
+    reports: list[Report] = Field(min_length=1, max_length=MAX_CLAIM)
+
+
+class ReportOutcome(BaseModel):
+    """How one report of a batch went: the run's status after it, or the refusal (the same
+    error a single report would have got, in its wire form)."""
+
+    run_id: str
+    status: str | None = None
+    error: dict[str, Any] | None = None
+
+
 class ProgressItem(Strict):
     kind: str = Field(min_length=1, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict)
@@ -88,22 +131,39 @@ class Progress(Strict):
     events: list[ProgressItem] = Field(default_factory=list, max_length=100)
 
 
-def candidates(conn: Conn, namespace: str, executors: list[str]) -> Select[Any]:
-    """The head of the queue for these executors, locked so concurrent claimers skip it
-    (PostgreSQL); SQLite's writer lock already makes the whole claim exclusive."""
+def demands_met(backend: str, tags: list[str]) -> ColumnElement[bool]:
+    """A run's demands are a subset of `tags`, in SQL: a claim filters by demands in the
+    database, so runs no runner matches never hide matchable ones queued behind them."""
+    if backend == "postgresql":
+        return R.c.demands.op("<@")(bindparam(None, sorted(tags), type_=JSONB))
+    each = func.json_each(R.c.demands).table_valued("value")
+    return ~exists(select(literal(1)).select_from(each).where(each.c.value.notin_(sorted(tags))))
+
+
+def pending_for(backend: str, namespace: str, executors: list[str], tags: list[str]) -> Any:
+    """The conditions of a pending run a runner with these executors and tags may claim."""
+    return (
+        R.c.namespace == namespace,
+        # A literal, not a parameter, so PostgreSQL's generic plans still match the
+        # partial index `ix_runs_queue` (WHERE status = 'pending').
+        R.c.status == literal_column("'pending'"),
+        R.c.executor.in_(executors),
+        demands_met(backend, tags),
+    )
+
+
+def candidates(conn: Conn, runner: Any, limit: int) -> Select[Any]:
+    """The oldest `limit` runs of the highest priority this runner matches (executor and
+    demands), locked so concurrent claimers skip them (PostgreSQL); SQLite's writer lock
+    already makes the whole claim exclusive."""
+    backend = backend_of(conn)
     query = (
         select(R)
-        .where(
-            R.c.namespace == namespace,
-            # A literal, not a parameter, so PostgreSQL's generic plans still match the
-            # partial index `ix_runs_queue` (WHERE status = 'pending').
-            R.c.status == literal_column("'pending'"),
-            R.c.executor.in_(executors),
-        )
+        .where(*pending_for(backend, runner.namespace, runner.executors, runner.tags))
         .order_by(R.c.priority.desc(), R.c.created_at, R.c.id)
-        .limit(SCAN)
+        .limit(limit)
     )
-    if backend_of(conn) == "postgresql":
+    if backend == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return query
 
@@ -197,9 +257,7 @@ class QueueService:
             pending = await conn.scalar(
                 select(R.c.id)
                 .where(
-                    R.c.namespace == runner.namespace,
-                    R.c.status == literal_column("'pending'"),
-                    R.c.executor.in_(runner.executors),
+                    *pending_for(backend_of(conn), runner.namespace, runner.executors, runner.tags)
                 )
                 .limit(1)
             )
@@ -232,8 +290,8 @@ class QueueService:
         if free <= 0:
             return []
         tags = set(runner.tags)
-        rows = (await conn.execute(candidates(conn, runner.namespace, runner.executors))).all()
-        chosen = [row for row in rows if set(row.demands) <= tags][:free]
+        rows = (await conn.execute(candidates(conn, runner, free))).all()
+        chosen = [row for row in rows if set(row.demands) <= tags]  # as the SQL filtered
         if chosen and backend_of(conn) == "postgresql":
             # Never wait for a session another transaction holds (a stop, a report): that
             # one may be waiting for these run rows. Its runs are claimed next time.
@@ -492,12 +550,28 @@ class QueueService:
     ) -> Run:
         tx = flow.Tx(conn, utcnow(), self.settings)
         run = await self._held(tx, principal, runner_id, run_id)
+        if not self._repeated(run, runner_id, status, complete):
+            await self._end(tx, run, complete, fail)
+            await tx.flush(self.journal.append_in)
+        row = (await conn.execute(select(R).where(R.c.id == run_id))).one()
+        return Run.model_validate(dict(row._mapping))
+
+    def _repeated(
+        self, run: Any, runner_id: str, status: RunStatus, complete: Complete | None
+    ) -> bool:
+        """True for a repeat of the end already recorded (a retry after a lost reply); raises
+        (before anything is written) when the run is not this runner's to end."""
         if run.runner_id == runner_id and (
             run.status == status.value or outputs.refused_completion(run, complete)
         ):  # issue 10: a repeated `complete` of an output already refused is a repeat too
-            return Run.model_validate(dict(run._mapping))
+            return True
         if run.runner_id != runner_id or run.status not in HELD:
             raise self._not_held(run, runner_id)
+        return False
+
+    async def _end(
+        self, tx: flow.Tx, run: Any, complete: Complete | None, fail: Fail | None
+    ) -> None:
         if fail is not None and fail.retryable and not run.stop_requested:
             await flow.requeue(
                 tx, run, f"retryable failure: {fail.error.code}", cause="retryable_failure"
@@ -521,6 +595,52 @@ class QueueService:
             await flow.finish_run(tx, run, RunStatus.FAILED.value, error=fail.error.model_dump())
         else:
             await flow.finish_run(tx, run, RunStatus.STOPPED.value)
-        await tx.flush(self.journal.append_in)
-        row = (await conn.execute(select(R).where(R.c.id == run_id))).one()
-        return Run.model_validate(dict(row._mapping))
+
+    async def finish_many(
+        self, principal: Principal, runner_id: str, reports: list[Report]
+    ) -> list[ReportOutcome]:
+        """Several runs' ends in ONE write transaction (a runner's fast runs end together):
+        each is what `finish` would record, with the same exactly-once rule. A report refused
+        (not this runner's run any more, deleted) is refused alone, before anything of it is
+        written; the others are recorded."""
+        ids = [check_text("run_id", report.run_id) for report in reports]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput("a batch reports each run once", field="reports")
+
+        async def work(conn: Conn) -> list[ReportOutcome]:
+            tx = flow.Tx(conn, utcnow(), self.settings)
+            await own_runner(conn, principal, runner_id)
+            # every run (and its session) locked first, in the global lock order
+            runs = {run.id: run for run in await flow.lock_runs(tx, ids)}
+            outcomes: list[ReportOutcome] = []
+            ended: list[str] = []
+            for report in reports:
+                run = runs.get(report.run_id)
+                if run is not None and ended:
+                    # an earlier end may have changed it (a parent's end stops its children)
+                    run = (await conn.execute(select(R).where(R.c.id == run.id))).first()
+                try:
+                    if run is None:
+                        raise NotFound(
+                            f"no run {report.run_id} (deleted?): stop working on it",
+                            run_id=report.run_id,
+                        )
+                    if self._repeated(run, runner_id, report.status, report.complete):
+                        outcomes.append(ReportOutcome(run_id=run.id, status=run.status))
+                        continue
+                except (NotFound, ConflictError) as error:
+                    outcomes.append(ReportOutcome(run_id=report.run_id, error=error.to_dict()))
+                    continue
+                await self._end(tx, run, report.complete, report.fail)
+                ended.append(run.id)
+                outcomes.append(ReportOutcome(run_id=run.id))
+            await tx.flush(self.journal.append_in)
+            if ended:
+                rows = await conn.execute(select(R.c.id, R.c.status).where(R.c.id.in_(ended)))
+                statuses = {row.id: row.status for row in rows}
+                for outcome in outcomes:
+                    if outcome.run_id in statuses and outcome.error is None:
+                        outcome.status = statuses[outcome.run_id]
+            return outcomes
+
+        return await self.db.retrying(work)
