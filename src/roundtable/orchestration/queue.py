@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -51,7 +52,7 @@ from roundtable.orchestration.models import (
     Strict,
     TreeStatus,
 )
-from roundtable.orchestration.runners import GONE, ONLINE, own_runner
+from roundtable.orchestration.runners import DEREGISTERED, GONE, ONLINE, own_runner
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn, Database
@@ -62,8 +63,20 @@ R = tables.runs
 S = tables.sessions
 RN = tables.runners
 MAX_CLAIM = 64
+#: Runners whose shape (namespace, executors, tags, capacity) is cached; cleared when full.
+SHAPES = 10_000
 #: A long-polling claim checks this often (seconds) whether its client is still there.
 DISCONNECT_CHECK = 1.0
+
+
+@dataclass(frozen=True)
+class RunnerShape:
+    """A runner's registration, which never changes (a new registration is a new runner)."""
+
+    namespace: str
+    executors: list[str]
+    tags: list[str]
+    capacity: int
 
 
 class Usage(Strict):
@@ -182,6 +195,7 @@ class QueueService:
         self.tokens = tokens
         self.journal = journal
         self.events = events
+        self._shapes: dict[str, RunnerShape] = {}
 
     @property
     def lease(self) -> timedelta:
@@ -211,12 +225,11 @@ class QueueService:
         """
         max_runs = max(1, min(max_runs, MAX_CLAIM))
         wait = min(max(wait, 0.0), self.settings.max_wait_seconds)
-        async with self.db.read() as conn:
-            runner = await own_runner(conn, principal, runner_id)
+        namespace = (await self._shape(principal, runner_id)).namespace
         deadline = time.monotonic() + wait
         if wait == 0:
             return await self._try_claim(principal, runner_id, max_runs, start)
-        wanted = EventFilter.build(namespace=runner.namespace, types=list(ev.CLAIMABLE))
+        wanted = EventFilter.build(namespace=namespace, types=list(ev.CLAIMABLE))
         async with self.events.subscribe(wanted) as sub:
             while True:
                 if disconnected is not None and await disconnected():
@@ -245,28 +258,53 @@ class QueueService:
             lambda conn: self._claim_in(conn, principal, runner_id, max_runs, start)
         )
 
+    async def _shape(self, principal: Principal, runner_id: str) -> RunnerShape:
+        """What never changes about a runner after it registered (cached): no read per claim."""
+        if not principal.admin and principal.runner_id != runner_id:
+            raise PermissionDenied("only the runner's own token (or the admin) may act for it")
+        shape = self._shapes.get(runner_id)
+        if shape is None:
+            async with self.db.read() as conn:
+                runner = await own_runner(conn, principal, runner_id, live=True)
+            shape = RunnerShape(
+                runner.namespace, list(runner.executors), list(runner.tags), int(runner.capacity)
+            )
+            if len(self._shapes) >= SHAPES:
+                self._shapes.clear()
+            self._shapes[runner_id] = shape
+        return shape
+
     async def _worth_claiming(self, principal: Principal, runner_id: str) -> bool:
-        """A read (no write lock, no write transaction) that rules out claims that would find
-        nothing: no pending run for the runner's executors, or no free capacity. Every waiting
-        runner wakes on every queued run, and most of those attempts are empty; only the others
-        take the writer. The claim transaction re-checks everything it relies on."""
+        """One read (no write lock, no write transaction) that rules out claims that would find
+        nothing: no pending run this runner matches, or no free capacity. Every waiting runner
+        wakes on every queued run, and most of those attempts are empty; only the others take
+        the writer. The claim transaction re-checks everything it relies on."""
+        shape = await self._shape(principal, runner_id)
         async with self.db.read() as conn:
-            runner = await own_runner(conn, principal, runner_id, live=True)
-            if runner.state != ONLINE:
-                return True  # the claim revives a runner the sweeper declared gone
-            pending = await conn.scalar(
-                select(R.c.id)
-                .where(
-                    *pending_for(backend_of(conn), runner.namespace, runner.executors, runner.tags)
+            backend = backend_of(conn)
+            pending = exists(
+                select(R.c.id).where(
+                    *pending_for(backend, shape.namespace, shape.executors, shape.tags)
                 )
-                .limit(1)
             )
-            if pending is None:
-                return False
-            held = await conn.scalar(
-                select(func.count()).where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
+            held = (
+                select(func.count())
+                .where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
+                .scalar_subquery()
             )
-            return int(held or 0) < int(runner.capacity)
+            row = (
+                await conn.execute(
+                    select(RN.c.state, pending.label("pending"), held.label("held")).where(
+                        RN.c.id == runner_id
+                    )
+                )
+            ).first()
+            if row is None or row.state == DEREGISTERED:
+                await own_runner(conn, principal, runner_id, live=True)  # raises its error
+        assert row is not None
+        if row.state != ONLINE:
+            return True  # the claim revives a runner the sweeper declared gone
+        return bool(row.pending) and int(row.held or 0) < shape.capacity
 
     async def _claim_in(
         self, conn: Conn, principal: Principal, runner_id: str, max_runs: int, start: bool
