@@ -63,7 +63,8 @@ R = tables.runs
 S = tables.sessions
 RN = tables.runners
 MAX_CLAIM = 64
-#: Runners whose shape (namespace, executors, tags, capacity) is cached; cleared when full.
+#: Runners whose shape (namespace, executors, tags, capacity) is cached, and parsed blueprint
+#: versions; each cache is cleared when full.
 SHAPES = 10_000
 #: A long-polling claim checks this often (seconds) whether its client is still there.
 DISCONNECT_CHECK = 1.0
@@ -196,6 +197,7 @@ class QueueService:
         self.journal = journal
         self.events = events
         self._shapes: dict[str, RunnerShape] = {}
+        self._specs: dict[tuple[str, str, int], BlueprintSpec] = {}
 
     @property
     def lease(self) -> timedelta:
@@ -363,7 +365,6 @@ class QueueService:
             updated.update(status=RunStatus.RUNNING.value, started_at=tx.now)
         await conn.execute(update(R).where(R.c.id.in_(ids)).values(**updated))
         claimed: list[ClaimedRun] = []
-        specs: dict[tuple[str, int], BlueprintSpec] = {}  # versions never change
         for row in chosen:
             session = await flow.lock_session(tx, row.session_id)
             if session.status == TreeStatus.PENDING.value:
@@ -390,7 +391,7 @@ class QueueService:
             # the row as the UPDATE above left it, without reading it back
             fresh = {**row._mapping, **updated}
             flow.audit(tx, session, SimpleNamespace(**fresh), RunStatus.CLAIMED.value, None)
-            claimed.append(await self._claimed(conn, fresh, session, specs))
+            claimed.append(await self._claimed(conn, fresh, session))
         await tx.flush(self.journal.append_in)
         return claimed
 
@@ -399,14 +400,15 @@ class QueueService:
         conn: Conn,
         run: dict[str, Any],
         session: Any,
-        specs: dict[tuple[str, int], BlueprintSpec],
     ) -> ClaimedRun:
-        key = (session.blueprint, session.blueprint_version)
-        if key not in specs:
-            specs[key] = await flow.blueprint_version(
-                conn, session.namespace, session.blueprint, session.blueprint_version
-            )
-        spec = specs[key]
+        # a blueprint version never changes once written (numbers are never reused)
+        key = (session.namespace, session.blueprint, session.blueprint_version)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = await flow.blueprint_version(conn, *key)
+            if len(self._specs) >= SHAPES:
+                self._specs.clear()
+            self._specs[key] = spec
         token = self.tokens.mint_run(
             session.agent,
             session.namespace,
