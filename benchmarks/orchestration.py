@@ -8,10 +8,16 @@ Starts the real server (`roundtable serve`) and real runner processes (`roundtab
    clients; each call returns when the session's run has been claimed by a runner, executed and
    reported, so runs/s is create -> result end to end, and the per-call latency is recorded.
    Every answer is checked (status, `result_data == {"echo": parameters}`).
+   Afterwards (unmeasured) the run rows of a sample of those sessions are read back to split
+   the time on the server: `queued_to_claimed_ms` is how long a run waited in the queue before
+   a long-polling runner claimed it (the long-poll's own wake-up included), `claimed_to_finished_ms`
+   the rest up to the recorded end.
 2. `claim`: the runner processes are stopped, `--claim-runs` sessions are queued, then 8
    runners (this process, over HTTP, the same protocol client the runner uses) claim them one at
-   a time (`wait=0`) and complete each; the latency of every claim that returned a run is
-   recorded. Claims come from 8 runners at once, so this includes their contention.
+   a time (`wait=0`, `start` as `roundtable runner` claims) and complete each; the latency of
+   every claim call that returned a run is recorded. `wait=0`: no long-poll wait is in these
+   figures, only the claim's own time (HTTP, the claim transaction, and waiting for the writer
+   behind the other 7 runners' claims and reports).
 
 Prints one JSON object.
 
@@ -27,6 +33,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +122,7 @@ def stop_runners(procs: list[subprocess.Popen[bytes]]) -> None:
 async def throughput(server: Server, args: argparse.Namespace, pids: list[int]) -> dict[str, Any]:
     gate = asyncio.Semaphore(args.concurrency)
     latencies: list[float] = []
+    sessions: list[str] = []
     errors: dict[str, int] = {}
     limits = httpx.Limits(max_connections=args.concurrency + 8)
     async with httpx.AsyncClient(
@@ -138,6 +146,8 @@ async def throughput(server: Server, args: argparse.Namespace, pids: list[int]) 
                 errors[key] = errors.get(key, 0) + 1
             if record:
                 latencies.append(elapsed)
+                if ok:
+                    sessions.append(r.json()["id"])
 
         log(f"warm-up: {args.warmup} runs")
         await asyncio.gather(*(one(-n - 1, False) for n in range(args.warmup)))
@@ -145,17 +155,24 @@ async def throughput(server: Server, args: argparse.Namespace, pids: list[int]) 
         meter = Interference(pids=pids)
         meter.start()
         cpu_before = {pid: process_cpu_seconds(pid) for pid in [os.getpid(), *pids]}
+        writes_before = await write_transactions(server)
         began = time.perf_counter()
         await asyncio.gather(*(one(n, True) for n in range(args.runs)))
         wall = time.perf_counter() - began
         interference = meter.report()
         cpu = {pid: process_cpu_seconds(pid) - cpu_before[pid] for pid in cpu_before}
+        writes = await write_transactions(server) - writes_before
+        queued, held = await run_timings(client, sessions[:: max(1, len(sessions) // 300)])
     return {
         "runs": args.runs,
         "runs_per_s": rounded(args.runs / wall, 1),
         "wall_s": rounded(wall),
         "create_to_result_ms": latency_ms(latencies),
+        "queued_to_claimed_ms": latency_ms(queued),
+        "claimed_to_finished_ms": latency_ms(held),
         "bad_answers": errors,
+        # the server's write transactions per run (each one takes the writer and commits)
+        "write_transactions_per_run": rounded(writes / args.runs, 2),
         # CPU milliseconds per run, by process: where the time goes.
         "cpu_ms_per_run": {
             "server": rounded(cpu[pids[0]] * 1000 / args.runs),
@@ -164,6 +181,37 @@ async def throughput(server: Server, args: argparse.Namespace, pids: list[int]) 
         },
         "interference": interference,
     }
+
+
+async def write_transactions(server: Server) -> float:
+    """Write transactions the server has committed or rolled back so far (from `/metrics`)."""
+    async with httpx.AsyncClient(headers=server.headers) as client:
+        r = await client.get(f"{server.url}/metrics")
+        r.raise_for_status()
+    name = "roundtable_db_write_transaction_duration_seconds_count"
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in r.text.splitlines() if line.startswith(name)
+    )
+
+
+async def run_timings(
+    client: httpx.AsyncClient, sessions: list[str]
+) -> tuple[list[float], list[float]]:
+    """From the sampled sessions' run rows: queued -> claimed, and claimed -> finished (s)."""
+    queued: list[float] = []
+    held: list[float] = []
+    for session_id in sessions:
+        r = await client.get(f"/sessions/{session_id}/runs")
+        r.raise_for_status()
+        for run in r.json()["runs"] if isinstance(r.json(), dict) else r.json():
+            created, claimed, finished = (
+                datetime.fromisoformat(run[k]) if run.get(k) else None
+                for k in ("created_at", "claimed_at", "finished_at")
+            )
+            if created and claimed and finished:
+                queued.append((claimed - created).total_seconds())
+                held.append((finished - claimed).total_seconds())
+    return queued, held
 
 
 async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, Any]:
@@ -195,14 +243,13 @@ async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, A
             )
             while True:
                 started = time.perf_counter()
-                runs = await api.claim(1, 0)
+                runs = await api.claim(1, 0, start=True)
                 elapsed = time.perf_counter() - started
                 if not runs:
                     return
                 samples.append(elapsed)
                 for run in runs:
                     claimed.append(run.id)
-                    await api.started(run.id)
                     await api.complete(
                         run.id, result_text=None, result_data={"echo": run.input}, usage=None
                     )

@@ -110,3 +110,22 @@ async def test_a_waiting_claim_wakes_for_a_run_queued_by_another_instance(
         session = await b.orchestration.trees.start(NS, ADMIN, "echoer", {"prompt": "x"})
         [run] = await asyncio.wait_for(waiter, 20)
         assert run.session_id == session.id
+
+
+async def test_unmatchable_runs_at_the_head_never_hide_a_matchable_one(core: Roundtable) -> None:
+    """The claim filters by demands in the database: hundreds of runs no runner matches
+    queued first do not starve the plain run queued behind them."""
+    await blueprint(core, "plain")
+    await blueprint(core, "exotic", demands=["quantum"])
+    await blueprint(core, "gpu-arm", demands=["arm", "gpu"])
+    trees = core.orchestration.trees
+    for i in range(300):
+        await trees.start(NS, ADMIN, "exotic", {"prompt": f"x{i}"})
+    arm = await trees.start(NS, ADMIN, "gpu-arm", {"prompt": "arm"})
+    plain = await trees.start(NS, ADMIN, "plain", {"prompt": "p"})
+    [got] = await (await runner(core, name="plain", capacity=4)).claim(4)
+    assert got.session_id == plain.id
+    gpu_linux = await runner(core, name="gpu-linux", tags=["gpu", "linux"], capacity=4)
+    assert await gpu_linux.claim(4) == []  # demands arm too
+    [got] = await (await runner(core, name="gpu-arm", tags=["arm", "gpu", "x"])).claim(4)
+    assert got.session_id == arm.id

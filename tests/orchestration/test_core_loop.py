@@ -96,3 +96,32 @@ async def test_sync_mode_waits_for_the_result(core: Roundtable) -> None:
     await worker
     assert session.status == "idle" and session.result_text == "done"
     assert session.timed_out is False
+
+
+async def test_sync_mode_sees_a_failure_and_times_out_with_the_session_as_it_is(
+    core: Roundtable,
+) -> None:
+    """`sync` subscribes before the session exists and reads it only when an event says it is
+    no longer busy (or at the deadline): a failure ends the wait, and a run nobody claims
+    returns the pending session with `timed_out`."""
+    import asyncio
+
+    await blueprint(core)
+    r1 = await runner(core)
+
+    async def work() -> None:
+        [run] = await r1.claim(wait=5)
+        await r1.fail(run.id, code="nope")
+
+    worker = asyncio.create_task(work())
+    trees = core.orchestration.trees
+    failed = await trees.start(
+        NS, ADMIN, "echoer", {"prompt": "p"}, mode=Mode.SYNC, wait_seconds=10
+    )
+    await worker
+    assert failed.status == "failed" and failed.timed_out is False
+    assert failed.error is not None and failed.error["code"] == "nope"
+    waiting = await trees.start(
+        NS, ADMIN, "echoer", {"prompt": "q"}, mode=Mode.SYNC, wait_seconds=0.3
+    )
+    assert waiting.status == "pending" and waiting.timed_out is True

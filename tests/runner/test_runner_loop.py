@@ -40,6 +40,8 @@ class Protocol:
         self.refuse_start: set[str] = set()  # ... and whose `started` report too
         self.down = False
         self.calls: list[str] = []
+        self.batches = True  # False: an older server, without `reports`
+        self.batch_sizes: list[int] = []
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -62,15 +64,27 @@ class Protocol:
             return httpx.Response(
                 200, json={"stop": sorted(self.stop), "runs_renewed": body["running"]}
             )
-        run_id = parts[2]
+        if what == "reports":
+            if not self.batches:
+                return httpx.Response(404, json={"detail": "Not Found"})
+            self.batch_sizes.append(len(body["reports"]))
+            results = []
+            for item in body["reports"]:
+                kind = next(key for key in item if key != "run_id")
+                results.append(self._report(item["run_id"], kind, item[kind]))
+            return httpx.Response(200, json={"results": results})
+        result = self._report(parts[2], what, body)
+        if result.get("error"):
+            return httpx.Response(409, json={**result["error"], "status": 409})
+        return httpx.Response(200, json={"stop": parts[2] in self.stop, "id": parts[2]})
+
+    def _report(self, run_id: str, what: str, body: Any) -> dict[str, Any]:
         if run_id in self.refuse and (what != "started" or run_id in self.refuse_start):
-            return httpx.Response(
-                409, json={"code": "conflict", "detail": "run is not yours", "status": 409}
-            )
+            return {"run_id": run_id, "error": {"code": "conflict", "message": "not yours"}}
         self.reports.append((run_id, what))
         if what == "complete":
             self.results[run_id] = body["result_data"]
-        return httpx.Response(200, json={"stop": run_id in self.stop, "id": run_id})
+        return {"run_id": run_id, "status": what}
 
     def outcomes(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -113,6 +127,33 @@ async def test_claims_runs_reports_each_once_and_unregisters() -> None:
     assert all(outcomes[f"run-{n}"] == ["started", "progress", "complete"] for n in range(5))
     assert protocol.results["run-3"] == {"echo": {"prompt": "p3"}}
     assert protocol.calls[-1] == "delete"
+
+
+async def test_runs_ending_together_are_reported_in_one_call() -> None:
+    protocol = Protocol()
+    protocol.queue = [run_json(n) for n in range(12)]
+    r = runner(protocol, capacity=12)
+    task = asyncio.create_task(r.run())
+    await until(lambda: len(protocol.results) == 12)
+    r.request_stop()
+    await asyncio.wait_for(task, 10)
+    assert sum(protocol.batch_sizes) == 12 and len(protocol.batch_sizes) < 12
+    assert all(protocol.outcomes()[f"run-{n}"] == ["started", "complete"] for n in range(12))
+
+
+async def test_an_older_server_without_batched_reports_gets_single_reports() -> None:
+    protocol = Protocol()
+    protocol.batches = False
+    protocol.queue = [run_json(n) for n in range(4)]
+    protocol.refuse = {"run-2"}
+    r = runner(protocol, capacity=4)
+    task = asyncio.create_task(r.run())
+    await until(lambda: len(protocol.results) == 3)
+    r.request_stop()
+    await asyncio.wait_for(task, 10)
+    assert protocol.calls.count("reports") == 1  # tried once, then one report per call
+    assert protocol.calls.count("complete") == 4
+    assert sorted(protocol.results) == ["run-0", "run-1", "run-3"]
 
 
 async def test_outcome_reported_after_an_outage() -> None:

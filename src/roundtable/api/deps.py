@@ -13,7 +13,9 @@ from roundtable.errors import PermissionDenied
 from roundtable.runtime import Roundtable
 
 
-def get_core(request: Request) -> Roundtable:
+async def get_core(request: Request) -> Roundtable:
+    """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool (a thread
+    hand-off on every request)."""
     core: Roundtable = request.app.state.core
     return core
 

@@ -18,7 +18,7 @@ from roundtable.orchestration.models import (
     StopReply,
     Strict,
 )
-from roundtable.orchestration.queue import Complete, Fail, Progress
+from roundtable.orchestration.queue import Complete, Fail, Progress, ReportOutcome, Reports
 from roundtable.orchestration.runners import RegisterRunner
 
 router = APIRouter(prefix="/api/v1/runners", tags=["runners"], dependencies=[Depends(bounded_body)])
@@ -101,6 +101,18 @@ async def run_fail(runner_id: str, run_id: str, body: Fail, core: Core, caller: 
 @router.post("/{runner_id}/runs/{run_id}/stopped")
 async def run_stopped(runner_id: str, run_id: str, core: Core, caller: Caller) -> Run:
     return await core.orchestration.queue.finish(caller, runner_id, run_id, RunStatus.STOPPED)
+
+
+class ReportsReply(BaseModel):
+    results: list[ReportOutcome]
+
+
+@router.post("/{runner_id}/reports")
+async def run_reports(runner_id: str, body: Reports, core: Core, caller: Caller) -> ReportsReply:
+    """Several runs' ends (complete / fail / stopped) in one call and one transaction; each
+    result is the run's status after it, or that report's refusal (the others still count)."""
+    results = await core.orchestration.queue.finish_many(caller, runner_id, body.reports)
+    return ReportsReply(results=results)
 
 
 class UpstreamTokenRequest(BaseModel):

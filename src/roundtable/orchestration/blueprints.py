@@ -34,10 +34,15 @@ def _info(row: Any, changed: bool = False) -> BlueprintInfo:
     )
 
 
+#: Parsed blueprint versions kept per service (a version never changes once written).
+SPECS = 1024
+
+
 class BlueprintService:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.registry = Registry()
+        self._specs: dict[tuple[str, str, int], BlueprintSpec] = {}
 
     async def apply(
         self, namespace: str, spec: BlueprintSpec, expected_version: int | None = None
@@ -121,7 +126,12 @@ class BlueprintService:
         return row
 
     async def version(self, conn: Conn, namespace: str, name: str, version: int) -> BlueprintSpec:
-        """The spec a session was started with (kept after later edits and deletion)."""
+        """The spec a session was started with (kept after later edits and deletion). A
+        version is immutable (numbers are never reused), so its parsed spec is cached."""
+        key = (namespace, name, version)
+        cached = self._specs.get(key)
+        if cached is not None:
+            return cached
         spec = await conn.scalar(
             select(BV.c.spec).where(
                 BV.c.namespace == namespace, BV.c.name == name, BV.c.version == version
@@ -129,7 +139,11 @@ class BlueprintService:
         )
         if spec is None:
             raise NotFound(f"no version {version} of blueprint {name!r}", blueprint=name)
-        return BlueprintSpec.model_validate(spec)
+        parsed = BlueprintSpec.model_validate(spec)
+        if len(self._specs) >= SPECS:
+            self._specs.clear()
+        self._specs[key] = parsed
+        return parsed
 
     async def list(self, namespace: str) -> list[BlueprintInfo]:
         async with self.db.read() as conn:

@@ -13,17 +13,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from pydantic import Field
-from sqlalchemy import Select, func, literal_column, select, update
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from roundtable import metrics
 from roundtable.auth.tokens import AUDIENCE, Principal, RunScope, TokenService
 from roundtable.config import Settings
-from roundtable.errors import ConflictError, NotFound, PermissionDenied
+from roundtable.errors import ConflictError, InvalidInput, NotFound, PermissionDenied
 from roundtable.events.filters import EventFilter
 from roundtable.events.service import EventService
 from roundtable.ids import utcnow
@@ -40,7 +52,7 @@ from roundtable.orchestration.models import (
     Strict,
     TreeStatus,
 )
-from roundtable.orchestration.runners import GONE, ONLINE, own_runner
+from roundtable.orchestration.runners import DEREGISTERED, GONE, ONLINE, own_runner
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn, Database
@@ -50,11 +62,22 @@ from roundtable.validation import check_text
 R = tables.runs
 S = tables.sessions
 RN = tables.runners
-#: Pending rows examined per claim (the head of the queue for the runner's executors).
-SCAN = 200
 MAX_CLAIM = 64
+#: Runners whose shape (namespace, executors, tags, capacity) is cached, and parsed blueprint
+#: versions; each cache is cleared when full.
+SHAPES = 10_000
 #: A long-polling claim checks this often (seconds) whether its client is still there.
 DISCONNECT_CHECK = 1.0
+
+
+@dataclass(frozen=True)
+class RunnerShape:
+    """A runner's registration, which never changes (a new registration is a new runner)."""
+
+    namespace: str
+    executors: list[str]
+    tags: list[str]
+    capacity: int
 
 
 class Usage(Strict):
@@ -79,6 +102,40 @@ class Fail(Strict):
     retryable: bool = False
 
 
+class Report(Strict):
+    """One run's end in a batch of reports: exactly one of `complete`, `fail`, `stopped`."""
+
+    run_id: str = Field(min_length=1, max_length=64)
+    complete: Complete | None = None
+    fail: Fail | None = None
+    stopped: bool = False
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> Report:
+        if (self.complete is not None) + (self.fail is not None) + self.stopped != 1:
+            raise ValueError("give exactly one of complete, fail, stopped")
+        return self
+
+    @property
+    def status(self) -> RunStatus:
+        if self.complete is not None:
+            return RunStatus.COMPLETED
+        return RunStatus.FAILED if self.fail is not None else RunStatus.STOPPED
+
+
+class Reports(Strict):
+    reports: list[Report] = Field(min_length=1, max_length=MAX_CLAIM)
+
+
+class ReportOutcome(BaseModel):
+    """How one report of a batch went: the run's status after it, or the refusal (the same
+    error a single report would have got, in its wire form)."""
+
+    run_id: str
+    status: str | None = None
+    error: dict[str, Any] | None = None
+
+
 class ProgressItem(Strict):
     kind: str = Field(min_length=1, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict)
@@ -88,22 +145,39 @@ class Progress(Strict):
     events: list[ProgressItem] = Field(default_factory=list, max_length=100)
 
 
-def candidates(conn: Conn, namespace: str, executors: list[str]) -> Select[Any]:
-    """The head of the queue for these executors, locked so concurrent claimers skip it
-    (PostgreSQL); SQLite's writer lock already makes the whole claim exclusive."""
+def demands_met(backend: str, tags: list[str]) -> ColumnElement[bool]:
+    """A run's demands are a subset of `tags`, in SQL: a claim filters by demands in the
+    database, so runs no runner matches never hide matchable ones queued behind them."""
+    if backend == "postgresql":
+        return R.c.demands.op("<@")(bindparam(None, sorted(tags), type_=JSONB))
+    each = func.json_each(R.c.demands).table_valued("value")
+    return ~exists(select(literal(1)).select_from(each).where(each.c.value.notin_(sorted(tags))))
+
+
+def pending_for(backend: str, namespace: str, executors: list[str], tags: list[str]) -> Any:
+    """The conditions of a pending run a runner with these executors and tags may claim."""
+    return (
+        R.c.namespace == namespace,
+        # A literal, not a parameter, so PostgreSQL's generic plans still match the
+        # partial index `ix_runs_queue` (WHERE status = 'pending').
+        R.c.status == literal_column("'pending'"),
+        R.c.executor.in_(executors),
+        demands_met(backend, tags),
+    )
+
+
+def candidates(conn: Conn, runner: Any, limit: int) -> Select[Any]:
+    """The oldest `limit` runs of the highest priority this runner matches (executor and
+    demands), locked so concurrent claimers skip them (PostgreSQL); SQLite's writer lock
+    already makes the whole claim exclusive."""
+    backend = backend_of(conn)
     query = (
         select(R)
-        .where(
-            R.c.namespace == namespace,
-            # A literal, not a parameter, so PostgreSQL's generic plans still match the
-            # partial index `ix_runs_queue` (WHERE status = 'pending').
-            R.c.status == literal_column("'pending'"),
-            R.c.executor.in_(executors),
-        )
+        .where(*pending_for(backend, runner.namespace, runner.executors, runner.tags))
         .order_by(R.c.priority.desc(), R.c.created_at, R.c.id)
-        .limit(SCAN)
+        .limit(limit)
     )
-    if backend_of(conn) == "postgresql":
+    if backend == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return query
 
@@ -122,6 +196,8 @@ class QueueService:
         self.tokens = tokens
         self.journal = journal
         self.events = events
+        self._shapes: dict[str, RunnerShape] = {}
+        self._specs: dict[tuple[str, str, int], BlueprintSpec] = {}
 
     @property
     def lease(self) -> timedelta:
@@ -151,12 +227,11 @@ class QueueService:
         """
         max_runs = max(1, min(max_runs, MAX_CLAIM))
         wait = min(max(wait, 0.0), self.settings.max_wait_seconds)
-        async with self.db.read() as conn:
-            runner = await own_runner(conn, principal, runner_id)
+        namespace = (await self._shape(principal, runner_id)).namespace
         deadline = time.monotonic() + wait
         if wait == 0:
             return await self._try_claim(principal, runner_id, max_runs, start)
-        wanted = EventFilter.build(namespace=runner.namespace, types=list(ev.CLAIMABLE))
+        wanted = EventFilter.build(namespace=namespace, types=list(ev.CLAIMABLE))
         async with self.events.subscribe(wanted) as sub:
             while True:
                 if disconnected is not None and await disconnected():
@@ -185,30 +260,53 @@ class QueueService:
             lambda conn: self._claim_in(conn, principal, runner_id, max_runs, start)
         )
 
+    async def _shape(self, principal: Principal, runner_id: str) -> RunnerShape:
+        """What never changes about a runner after it registered (cached): no read per claim."""
+        if not principal.admin and principal.runner_id != runner_id:
+            raise PermissionDenied("only the runner's own token (or the admin) may act for it")
+        shape = self._shapes.get(runner_id)
+        if shape is None:
+            async with self.db.read() as conn:
+                runner = await own_runner(conn, principal, runner_id, live=True)
+            shape = RunnerShape(
+                runner.namespace, list(runner.executors), list(runner.tags), int(runner.capacity)
+            )
+            if len(self._shapes) >= SHAPES:
+                self._shapes.clear()
+            self._shapes[runner_id] = shape
+        return shape
+
     async def _worth_claiming(self, principal: Principal, runner_id: str) -> bool:
-        """A read (no write lock, no write transaction) that rules out claims that would find
-        nothing: no pending run for the runner's executors, or no free capacity. Every waiting
-        runner wakes on every queued run, and most of those attempts are empty; only the others
-        take the writer. The claim transaction re-checks everything it relies on."""
+        """One read (no write lock, no write transaction) that rules out claims that would find
+        nothing: no pending run this runner matches, or no free capacity. Every waiting runner
+        wakes on every queued run, and most of those attempts are empty; only the others take
+        the writer. The claim transaction re-checks everything it relies on."""
+        shape = await self._shape(principal, runner_id)
         async with self.db.read() as conn:
-            runner = await own_runner(conn, principal, runner_id, live=True)
-            if runner.state != ONLINE:
-                return True  # the claim revives a runner the sweeper declared gone
-            pending = await conn.scalar(
-                select(R.c.id)
-                .where(
-                    R.c.namespace == runner.namespace,
-                    R.c.status == literal_column("'pending'"),
-                    R.c.executor.in_(runner.executors),
+            backend = backend_of(conn)
+            pending = exists(
+                select(R.c.id).where(
+                    *pending_for(backend, shape.namespace, shape.executors, shape.tags)
                 )
-                .limit(1)
             )
-            if pending is None:
-                return False
-            held = await conn.scalar(
-                select(func.count()).where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
+            held = (
+                select(func.count())
+                .where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
+                .scalar_subquery()
             )
-            return int(held or 0) < int(runner.capacity)
+            row = (
+                await conn.execute(
+                    select(RN.c.state, pending.label("pending"), held.label("held")).where(
+                        RN.c.id == runner_id
+                    )
+                )
+            ).first()
+            if row is None or row.state == DEREGISTERED:
+                await own_runner(conn, principal, runner_id, live=True)  # raises its error
+        assert row is not None
+        if row.state != ONLINE:
+            return True  # the claim revives a runner the sweeper declared gone
+        return bool(row.pending) and int(row.held or 0) < shape.capacity
 
     async def _claim_in(
         self, conn: Conn, principal: Principal, runner_id: str, max_runs: int, start: bool
@@ -232,8 +330,8 @@ class QueueService:
         if free <= 0:
             return []
         tags = set(runner.tags)
-        rows = (await conn.execute(candidates(conn, runner.namespace, runner.executors))).all()
-        chosen = [row for row in rows if set(row.demands) <= tags][:free]
+        rows = (await conn.execute(candidates(conn, runner, free))).all()
+        chosen = [row for row in rows if set(row.demands) <= tags]  # as the SQL filtered
         if chosen and backend_of(conn) == "postgresql":
             # Never wait for a session another transaction holds (a stop, a report): that
             # one may be waiting for these run rows. Its runs are claimed next time.
@@ -267,7 +365,6 @@ class QueueService:
             updated.update(status=RunStatus.RUNNING.value, started_at=tx.now)
         await conn.execute(update(R).where(R.c.id.in_(ids)).values(**updated))
         claimed: list[ClaimedRun] = []
-        specs: dict[tuple[str, int], BlueprintSpec] = {}  # versions never change
         for row in chosen:
             session = await flow.lock_session(tx, row.session_id)
             if session.status == TreeStatus.PENDING.value:
@@ -294,7 +391,7 @@ class QueueService:
             # the row as the UPDATE above left it, without reading it back
             fresh = {**row._mapping, **updated}
             flow.audit(tx, session, SimpleNamespace(**fresh), RunStatus.CLAIMED.value, None)
-            claimed.append(await self._claimed(conn, fresh, session, specs))
+            claimed.append(await self._claimed(conn, fresh, session))
         await tx.flush(self.journal.append_in)
         return claimed
 
@@ -303,14 +400,15 @@ class QueueService:
         conn: Conn,
         run: dict[str, Any],
         session: Any,
-        specs: dict[tuple[str, int], BlueprintSpec],
     ) -> ClaimedRun:
-        key = (session.blueprint, session.blueprint_version)
-        if key not in specs:
-            specs[key] = await flow.blueprint_version(
-                conn, session.namespace, session.blueprint, session.blueprint_version
-            )
-        spec = specs[key]
+        # a blueprint version never changes once written (numbers are never reused)
+        key = (session.namespace, session.blueprint, session.blueprint_version)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = await flow.blueprint_version(conn, *key)
+            if len(self._specs) >= SHAPES:
+                self._specs.clear()
+            self._specs[key] = spec
         token = self.tokens.mint_run(
             session.agent,
             session.namespace,
@@ -492,12 +590,28 @@ class QueueService:
     ) -> Run:
         tx = flow.Tx(conn, utcnow(), self.settings)
         run = await self._held(tx, principal, runner_id, run_id)
+        if not self._repeated(run, runner_id, status, complete):
+            await self._end(tx, run, complete, fail)
+            await tx.flush(self.journal.append_in)
+        row = (await conn.execute(select(R).where(R.c.id == run_id))).one()
+        return Run.model_validate(dict(row._mapping))
+
+    def _repeated(
+        self, run: Any, runner_id: str, status: RunStatus, complete: Complete | None
+    ) -> bool:
+        """True for a repeat of the end already recorded (a retry after a lost reply); raises
+        (before anything is written) when the run is not this runner's to end."""
         if run.runner_id == runner_id and (
             run.status == status.value or outputs.refused_completion(run, complete)
         ):  # issue 10: a repeated `complete` of an output already refused is a repeat too
-            return Run.model_validate(dict(run._mapping))
+            return True
         if run.runner_id != runner_id or run.status not in HELD:
             raise self._not_held(run, runner_id)
+        return False
+
+    async def _end(
+        self, tx: flow.Tx, run: Any, complete: Complete | None, fail: Fail | None
+    ) -> None:
         if fail is not None and fail.retryable and not run.stop_requested:
             await flow.requeue(
                 tx, run, f"retryable failure: {fail.error.code}", cause="retryable_failure"
@@ -521,6 +635,52 @@ class QueueService:
             await flow.finish_run(tx, run, RunStatus.FAILED.value, error=fail.error.model_dump())
         else:
             await flow.finish_run(tx, run, RunStatus.STOPPED.value)
-        await tx.flush(self.journal.append_in)
-        row = (await conn.execute(select(R).where(R.c.id == run_id))).one()
-        return Run.model_validate(dict(row._mapping))
+
+    async def finish_many(
+        self, principal: Principal, runner_id: str, reports: list[Report]
+    ) -> list[ReportOutcome]:
+        """Several runs' ends in ONE write transaction (a runner's fast runs end together):
+        each is what `finish` would record, with the same exactly-once rule. A report refused
+        (not this runner's run any more, deleted) is refused alone, before anything of it is
+        written; the others are recorded."""
+        ids = [check_text("run_id", report.run_id) for report in reports]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput("a batch reports each run once", field="reports")
+
+        async def work(conn: Conn) -> list[ReportOutcome]:
+            tx = flow.Tx(conn, utcnow(), self.settings)
+            await own_runner(conn, principal, runner_id)
+            # every run (and its session) locked first, in the global lock order
+            runs = {run.id: run for run in await flow.lock_runs(tx, ids)}
+            outcomes: list[ReportOutcome] = []
+            ended: list[str] = []
+            for report in reports:
+                run = runs.get(report.run_id)
+                if run is not None and ended:
+                    # an earlier end may have changed it (a parent's end stops its children)
+                    run = (await conn.execute(select(R).where(R.c.id == run.id))).first()
+                try:
+                    if run is None:
+                        raise NotFound(
+                            f"no run {report.run_id} (deleted?): stop working on it",
+                            run_id=report.run_id,
+                        )
+                    if self._repeated(run, runner_id, report.status, report.complete):
+                        outcomes.append(ReportOutcome(run_id=run.id, status=run.status))
+                        continue
+                except (NotFound, ConflictError) as error:
+                    outcomes.append(ReportOutcome(run_id=report.run_id, error=error.to_dict()))
+                    continue
+                await self._end(tx, run, report.complete, report.fail)
+                ended.append(run.id)
+                outcomes.append(ReportOutcome(run_id=run.id))
+            await tx.flush(self.journal.append_in)
+            if ended:
+                rows = await conn.execute(select(R.c.id, R.c.status).where(R.c.id.in_(ended)))
+                statuses = {row.id: row.status for row in rows}
+                for outcome in outcomes:
+                    if outcome.run_id in statuses and outcome.error is None:
+                        outcome.status = statuses[outcome.run_id]
+            return outcomes
+
+        return await self.db.retrying(work)

@@ -9,6 +9,7 @@ past its max children.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from roundtable.auth.tokens import Principal
 from roundtable.config import Settings
 from roundtable.errors import ConflictError, InvalidInput, NotFound, PermissionDenied
 from roundtable.events.filters import EventFilter
-from roundtable.events.service import Event, EventService
+from roundtable.events.service import Event, EventService, Subscription
 from roundtable.ids import utcnow, uuid7
 from roundtable.journal import projects
 from roundtable.journal.service import JournalService
@@ -112,6 +113,50 @@ class TreeService:
             parent_session_id = principal.scope.session_id
         if project is not None:
             check_name("project", project)
+        session_id = uuid7()
+        async with contextlib.AsyncExitStack() as stack:
+            # `sync` subscribes to the session's status BEFORE it exists, so the wait needs no
+            # read until an event says it is no longer busy (nothing can be missed meanwhile).
+            sub = (
+                await stack.enter_async_context(
+                    self.events.subscribe(self._status_filter(namespace, session_id))
+                )
+                if mode == Mode.SYNC
+                else None
+            )
+            session = await self._create(
+                namespace,
+                principal,
+                blueprint,
+                params,
+                session_id,
+                mode=mode,
+                parent_session_id=parent_session_id,
+                project=project,
+                on_parent_exit=on_parent_exit,
+                priority=priority,
+                output=output,
+            )
+            if sub is not None:
+                return await self.wait_one(namespace, session_id, wait_seconds, sub=sub)
+        return agent_session(session)
+
+    async def _create(
+        self,
+        namespace: str,
+        principal: Principal,
+        blueprint: str,
+        params: Any,
+        session_id: str,
+        *,
+        mode: Mode,
+        parent_session_id: str | None,
+        project: str | None,
+        on_parent_exit: OnParentExit | None,
+        priority: int,
+        output: OutputRequest | None,
+    ) -> Any:
+        """The session row and its first run, queued, in one write transaction."""
         async with self.db.write() as conn:
             tx = self.tx(conn)
             row = await self.blueprints.row(conn, namespace, blueprint)
@@ -124,8 +169,7 @@ class TreeService:
             spec = await self.blueprints.version(conn, namespace, blueprint, row.version)
             params = parameters.validate(spec.parameters_schema, params, blueprint)
             parent = None
-            depth, session_id = 0, uuid7()
-            root_id = session_id
+            depth, root_id = 0, session_id
             if parent_session_id is not None:
                 parent = await access.load(conn, namespace, parent_session_id, lock=True)
                 await access.authorize(conn, principal, parent)
@@ -178,9 +222,7 @@ class TreeService:
             session = (await conn.execute(select(S).where(S.c.id == session_id))).one()
             await flow.enqueue(tx, session, spec, "start", params, priority, request=output)
             await self.commit(tx)
-        if mode == Mode.SYNC:
-            return await self.wait_one(namespace, session_id, wait_seconds)
-        return agent_session(session)
+        return session
 
     async def _check_parent(self, conn: Conn, parent: Any, mode: Mode) -> None:
         """The tree limits (depth, children) and a parent able to have children."""
@@ -373,10 +415,34 @@ class TreeService:
 
     # -- waiting -------------------------------------------------------------------------------
 
-    async def wait_one(self, namespace: str, session_id: str, timeout: float) -> AgentSession:  # noqa: ASYNC109
-        """The session once it left pending/running, or as it is after `timeout`."""
+    def _status_filter(self, namespace: str, session_id: str | None) -> EventFilter:
+        return EventFilter.build(
+            namespace=namespace,
+            types=[ev.SESSION_STATUS, ev.SESSION_CREATED],
+            session_id=session_id,
+        )
+
+    async def wait_one(
+        self,
+        namespace: str,
+        session_id: str,
+        timeout: float,  # noqa: ASYNC109
+        *,
+        sub: Subscription | None = None,
+    ) -> AgentSession:
+        """The session once it left pending/running, or as it is after `timeout`. `sub`: a
+        subscription taken before the session was queued (it is known busy until an event)."""
+
+        def relevant(event: Event) -> bool:  # a move into a busy status cannot end the wait
+            return event.type == ev.SESSION_STATUS and event.payload.get("status") not in BUSY
+
         done, rows = await self._wait(
-            namespace, lambda c: self._rows(c, [session_id]), timeout, session_id=session_id
+            namespace,
+            lambda c: self._rows(c, [session_id]),
+            timeout,
+            session_id=session_id,
+            relevant=relevant,
+            sub=sub,
         )
         if not rows:
             raise NotFound(
@@ -446,6 +512,7 @@ class TreeService:
         *,
         session_id: str | None = None,
         relevant: Callable[[Event], bool] | None = None,
+        sub: Subscription | None = None,
     ) -> tuple[bool, list[Any]]:
         """Re-read when a relevant `session.status` event arrives, until no row is busy.
 
@@ -454,19 +521,21 @@ class TreeService:
         """
         timeout = min(max(timeout, 0.0), self.settings.max_wait_seconds)
         deadline = time.monotonic() + timeout
-        wanted = EventFilter.build(
-            namespace=namespace,
-            types=[ev.SESSION_STATUS, ev.SESSION_CREATED],
-            session_id=session_id,
-        )
-        async with self.events.subscribe(wanted) as sub:
-            stale = True
+        async with contextlib.AsyncExitStack() as stack:
+            # a subscription given by the caller predates the rows: they are busy until an event
+            stale = sub is None
+            if sub is None:
+                wanted = self._status_filter(namespace, session_id)
+                sub = await stack.enter_async_context(self.events.subscribe(wanted))
+            rows: list[Any] = []
+            done = fresh = False
             while True:
-                if stale:
+                remaining = deadline - time.monotonic()
+                if stale or (not fresh and remaining <= 0):
                     async with self.db.read() as conn:
                         rows = await read(conn)
-                done = all(r.status not in BUSY for r in rows)
-                remaining = deadline - time.monotonic()
+                    fresh = True
+                    done = all(r.status not in BUSY for r in rows)
                 if done or remaining <= 0:
                     return done, rows
                 try:

@@ -7,6 +7,7 @@ server is down, try again" from "the server said no, give up on this".
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +15,11 @@ import httpx
 
 from roundtable import tracing
 from roundtable.client.http import ServerUnreachable, error_from_response
+from roundtable.errors import RoundtableError, from_dict
 from roundtable.runner.protocol import ClaimedRun, HeartbeatReply, Registration, RunError, Usage
+
+#: Run ends sent in one `reports` call at most (the server's limit).
+MAX_REPORTS = 64
 
 
 class RunnerApi:
@@ -40,8 +45,15 @@ class RunnerApi:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
         self._register_token = token
+        #: Run ends waiting to go out in the next `reports` call, each with its caller's future.
+        self._ends: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        #: False once the server turned out not to know `reports` (an older one).
+        self.batch_reports = True
 
     async def aclose(self) -> None:
+        if self._sender is not None and not self._sender.done():
+            self._sender.cancel()
         await self._http.aclose()
 
     async def _call(
@@ -140,14 +152,69 @@ class RunnerApi:
             "result_data": result_data,
             "usage": usage.model_dump() if usage is not None else None,
         }
-        return dict(await self._call("POST", self._path("runs", run_id, "complete"), json=body))
+        return await self._end(run_id, "complete", body)
 
     async def fail(self, run_id: str, error: RunError, *, retryable: bool) -> dict[str, Any]:
         body = {"error": error.model_dump(), "retryable": retryable}
-        return dict(await self._call("POST", self._path("runs", run_id, "fail"), json=body))
+        return await self._end(run_id, "fail", body)
 
     async def stopped(self, run_id: str) -> dict[str, Any]:
-        return dict(await self._call("POST", self._path("runs", run_id, "stopped"), json={}))
+        return await self._end(run_id, "stopped", None)
+
+    async def _end(self, run_id: str, what: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """Report a run's end. Ends reported while a `reports` call is out wait and go together
+        in the next one (one request and one server transaction for many fast runs); each
+        caller gets its own run's answer or refusal, raised as the single report's would be."""
+        if not self.batch_reports:
+            return dict(await self._call("POST", self._path("runs", run_id, what), json=body or {}))
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._ends.append(({"run_id": run_id, what: True if body is None else body}, future))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_ends())
+        return await future
+
+    async def _send_ends(self) -> None:
+        while self._ends:
+            batch, self._ends = self._ends[:MAX_REPORTS], self._ends[MAX_REPORTS:]
+            try:
+                reply = await self._call(
+                    "POST", self._path("reports"), json={"reports": [item for item, _ in batch]}
+                )
+            except RoundtableError as error:
+                if type(error) is RoundtableError and error.data.get("status") in (404, 405):
+                    self.batch_reports = False  # an older server: one report per call
+                    for item, future in batch:
+                        try:
+                            result = await self._single(item)
+                        except RoundtableError as refused:
+                            if not future.done():
+                                future.set_exception(refused)
+                            continue
+                        if not future.done():
+                            future.set_result(result)
+                    continue
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            except BaseException as error:  # cancelled (shutdown) or a bug: nobody waits forever
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                raise
+            for (_, future), result in zip(batch, reply["results"], strict=True):
+                if future.done():
+                    continue
+                if result.get("error"):
+                    future.set_exception(from_dict(result["error"]))
+                else:
+                    future.set_result(dict(result))
+
+    async def _single(self, item: dict[str, Any]) -> dict[str, Any]:
+        run_id = item["run_id"]
+        what = next(key for key in item if key != "run_id")
+        body = item[what] if isinstance(item[what], dict) else {}
+        return dict(await self._call("POST", self._path("runs", run_id, what), json=body))
 
     async def upstream_token(self, run_id: str, audience: str) -> str:
         """A JWT for an upstream with `roundtable` auth (D12), minted by the server."""
