@@ -1,18 +1,21 @@
-"""Event delivery over SSE across two server instances on one PostgreSQL (issue 4).
+"""SSE fan-out: many readers of `/api/v1/events/stream` on a real `roundtable serve` (issue 16).
 
-Starts two `roundtable serve` processes on one PostgreSQL database (a throwaway server like the
-test suite's unless `--database-url` is given), connects `--subscribers` SSE readers split
-evenly across them (a light asyncio client over raw sockets, so the client is not the
-bottleneck), then runs phases in which writers append journal entries through both instances
-at a steady offered rate. Every event's latency is measured from its commit timestamp (the
-event's `ts`, taken inside the writing transaction) to its receipt by each subscriber.
+Starts `--instances` `roundtable serve` subprocesses (SQLite by default: one instance; on
+PostgreSQL, `--backend postgresql` uses a throwaway server like the test suite's unless
+`--database-url` is given, and may run two instances, readers split evenly). Connects
+`--subscribers` SSE readers over real HTTP connections, spread over `--client-processes` reader
+processes (light raw-socket clients: the point is to measure the server, so one client process
+must not be the bottleneck), then appends journal entries over HTTP at a steady, open-loop
+offered rate. Every event's latency runs from its timestamp (the event's `ts`, taken when its
+write starts, before it waits for the write lock) to its receipt by each reader. SQLite runs
+with `synchronous=NORMAL` by default (`--synchronous FULL` to include each write's fsync).
 
-A phase counts as sustained with no loss when every subscriber received every event of the
-phase exactly once, in id order, and no subscriber was dropped. Prints one JSON object:
-per phase the offered and achieved rate, delivery latency p50/p99, and loss; at the top the
-highest sustained rate.
+A phase has no loss when every reader received every event of the phase exactly once, in id
+order, and no reader was dropped. Prints one JSON object: per phase the offered and achieved
+rate, delivery latency p50/p99, lost deliveries, server CPU (seconds and share of one core),
+the readers' CPU, and how busy the machine was with other work.
 
-    python benchmarks/events_delivery.py [--subscribers 1000] [--rates 10,25,50,100]
+    python benchmarks/events_delivery.py [--subscribers 1000] [--rates 100] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import os
+import re
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,7 @@ from benchlib import (
     latency_ms,
     log,
     machine_info,
+    process_cpu_seconds,
     rounded,
     scratch_database,
     serve,
@@ -48,73 +55,174 @@ from benchlib import (
 STREAM = "/api/v1/events/stream"
 REPO = Path(__file__).resolve().parent.parent
 
+# -- reader processes ---------------------------------------------------------------------------
 
-@dataclass
-class Subscriber:
-    """One SSE connection: what it received in the current phase."""
+#: One event frame as the server writes it: id, type, then the JSON whose first fields are id, ts.
+_FRAME = re.compile(rb'id: (\d+)\nevent: ([a-z_.]+)\ndata: \{"(?:id":\d+,"ts":"([^"]+)")?')
 
-    server: Server
-    token: str
-    ids: list[int] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)
-    dropped: int = 0
-    last: int = 0
-    frames: int = 0
-    error: str | None = None
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+class Reader:
+    """One SSE connection (chunked HTTP/1.1); frames are parsed with one regex per chunk, and
+    each event's timestamp is parsed once per process, however many readers receive it."""
+
+    def __init__(self, url: str, token: str, stamps: dict[int, float]) -> None:
+        self.url, self.token, self.stamps = url, token, stamps
+        self.ids: list[int] = []
+        self.latencies: list[float] = []
+        self.dropped = False
+        self.error: str | None = None
+        self.ready = asyncio.Event()
 
     async def run(self, after: int) -> None:
-        """Read the stream until cancelled (chunked HTTP/1.1, SSE frames split on blank lines)."""
-        host, port = self.server.url.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port), limit=1 << 20)
+        host, port = self.url.removeprefix("http://").split(":")
         try:
-            request = (
+            reader, writer = await asyncio.open_connection(host, int(port), limit=1 << 20)
+        except OSError as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.ready.set()
+            return
+        try:
+            writer.write(
                 f"GET {STREAM} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                 f"Authorization: Bearer {self.token}\r\nAccept: text/event-stream\r\n"
-                f"Last-Event-ID: {after}\r\n\r\n"
+                f"Last-Event-ID: {after}\r\n\r\n".encode()
             )
-            writer.write(request.encode())
             head = await reader.readuntil(b"\r\n\r\n")
             if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(head.decode(errors="replace"))
-            buffer = b""
+                raise RuntimeError(head.decode(errors="replace")[:200])
             while True:
-                size_line = await reader.readline()
-                size = int(size_line.split(b";")[0], 16)
+                size = int((await reader.readline()).split(b";")[0], 16)
                 if size == 0:
                     return
                 chunk = await reader.readexactly(size + 2)
-                now = time.time()
-                buffer += chunk[:-2]
-                while b"\n\n" in buffer:
-                    frame, buffer = buffer.split(b"\n\n", 1)
-                    self._frame(frame, now)
+                self._chunk(chunk, time.time())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # reported in the result, not swallowed
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
+            self.ready.set()
             writer.close()
 
-    def _frame(self, frame: bytes, now: float) -> None:
-        if frame.startswith(b"retry:") or frame.startswith(b":"):
-            if b": subscribed" in frame:
-                self.ready.set()
-            return
-        self.frames += 1
-        if b"event: dropped" in frame:
-            self.dropped += 1
-            return
-        start = frame.index(b"id: ") + 4
-        event_id = int(frame[start : frame.index(b"\n", start)])
-        ts_at = frame.index(b'"ts":"') + 6
-        ts = frame[ts_at : frame.index(b'"', ts_at)].decode()
-        self.latencies.append(now - datetime.fromisoformat(ts).timestamp())
-        self.ids.append(event_id)
-        self.last = event_id
+    def _chunk(self, chunk: bytes, now: float) -> None:
+        if b": subscribed" in chunk:
+            self.ready.set()
+        for match in _FRAME.finditer(chunk):
+            kind = match.group(2)
+            if kind == b"dropped":
+                self.dropped = True
+                continue
+            if kind == b"resync":
+                continue
+            event_id = int(match.group(1))
+            stamp = self.stamps.get(event_id)
+            if stamp is None:
+                stamp = self.stamps[event_id] = datetime.fromisoformat(
+                    match.group(3).decode()
+                ).timestamp()
+            self.ids.append(event_id)
+            self.latencies.append(now - stamp)
 
-    def reset(self) -> None:
-        self.ids, self.latencies = [], []
+
+async def reader_process_main(
+    pipe: Connection, urls: list[str], token: str, count: int, first: int, after: int
+) -> None:
+    """Open `count` readers, then answer the coordinator's commands over `pipe`."""
+    stamps: dict[int, float] = {}
+    readers = [Reader(urls[(first + i) % len(urls)], token, stamps) for i in range(count)]
+    tasks: list[asyncio.Task[None]] = []
+    for start in range(0, count, 50):
+        batch = readers[start : start + 50]
+        tasks += [asyncio.create_task(r.run(after)) for r in batch]
+        await asyncio.wait_for(asyncio.gather(*(r.ready.wait() for r in batch)), 120)
+    loop = asyncio.get_running_loop()
+    pipe.send({"ready": True, "errors": sorted({r.error for r in readers if r.error})[:3]})
+    while True:
+        command, argument = await loop.run_in_executor(None, pipe.recv)
+        if command == "reset":
+            for r in readers:
+                r.ids, r.latencies = [], []
+            stamps.clear()
+            pipe.send(time.process_time())
+        elif command == "caught_up":
+            pipe.send(
+                sum(1 for r in readers if r.error or r.dropped or (r.ids and r.ids[-1] >= argument))
+            )
+        elif command == "report":
+            expected: list[int] = argument
+            wanted = set(expected)
+            pipe.send(
+                {
+                    "complete": sum(1 for r in readers if r.ids == expected),
+                    "lost": sum(len(wanted - set(r.ids)) for r in readers),
+                    "duplicates_or_disorder": sum(
+                        1 for r in readers if r.ids != sorted(set(r.ids))
+                    ),
+                    "dropped": sum(1 for r in readers if r.dropped),
+                    "failed": sum(1 for r in readers if r.error),
+                    "errors": sorted({r.error for r in readers if r.error})[:3],
+                    "latencies": [x for r in readers for x in r.latencies],
+                    "cpu_s": time.process_time(),
+                }
+            )
+        else:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            pipe.send(None)
+            return
+
+
+def reader_process(
+    pipe: Connection, urls: list[str], token: str, count: int, first: int, after: int
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, count + 256)), hard))
+    asyncio.run(reader_process_main(pipe, urls, token, count, first, after))
+
+
+class Readers:
+    """The reader processes, driven from the coordinator."""
+
+    def __init__(self, servers: list[Server], count: int, processes: int, after: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        urls = [s.url for s in servers]
+        self.pipes: list[Connection] = []
+        self.procs = []
+        share, extra = divmod(count, processes)
+        first = 0
+        for i in range(processes):
+            n = share + (1 if i < extra else 0)
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(
+                target=reader_process,
+                args=(theirs, urls, servers[0].admin_token, n, first, after),
+                daemon=True,
+            )
+            proc.start()
+            self.pipes.append(ours)
+            self.procs.append(proc)
+            first += n
+
+    def ask(self, command: str, argument: Any = None) -> list[Any]:
+        for pipe in self.pipes:
+            pipe.send((command, argument))
+        return [pipe.recv() for pipe in self.pipes]
+
+    def wait_ready(self) -> list[str]:
+        answers = [pipe.recv() for pipe in self.pipes]
+        return [e for a in answers for e in a["errors"]]
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ask("stop")
+        for proc in self.procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+
+
+# -- writers and phases -------------------------------------------------------------------------
 
 
 async def ids_after(server: Server, after: int = 0) -> list[int]:
@@ -179,63 +287,55 @@ async def write_phase(
 
 
 async def run_phase(
-    servers: list[Server],
-    subs: list[Subscriber],
-    rate: float,
-    args: argparse.Namespace,
+    servers: list[Server], readers: Readers, rate: float, args: argparse.Namespace
 ) -> dict[str, Any]:
-    for sub in subs:
-        sub.reset()
+    loop = asyncio.get_running_loop()
+    client_cpu = sum(await loop.run_in_executor(None, readers.ask, "reset"))
     first = await latest(servers[0])
-    interference = Interference(pids=[s.pid for s in servers])
+    server_cpu = [process_cpu_seconds(s.pid) for s in servers]
+    interference = Interference(
+        pids=[*(s.pid for s in servers), *(p.pid or 0 for p in readers.procs)]
+    )
     interference.start()
     written, achieved = await write_phase(servers, rate, args.seconds, args.writers)
     expected = await ids_after(servers[0], first)
     last = expected[-1] if expected else first
     deadline = time.monotonic() + args.drain_seconds
     while time.monotonic() < deadline:
-        if all(sub.last >= last or sub.dropped or sub.error for sub in subs):
+        done = sum(await loop.run_in_executor(None, readers.ask, "caught_up", last))
+        if done >= args.subscribers:
             break
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.2)
     drained_s = args.drain_seconds - max(0.0, deadline - time.monotonic())
     other = interference.report()
-    complete = sum(1 for sub in subs if sub.ids == expected)
-    samples = [x for sub in subs for x in sub.latencies]
+    server_cpu_s = sum(process_cpu_seconds(s.pid) for s in servers) - sum(server_cpu)
+    reports = await loop.run_in_executor(None, readers.ask, "report", expected)
+    samples = [x for r in reports for x in r["latencies"]]
+    complete = sum(r["complete"] for r in reports)
     result = {
         "offered_rate": rate,
         "achieved_write_rate": rounded(achieved, 1),
         "events": written,
         "events_in_table": len(expected),  # the appends, plus any event other features wrote
         "subscribers_complete": complete,
-        "subscribers_dropped": sum(1 for sub in subs if sub.dropped),
-        "subscribers_failed": sum(1 for sub in subs if sub.error),
+        "subscribers_dropped": sum(r["dropped"] for r in reports),
+        "subscribers_failed": sum(r["failed"] for r in reports),
+        "lost_deliveries": sum(r["lost"] for r in reports),
+        "duplicates_or_disorder": sum(r["duplicates_or_disorder"] for r in reports),
         "deliveries": len(samples),
         "deliveries_per_s": rounded(len(samples) / max(other["wall_s"], 1e-9), 1),
-        "no_loss": complete == len(subs),
+        "no_loss": complete == args.subscribers,
         "drain_after_writes_s": rounded(drained_s, 2),
         "latency_commit_to_receipt_ms": latency_ms(samples),
+        "server_cpu_s": rounded(server_cpu_s, 2),
+        "server_cpu_share_of_one_core": rounded(server_cpu_s / max(other["wall_s"], 1e-9), 3),
+        "readers_cpu_s": rounded(sum(r["cpu_s"] for r in reports) - client_cpu, 2),
         "interference": other,
     }
-    errors = {sub.error for sub in subs if sub.error}
+    errors = sorted({e for r in reports for e in r["errors"]})
     if errors:
-        result["errors"] = sorted(errors)[:5]
+        result["errors"] = errors[:5]
     return result
-
-
-async def connect_all(
-    servers: list[Server], count: int, after: int
-) -> tuple[list[Subscriber], list[asyncio.Task[None]]]:
-    """Connect in batches of 50, each batch subscribed before the next starts."""
-    subs = [
-        Subscriber(server=servers[i % len(servers)], token=servers[0].admin_token)
-        for i in range(count)
-    ]
-    tasks: list[asyncio.Task[None]] = []
-    for first in range(0, count, 50):
-        batch = subs[first : first + 50]
-        tasks += [asyncio.create_task(sub.run(after)) for sub in batch]
-        await asyncio.wait_for(asyncio.gather(*(sub.ready.wait() for sub in batch)), 120)
-    return subs, tasks
 
 
 async def measure(servers: list[Server], args: argparse.Namespace) -> dict[str, Any]:
@@ -246,29 +346,41 @@ async def measure(servers: list[Server], args: argparse.Namespace) -> dict[str, 
         )
         r.raise_for_status()
     start = await latest(servers[0])
-    log(f"connecting {args.subscribers} subscribers across {len(servers)} instances")
+    log(
+        f"connecting {args.subscribers} readers to {len(servers)} instance(s) from "
+        f"{args.client_processes} processes"
+    )
     t0 = time.perf_counter()
-    subs, tasks = await connect_all(servers, args.subscribers, start)
-    connect_s = time.perf_counter() - t0
+    readers = Readers(servers, args.subscribers, args.client_processes, start)
+    loop = asyncio.get_running_loop()
     phases = []
-    for rate in args.rates:
-        log(f"phase: {rate:g} events/s for {args.seconds:g}s")
-        phase = await run_phase(servers, subs, rate, args)
-        log(
-            f"  no_loss={phase['no_loss']} p50={phase['latency_commit_to_receipt_ms'].get('p50')}"
-            f" p99={phase['latency_commit_to_receipt_ms'].get('p99')} ms"
-        )
-        phases.append(phase)
-        if not phase["no_loss"] or phase["subscribers_failed"]:
-            break
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        errors = await loop.run_in_executor(None, readers.wait_ready)
+        if errors:
+            raise RuntimeError(f"readers failed to connect: {errors}")
+        connect_s = time.perf_counter() - t0
+        if args.wait_quiet:
+            wait_quiet(args.wait_quiet)
+        for rate in args.rates:
+            log(f"phase: {rate:g} events/s for {args.seconds:g}s")
+            phase = await run_phase(servers, readers, rate, args)
+            log(
+                f"  no_loss={phase['no_loss']} lost={phase['lost_deliveries']} "
+                f"p50={phase['latency_commit_to_receipt_ms'].get('p50')} "
+                f"p99={phase['latency_commit_to_receipt_ms'].get('p99')} ms "
+                f"server_cpu={phase['server_cpu_share_of_one_core']}"
+            )
+            phases.append(phase)
+            if not phase["no_loss"] or phase["subscribers_failed"]:
+                break
+    finally:
+        await loop.run_in_executor(None, readers.close)
     sustained = [p for p in phases if p["no_loss"]]
     best = max(sustained, key=lambda p: p["achieved_write_rate"]) if sustained else None
     return {
         "subscribers": args.subscribers,
         "instances": len(servers),
+        "client_processes": args.client_processes,
         "connect_all_s": rounded(connect_s, 2),
         "phases": phases,
         "sustained_events_per_s_no_loss": best["achieved_write_rate"] if best else 0,
@@ -278,11 +390,15 @@ async def measure(servers: list[Server], args: argparse.Namespace) -> dict[str, 
 
 
 @contextlib.asynccontextmanager
-async def postgres(database_url: str | None) -> Any:
-    """The given server's scratch database, or a throwaway PostgreSQL like the tests use."""
-    if database_url is not None:
-        async with scratch_database(database_url) as url:
-            yield url, "given"
+async def database(args: argparse.Namespace) -> AsyncIterator[tuple[str | None, str]]:
+    """None (SQLite in the data directory), the given server's scratch database, or a
+    throwaway PostgreSQL like the tests use."""
+    if args.backend == "sqlite":
+        yield None, "sqlite"
+        return
+    if args.database_url is not None:
+        async with scratch_database(args.database_url) as url:
+            yield url, "postgresql (given)"
         return
     sys.path.insert(0, str(REPO))
     from tests import pg  # the test suite's throwaway server (fsync off)
@@ -290,45 +406,48 @@ async def postgres(database_url: str | None) -> Any:
     server = pg.start()
     try:
         async with scratch_database(server.url("postgres")) as url:
-            yield url, "throwaway (initdb, fsync=off, synchronous_commit=off)"
+            yield url, "postgresql (throwaway: initdb, fsync=off, synchronous_commit=off)"
     finally:
         server.stop()
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, args.subscribers * 2 + 1024))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-    async with postgres(args.database_url) as (url, pg_kind):
+    async with database(args) as (url, kind):
         with temp_data_dir("events", keep=args.keep) as data_dir:
             env = {
                 "ROUNDTABLE_DATA_DIR": str(data_dir),
-                "ROUNDTABLE_DATABASE_URL": url,
                 "ROUNDTABLE_WRITE_RATE_PER_SECOND": "1000000",
                 "ROUNDTABLE_WRITE_BURST": "1000000",
                 "ROUNDTABLE_EVENT_QUEUE_SIZE": str(args.queue_size),
+                "ROUNDTABLE_SQLITE_SYNCHRONOUS": args.synchronous,
             }
-            with serve(env) as one, serve(env) as two:
-                if args.wait_quiet:
-                    wait_quiet(args.wait_quiet)
-                result = await measure([one, two], args)
-                result["postgresql"] = pg_kind
+            if url is not None:
+                env["ROUNDTABLE_DATABASE_URL"] = url
+            with contextlib.ExitStack() as stack:
+                servers = [stack.enter_context(serve(env)) for _ in range(args.instances)]
+                result = await measure(servers, args)
+                result["database"] = kind
                 return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument(
         "--database-url",
         default=None,
-        help="PostgreSQL server to use "
-        "(a scratch database is made there); default: a throwaway server",
+        help="PostgreSQL server to use (a scratch database is made there); default: a "
+        "throwaway server",
+    )
+    parser.add_argument(
+        "--instances", type=int, default=1, help="servers on the database (PostgreSQL only: >1)"
     )
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument(
-        "--rates",
-        default="10,25,50,100",
-        help="offered write rates (events/s), comma-separated, tried in order",
+        "--client-processes", type=int, default=4, help="processes the readers are spread over"
+    )
+    parser.add_argument(
+        "--rates", default="100", help="offered write rates (events/s), comma-separated, in order"
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument(
@@ -341,18 +460,27 @@ def main() -> None:
         "--drain-seconds",
         type=float,
         default=60.0,
-        help="after a phase's writes, how long subscribers may take to catch up",
+        help="after a phase's writes, how long readers may take to catch up",
+    )
+    parser.add_argument(
+        "--synchronous",
+        default="NORMAL",
+        choices=("NORMAL", "FULL"),
+        help="the SQLite server's durability: the fan-out is measured here, not the fsync of "
+        "each write (an event's ts is taken before its transaction waits for the write lock)",
     )
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--wait-quiet", type=float, default=0.0)
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r]
+    if args.backend == "sqlite" and args.instances != 1:
+        parser.error("--instances > 1 needs --backend postgresql (SQLite: one server)")
     started = time.time()
     result = asyncio.run(main_async(args))
     emit(
         {
             "benchmark": "events_delivery",
-            "backend": "postgresql",
+            "backend": args.backend,
             "parameters": {k: v for k, v in vars(args).items() if k != "database_url"},
             "machine": machine_info(),
             "pid": os.getpid(),

@@ -170,3 +170,49 @@ async def test_bad_resume_points_and_limits_are_refused(core: Roundtable) -> Non
             await core.events.read(flt, 0, limit)
         with pytest.raises(InvalidInput):
             await core.events.wait(flt, 0, 0, limit)
+
+
+async def test_ready_takes_a_live_batch_in_one_call_and_ends_with_dropped(
+    settings: Settings,
+) -> None:
+    async with (
+        small_queue_core(settings, 5) as core,
+        core.events.subscribe(EventFilter.build(types=["test.*"])) as sub,
+    ):
+        assert sub.ready(64) == []
+        ids = await write_events(core, 4)
+        await until(lambda: core.events.bus.position >= ids[-1], "the bus to fan out")
+        first = await sub.next(30)
+        assert isinstance(first, Event)
+        batch = sub.ready(2) + sub.ready(64)
+        assert [first.id] + [e.id for e in batch if isinstance(e, Event)] == ids
+        assert sub.ready(64) == [] and sub.horizon >= ids[-1]
+        more = await write_events(core, 9)  # overflows the queue of 5: dropped
+        await until(lambda: core.events.bus.position >= more[-1], "the bus to fan out")
+        assert sub.ready(64) == [Dropped(resume_after=ids[-1])]
+        with pytest.raises(StopAsyncIteration):
+            await sub.next(0)
+
+
+async def test_bus_paces_fan_out_by_subscriber_count(settings: Settings) -> None:
+    window = {"event_fanout_window_seconds": 0.05}
+    async with Roundtable.open(settings.model_copy(update=window), sweeper=False) as core:
+        bus = core.events.bus
+        assert bus.pace() == 0  # nobody listens: no pacing
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(10):
+                await stack.enter_async_context(core.events.subscribe(EventFilter()))
+            assert 0 < bus.pace() < 0.05  # a few readers: microseconds
+            # Paced or not, a burst arrives whole and in order.
+            sub = await stack.enter_async_context(core.events.subscribe(EventFilter()))
+            ids = await write_events(core, 5)
+            got = [await sub.next(30)]
+            await until(lambda: bus.position >= ids[-1], "the bus to fan out")
+            got += sub.ready(64)
+            assert [e.id for e in got if isinstance(e, Event)] == ids
+    off = {"event_fanout_window_seconds": 0.0}
+    async with (
+        Roundtable.open(settings.model_copy(update=off), sweeper=False) as core,
+        core.events.subscribe(EventFilter()),
+    ):
+        assert core.events.bus.pace() == 0

@@ -132,6 +132,8 @@ _FRAMES: OrderedDict[int, tuple[Event, bytes]] = OrderedDict()
 _FRAME_CACHE_SIZE = 4096
 #: A burst already queued for a client is sent as one write of at most this many bytes.
 BATCH_BYTES = 64 * 1024
+#: Live items taken from a subscription per synchronous call while filling one write.
+READY_BATCH = 64
 
 
 def frame(item: StreamItem) -> bytes:
@@ -162,19 +164,23 @@ async def _stream(core: Roundtable, filter: EventFilter, after: int | None) -> A
             if item is None:
                 yield b": heartbeat\n\n"
                 continue
-            # Whatever else is already waiting goes out in the same write.
+            # Whatever else is already waiting goes out in the same write: live items are
+            # taken in one synchronous call, their frames encoded once per event for everyone.
             chunk = [frame(item)]
             size = len(chunk[0])
             while not isinstance(item, Dropped) and size < BATCH_BYTES:
-                try:
-                    next_item = await sub.next(timeout=0)
-                except StopAsyncIteration:
-                    break
-                if next_item is None:
-                    break
-                item = next_item
-                chunk.append(frame(item))
-                size += len(chunk[-1])
+                more = sub.ready(READY_BATCH)
+                if not more:
+                    try:
+                        next_item = await sub.next(timeout=0)  # still reading the backlog
+                    except StopAsyncIteration:
+                        break
+                    if next_item is None:
+                        break
+                    more = [next_item]
+                for item in more:
+                    chunk.append(frame(item))
+                    size += len(chunk[-1])
             yield b"".join(chunk)
             if isinstance(item, Dropped):
                 return

@@ -5,6 +5,12 @@ each new event once. The fetcher sleeps until woken: by a local commit (`Databas
 by another process (PostgreSQL NOTIFY, SQLite `data_version` poll; events/wakeup.py) or by a
 safety timer every `event_fallback_poll_seconds`. It starts on the first subscription, so a
 process that never waits for events (e.g. most `roundtable mcp` agents) pays nothing.
+
+Fan-out cost is per reader wake-up, not per event: waking 1,000 SSE readers for every one of
+100 commits a second would cost ~100,000 task switches and socket writes a second. So under a
+steady stream the bus paces itself: after fanning out, the next fan-out waits until
+min(`event_fanout_window_seconds`, PACE_PER_SUBSCRIBER x subscribers) has passed, and what
+arrived meanwhile reaches each reader as one batch (one write). A quiet bus fans out at once.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ log = logging.getLogger("roundtable.events")
 
 #: Rows per fetch; a burst larger than this is read in several pages.
 PAGE = 1000
+#: Pacing per live subscriber (see the module docstring): 1,000 subscribers -> 50 ms at most.
+PACE_PER_SUBSCRIBER = 50e-6
 #: Session roots remembered for `tree` filters (the cache is emptied when it would grow past).
 ROOT_CACHE_SIZE = 100_000
 
@@ -53,6 +61,8 @@ class EventBus:
         self._tree_subscribers = 0
         #: Session id -> its tree's root id (a session's root never changes), bounded.
         self._roots: dict[str, str] = {}
+        #: Loop time of the last fan-out (for pacing).
+        self._last_fanout = float("-inf")
 
     @property
     def subscriber_count(self) -> int:
@@ -141,9 +151,21 @@ class EventBus:
             await asyncio.sleep(seconds)
             self.wake()
 
+    def pace(self) -> float:
+        """The least time between two fan-outs now (0: fan out every wake at once)."""
+        return min(
+            self.settings.event_fanout_window_seconds,
+            PACE_PER_SUBSCRIBER * self.subscriber_count,
+        )
+
     async def _fetch_forever(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
+            wait = self._last_fanout + self.pace() - loop.time()
+            if wait > 0:
+                # Let the commits of the next few milliseconds join this fan-out.
+                await asyncio.sleep(wait)
             self._wake.clear()
             try:
                 await self._catch_up()
@@ -191,6 +213,7 @@ class EventBus:
 
     def _dispatch(self, batch: list[Event]) -> None:
         """Fan out in id order and advance the position, without yielding to the loop."""
+        self._last_fanout = asyncio.get_running_loop().time()
         now = utcnow()
         for event in batch:
             if event.id <= self.position:

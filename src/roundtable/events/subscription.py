@@ -138,6 +138,24 @@ class Subscription:
             self._cursor = cursor
         return await self._next_live(timeout)
 
+    def ready(self, limit: int) -> list[StreamItem]:
+        """Up to `limit` live items available without waiting, in order (possibly ending with
+        `Dropped`); [] while the backlog is still being read. A batch for one write, without a
+        coroutine per event."""
+        if self._finished or self._pending or self._backlog_until is not None:
+            return []
+        out: list[StreamItem] = []
+        queue = self._queue
+        while queue and len(out) < limit:
+            event = queue.popleft()
+            if event.id > self.position:
+                self.position = event.id
+                out.append(event)
+        if self._dropped and not queue and len(out) < limit:
+            self._finished = True
+            out.append(Dropped(resume_after=self.position))
+        return out
+
     async def _next_live(self, timeout: float | None) -> StreamItem | None:  # noqa: ASYNC109
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + max(timeout, 0.0)
