@@ -66,6 +66,10 @@ def test_pages_paging_lifecycle_and_bad_input(live_server: LiveServer) -> None:
         assert bundle.headers["content-disposition"].startswith("attachment")
         assert set(bundle.json()) == {"entry", "canonical", "checkpoint", "inclusion"}
 
+        # Typed search syntax is plain words: `"m*` is the word m; no words at all is a 422.
+        assert "seq-1" in admin.get("/journals/p", params={"text": '"m*'}).text
+        assert "seq-1" not in admin.get("/journals/p", params={"text": "m OR x"}).text
+        assert admin.get("/journals/p", params={"text": '"*"'}).status_code == 422
         # Time filters: a browser's datetime-local value (no zone) is taken as UTC.
         assert "seq-1" in admin.get("/journals/p", params={"since": "2020-01-01T00:00"}).text
         assert "seq-1" not in admin.get("/journals/p", params={"until": "2020-01-01T00:00"}).text
