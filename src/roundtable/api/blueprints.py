@@ -6,8 +6,7 @@ from fastapi import APIRouter, Depends, Response
 
 from roundtable.api.bodies import bounded_body
 from roundtable.api.deps import Caller, Core
-from roundtable.auth.tokens import Principal
-from roundtable.errors import InvalidInput, PermissionDenied
+from roundtable.api.versioned import check_path_name, refuse_run_token
 from roundtable.orchestration.models import (
     ApplyBlueprint,
     BlueprintInfo,
@@ -20,11 +19,6 @@ router = APIRouter(
     tags=["blueprints"],
     dependencies=[Depends(bounded_body)],
 )
-
-
-def _writer(caller: Principal) -> None:
-    if caller.scope is not None:
-        raise PermissionDenied("a run token cannot change blueprints")
 
 
 @router.get("")
@@ -44,10 +38,9 @@ async def apply_blueprint(
     namespace: str, name: str, body: ApplyBlueprint, response: Response, core: Core, caller: Caller
 ) -> BlueprintInfo:
     """Create or update; identical content is a no-op (`changed: false`). 201 when created."""
-    _writer(caller)
+    refuse_run_token(caller, "blueprints")
     ns = caller.namespace_for(namespace, core.settings.namespace)
-    if body.name != name:
-        raise InvalidInput(f"the body names {body.name!r} but the path {name!r}", field="name")
+    check_path_name(body.name, name)
     spec = BlueprintSpec.model_validate(body.model_dump(exclude={"expected_version"}))
     info, created = await core.orchestration.blueprints.apply(ns, spec, body.expected_version)
     response.status_code = 201 if created else 200
@@ -58,6 +51,6 @@ async def apply_blueprint(
 async def delete_blueprint(
     namespace: str, name: str, core: Core, caller: Caller, expected_version: int | None = None
 ) -> None:
-    _writer(caller)
+    refuse_run_token(caller, "blueprints")
     ns = caller.namespace_for(namespace, core.settings.namespace)
     await core.orchestration.blueprints.delete(ns, name, expected_version)

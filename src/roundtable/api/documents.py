@@ -27,7 +27,6 @@ from roundtable.documents.models import (
     SearchPage,
 )
 from roundtable.documents.search import Filters
-from roundtable.runtime import Roundtable
 
 router = APIRouter(prefix="/api/v1/namespaces/{namespace}/documents", tags=["documents"])
 
@@ -80,8 +79,13 @@ class Relate(Strict):
     agent: str | None = None
 
 
-def _ns(caller: Principal, core: Roundtable, namespace: str) -> str:
+def _namespace(namespace: str, core: Core, caller: Caller) -> str:
+    """The `{namespace}` of the path, as the token may act in it (403 otherwise)."""
     return caller.namespace_for(namespace, core.settings.namespace)
+
+
+#: Every route's namespace, checked against the token once per request.
+Namespace = Annotated[str, Depends(_namespace)]
 
 
 def _actor(caller: Principal, agent: str | None) -> str | None:
@@ -120,12 +124,12 @@ PageQuery = Annotated[dict[str, Any], Depends(_page_query)]
     "", tags=["documents"], responses={201: {"model": DocumentInfo, "description": "Created"}}
 )
 async def put_document(
-    namespace: str, body: PutDocument, core: Core, caller: Caller, response: Response
+    ns: Namespace, body: PutDocument, core: Core, caller: Caller, response: Response
 ) -> DocumentInfo:
     """Create a document (201), or replace the content of the one with this name (200)."""
     info = await core.documents.put(
         caller,
-        _ns(caller, core, namespace),
+        ns,
         name=body.name,
         content=body.content,
         actor=_actor(caller, body.agent),
@@ -143,21 +147,19 @@ async def put_document(
 
 @router.get("")
 async def list_documents(
-    namespace: str,
+    ns: Namespace,
     core: Core,
     caller: Caller,
     page: PageQuery,
     limit: Annotated[int, Query(ge=1)] = 50,
 ) -> DocumentPage:
     """Documents the caller may see, oldest first; filters narrow, never widen."""
-    return await core.documents.list_documents(
-        caller, _ns(caller, core, namespace), limit=limit, **page
-    )
+    return await core.documents.list_documents(caller, ns, limit=limit, **page)
 
 
 @router.get("/search")
 async def search_documents(
-    namespace: str,
+    ns: Namespace,
     core: Core,
     caller: Caller,
     q: Annotated[str, Query(description="Words; every one must occur.")],
@@ -165,12 +167,12 @@ async def search_documents(
     limit: Annotated[int, Query(ge=1)] = 20,
 ) -> SearchPage:
     """Ranked full-text search with snippets, best first."""
-    return await core.documents.search(caller, _ns(caller, core, namespace), q, limit=limit, **page)
+    return await core.documents.search(caller, ns, q, limit=limit, **page)
 
 
 @router.get("/{ref}")
 async def get_document(
-    namespace: str,
+    ns: Namespace,
     ref: str,
     core: Core,
     caller: Caller,
@@ -182,7 +184,7 @@ async def get_document(
     """A document with its content, or characters [offset, offset + limit) of it."""
     return await core.documents.get(
         caller,
-        _ns(caller, core, namespace),
+        ns,
         ref,
         offset=offset,
         limit=limit,
@@ -193,12 +195,12 @@ async def get_document(
 
 @router.patch("/{ref}")
 async def edit_document(
-    namespace: str, ref: str, body: EditDocument, core: Core, caller: Caller
+    ns: Namespace, ref: str, body: EditDocument, core: Core, caller: Caller
 ) -> EditResult:
     """One partial edit (`old` → `new`, or at `offset`), one new version."""
     return await core.documents.edit(
         caller,
-        _ns(caller, core, namespace),
+        ns,
         ref,
         body.op(),
         actor=_actor(caller, body.agent),
@@ -209,12 +211,12 @@ async def edit_document(
 
 @router.post("/{ref}/lifecycle")
 async def set_lifecycle(
-    namespace: str, ref: str, body: SetLifecycle, core: Core, caller: Caller
+    ns: Namespace, ref: str, body: SetLifecycle, core: Core, caller: Caller
 ) -> DocumentInfo:
     """Promote to persistent, or demote to temporal (tree documents only)."""
     return await core.documents.set_lifecycle(
         caller,
-        _ns(caller, core, namespace),
+        ns,
         ref,
         body.lifecycle,
         actor=_actor(caller, body.agent),
@@ -225,7 +227,7 @@ async def set_lifecycle(
 
 @router.delete("/{ref}")
 async def delete_document(
-    namespace: str,
+    ns: Namespace,
     ref: str,
     core: Core,
     caller: Caller,
@@ -236,7 +238,7 @@ async def delete_document(
     """Delete a document and its children (parent-child links)."""
     return await core.documents.delete(
         caller,
-        _ns(caller, core, namespace),
+        ns,
         ref,
         actor=_actor(caller, agent),
         expected_version=expected_version,
@@ -246,22 +248,20 @@ async def delete_document(
 
 @router.get("/{ref}/relations")
 async def list_relations(
-    namespace: str, ref: str, core: Core, caller: Caller, session_id: str | None = None
+    ns: Namespace, ref: str, core: Core, caller: Caller, session_id: str | None = None
 ) -> RelationList:
     """The document's links whose other end the caller can see."""
-    return await core.documents.relations(
-        caller, _ns(caller, core, namespace), ref, session_id=session_id
-    )
+    return await core.documents.relations(caller, ns, ref, session_id=session_id)
 
 
 @router.post("/{ref}/relations")
 async def relate_documents(
-    namespace: str, ref: str, body: Relate, core: Core, caller: Caller
+    ns: Namespace, ref: str, body: Relate, core: Core, caller: Caller
 ) -> RelationList:
     """Link this document to `other`: as parent, predecessor, or related."""
     return await core.documents.relate(
         caller,
-        _ns(caller, core, namespace),
+        ns,
         ref,
         body.other,
         body.kind,

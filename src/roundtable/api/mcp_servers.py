@@ -8,8 +8,7 @@ from pydantic import Field
 
 from roundtable.api.bodies import bounded_body
 from roundtable.api.deps import Caller, Core
-from roundtable.auth.tokens import Principal
-from roundtable.errors import InvalidInput, PermissionDenied
+from roundtable.api.versioned import check_path_name, refuse_run_token
 from roundtable.orchestration.mcp_models import McpServerInfo, McpServerList, McpServerSpec
 
 router = APIRouter(
@@ -21,11 +20,6 @@ router = APIRouter(
 
 class ApplyMcpServer(McpServerSpec):
     expected_version: int | None = Field(default=None, ge=0)
-
-
-def _writer(caller: Principal) -> None:
-    if caller.scope is not None:
-        raise PermissionDenied("a run token cannot change the MCP server registry")
 
 
 @router.get("")
@@ -50,10 +44,9 @@ async def apply_mcp_server(
     caller: Caller,
 ) -> McpServerInfo:
     """Create (201) or replace (200); identical content is a no-op (`changed: false`)."""
-    _writer(caller)
+    refuse_run_token(caller, "the MCP server registry")
     ns = caller.namespace_for(namespace, core.settings.namespace)
-    if body.name != name:
-        raise InvalidInput(f"the body names {body.name!r} but the path {name!r}", field="name")
+    check_path_name(body.name, name)
     spec = McpServerSpec.model_validate(body.model_dump(exclude={"expected_version"}))
     info, created = await core.orchestration.mcp_servers.apply(ns, spec, body.expected_version)
     response.status_code = 201 if created else 200
@@ -64,6 +57,6 @@ async def apply_mcp_server(
 async def remove_mcp_server(
     namespace: str, name: str, core: Core, caller: Caller, expected_version: int | None = None
 ) -> None:
-    _writer(caller)
+    refuse_run_token(caller, "the MCP server registry")
     ns = caller.namespace_for(namespace, core.settings.namespace)
     await core.orchestration.mcp_servers.delete(ns, name, expected_version)

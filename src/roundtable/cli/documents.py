@@ -267,43 +267,36 @@ def rm(
     _show(result, json_, lambda r: typer.echo(f"deleted {len(r.deleted)} document(s)"))
 
 
-def _set_lifecycle(
-    ref: str,
-    life: Lifecycle,
-    expect: int | None,
-    json_: bool,
-    namespace: str | None,
-    token: str | None,
-    url: str | None,
-) -> None:
-    """`promote` and `demote`: the same call, to the other lifecycle."""
-    doc = _call(
-        url, token, namespace, lambda c: c.set_lifecycle(ref, life.value, expected_version=expect)
+def _lifecycle_command(life: Lifecycle, summary: str) -> Callable[..., None]:
+    """`promote` and `demote`: the same command, to the other lifecycle."""
+
+    def command(
+        ref: RefArg,
+        expect: ExpectOpt = None,
+        json_: JsonOpt = False,
+        namespace: NamespaceOpt = None,
+        token: TokenOpt = None,
+        url: UrlOpt = None,
+    ) -> None:
+        doc = _call(
+            url,
+            token,
+            namespace,
+            lambda c: c.set_lifecycle(ref, life.value, expected_version=expect),
+        )
+        _show(doc, json_, _info)
+
+    command.__doc__ = summary
+    return command
+
+
+app.command("promote")(
+    _lifecycle_command(
+        Lifecycle.PERSISTENT, "Make a document persistent: it outlives its session tree."
     )
-    _show(doc, json_, _info)
-
-
-@app.command("promote")
-def promote(
-    ref: RefArg,
-    expect: ExpectOpt = None,
-    json_: JsonOpt = False,
-    namespace: NamespaceOpt = None,
-    token: TokenOpt = None,
-    url: UrlOpt = None,
-) -> None:
-    """Make a document persistent: it outlives its session tree."""
-    _set_lifecycle(ref, Lifecycle.PERSISTENT, expect, json_, namespace, token, url)
-
-
-@app.command("demote")
-def demote(
-    ref: RefArg,
-    expect: ExpectOpt = None,
-    json_: JsonOpt = False,
-    namespace: NamespaceOpt = None,
-    token: TokenOpt = None,
-    url: UrlOpt = None,
-) -> None:
-    """Make a tree's document temporal again: it goes with its tree."""
-    _set_lifecycle(ref, Lifecycle.TEMPORAL, expect, json_, namespace, token, url)
+)
+app.command("demote")(
+    _lifecycle_command(
+        Lifecycle.TEMPORAL, "Make a tree's document temporal again: it goes with its tree."
+    )
+)

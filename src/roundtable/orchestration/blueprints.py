@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
-from roundtable.errors import ConflictError, InvalidInput, NotFound
+from roundtable.errors import InvalidInput, NotFound
 from roundtable.events import log as events
 from roundtable.ids import utcnow
-from roundtable.orchestration import parameters
+from roundtable.orchestration import parameters, versioned
 from roundtable.orchestration.events import BLUEPRINT_APPLIED, BLUEPRINT_DELETED
 from roundtable.orchestration.models import BlueprintInfo, BlueprintSpec
 from roundtable.sessions.registry import Registry
@@ -23,15 +23,7 @@ BV = tables.blueprint_versions
 
 
 def _info(row: Any, changed: bool = False) -> BlueprintInfo:
-    return BlueprintInfo.model_validate(
-        {
-            **row.spec,
-            "version": row.version,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-            "changed": changed,
-        }
-    )
+    return versioned.info_from_row(BlueprintInfo, row, changed)
 
 
 #: Parsed blueprint versions kept per service (a version never changes once written).
@@ -57,19 +49,9 @@ class BlueprintService:
             await self.registry.ensure_namespace(conn, namespace, now)
             if spec.output_schema is not None:  # issue 10: registry references must exist
                 await outputs.resolve_schema(conn, namespace, spec.output_schema)
-            row = (
-                await conn.execute(
-                    select(B)
-                    .where(B.c.namespace == namespace, B.c.name == spec.name)
-                    .with_for_update()
-                )
-            ).first()
+            row = await versioned.find_row(conn, B, namespace, spec.name, lock=True)
             current = row.version if row is not None else 0
-            if expected_version is not None and expected_version != current:
-                raise ConflictError(
-                    f"blueprint {spec.name!r} is at version {current}, not {expected_version}",
-                    current_version=current,
-                )
+            versioned.check_expected_version(f"blueprint {spec.name!r}", current, expected_version)
             if row is not None and row.spec == body:
                 return _info(row), False
             last = await conn.scalar(
@@ -79,16 +61,9 @@ class BlueprintService:
             )
             version = int(last or 0) + 1
             values = {"version": version, "status": spec.status, "spec": body, "updated_at": now}
-            if row is None:
-                await conn.execute(
-                    B.insert().values(namespace=namespace, name=spec.name, created_at=now, **values)
-                )
-            else:
-                await conn.execute(
-                    update(B)
-                    .where(B.c.namespace == namespace, B.c.name == spec.name)
-                    .values(**values)
-                )
+            await versioned.store(
+                conn, B, namespace, spec.name, exists=row is not None, values=values, now=now
+            )
             await conn.execute(
                 BV.insert().values(
                     namespace=namespace, name=spec.name, version=version, spec=body, created_at=now
@@ -103,11 +78,7 @@ class BlueprintService:
                     {"name": spec.name, "version": version, "status": spec.status},
                 ),
             )
-            row = (
-                await conn.execute(
-                    select(B).where(B.c.namespace == namespace, B.c.name == spec.name)
-                )
-            ).one()
+            row = await versioned.find_row(conn, B, namespace, spec.name)
         return _info(row, changed=True), current == 0
 
     async def get(self, namespace: str, name: str) -> BlueprintInfo:
@@ -118,9 +89,7 @@ class BlueprintService:
         if not isinstance(name, str) or not name:
             raise InvalidInput("name a blueprint", field="blueprint")
         check_text("blueprint", name)
-        row = (
-            await conn.execute(select(B).where(B.c.namespace == namespace, B.c.name == name))
-        ).first()
+        row = await versioned.find_row(conn, B, namespace, name)
         if row is None:
             raise NotFound(f"no blueprint {name!r} in namespace {namespace!r}", blueprint=name)
         return row
@@ -157,11 +126,7 @@ class BlueprintService:
         now = utcnow()
         async with self.db.write() as conn:
             row = await self.row(conn, namespace, name)
-            if expected_version is not None and expected_version != row.version:
-                raise ConflictError(
-                    f"blueprint {name!r} is at version {row.version}, not {expected_version}",
-                    current_version=row.version,
-                )
+            versioned.check_expected_version(f"blueprint {name!r}", row.version, expected_version)
             await conn.execute(delete(B).where(B.c.namespace == namespace, B.c.name == name))
             await events.record(
                 conn,

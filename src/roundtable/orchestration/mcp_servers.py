@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
-from roundtable.errors import ConflictError, NotFound
+from roundtable.errors import NotFound
 from roundtable.events import log as events
 from roundtable.ids import utcnow
+from roundtable.orchestration import versioned
 from roundtable.orchestration.events import MCP_SERVER_APPLIED, MCP_SERVER_DELETED
 from roundtable.orchestration.mcp_models import McpServerInfo, McpServerSpec
 from roundtable.sessions.registry import Registry
@@ -25,15 +26,7 @@ M = tables.mcp_servers
 
 
 def _info(row: Any, changed: bool = False) -> McpServerInfo:
-    return McpServerInfo.model_validate(
-        {
-            **row.spec,
-            "version": row.version,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-            "changed": changed,
-        }
-    )
+    return versioned.info_from_row(McpServerInfo, row, changed)
 
 
 class McpServerService:
@@ -52,24 +45,13 @@ class McpServerService:
             await self.registry.ensure_namespace(conn, namespace, now)
             row = await self._row(conn, namespace, spec.name, lock=True)
             current = row.version if row is not None else 0
-            if expected_version is not None and expected_version != current:
-                raise ConflictError(
-                    f"MCP server {spec.name!r} is at version {current}, not {expected_version}",
-                    current_version=current,
-                )
+            versioned.check_expected_version(f"MCP server {spec.name!r}", current, expected_version)
             if row is not None and row.spec == body:
                 return _info(row), False
             values = {"version": current + 1, "spec": body, "updated_at": now}
-            if row is None:
-                await conn.execute(
-                    M.insert().values(namespace=namespace, name=spec.name, created_at=now, **values)
-                )
-            else:
-                await conn.execute(
-                    update(M)
-                    .where(M.c.namespace == namespace, M.c.name == spec.name)
-                    .values(**values)
-                )
+            await versioned.store(
+                conn, M, namespace, spec.name, exists=row is not None, values=values, now=now
+            )
             await events.record(
                 conn,
                 events.event_row(
@@ -88,10 +70,7 @@ class McpServerService:
         return _info(row, changed=True), current == 0
 
     async def _row(self, conn: Conn, namespace: str, name: str, lock: bool = False) -> Any:
-        query = select(M).where(M.c.namespace == namespace, M.c.name == name)
-        if lock:
-            query = query.with_for_update()
-        return (await conn.execute(query)).first()
+        return await versioned.find_row(conn, M, namespace, name, lock=lock)
 
     async def get(self, namespace: str, name: str) -> McpServerInfo:
         check_text("name", name)
@@ -117,11 +96,7 @@ class McpServerService:
             row = await self._row(conn, namespace, name, lock=True)
             if row is None:
                 raise NotFound(f"no MCP server {name!r} in namespace {namespace!r}", name=name)
-            if expected_version is not None and expected_version != row.version:
-                raise ConflictError(
-                    f"MCP server {name!r} is at version {row.version}, not {expected_version}",
-                    current_version=row.version,
-                )
+            versioned.check_expected_version(f"MCP server {name!r}", row.version, expected_version)
             await conn.execute(delete(M).where(M.c.namespace == namespace, M.c.name == name))
             await events.record(
                 conn,

@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from roundtable.runner.executors.base import RunContext
+from roundtable.runner.executors.base import Executor, ExecutorResult, RunContext
 from roundtable.runner.executors.script import _terminate
 
 STDERR_TAIL = 2_000
@@ -165,3 +166,58 @@ def parse_json_line(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def program(config: dict[str, Any], default: str) -> list[str]:
+    """The agent CLI to start: `executor.config.command` (a string or an argv) or `default`."""
+    command = config.get("command", default)
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    if not argv:
+        raise ValueError("executor.config.command is empty")
+    return argv
+
+
+class ConversationExecutor(Executor):
+    """An agent CLI executor that resumes its agent's conversation across a session's runs."""
+
+    def __init__(self, conversations: Conversations | None = None) -> None:
+        self.conversations = conversations or Conversations()
+
+    def resume_id(self, ctx: RunContext) -> str | None:
+        """The conversation to resume (resume, callback and retry runs), if this runner has it."""
+        return self.conversations.get(self.kind, ctx.run.session_id) if resuming(ctx) else None
+
+    def remember(self, ctx: RunContext, conversation: str) -> None:
+        self.conversations.put(self.kind, ctx.run.session_id, conversation)
+
+    async def run_agent(
+        self,
+        ctx: RunContext,
+        agent: str,
+        build_argv: Callable[[], list[str]],
+        *,
+        on_line: Callable[[str], Awaitable[None]],
+        stdin: str,
+        cwd: str | None = None,
+    ) -> Finished | ExecutorResult:
+        """Start the `agent` CLI (`executor.config` `env` added to its environment, `timeout` in
+        seconds, default 3600) and wait for it. An `ExecutorResult` when its config is invalid,
+        it could not start, it was stopped or it timed out; otherwise how it finished."""
+        config = ctx.config
+        try:
+            argv = build_argv()
+            extra = {str(k): str(v) for k, v in (config.get("env") or {}).items()}
+            done = await run_streaming(
+                ctx, argv, on_line=on_line, stdin=stdin.encode(),
+                env={**ctx.child_env(), **extra}, cwd=cwd,
+                limit_seconds=float(config.get("timeout", 3600)),
+            )  # fmt: skip
+        except (ValueError, TypeError) as exc:
+            return ExecutorResult.failed("agent_config_invalid", str(exc))
+        except OSError as exc:
+            return ExecutorResult.failed("agent_not_started", f"{exc}")
+        if done.stopped:
+            return ExecutorResult.stopped()
+        if done.timed_out:
+            return ExecutorResult.failed("timeout", f"{agent} ran longer than its timeout")
+        return done

@@ -21,30 +21,20 @@ Blueprint `executor.config`: `command` (default `claude`), `model`, `max_turns`,
 from __future__ import annotations
 
 import json
-import shlex
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
 from roundtable.runner.executors.agent_cli import (
     MESSAGE_CHARS,
-    Conversations,
+    ConversationExecutor,
     parse_json_line,
+    program,
     prompt_of,
-    resuming,
-    run_streaming,
     write_private,
 )
-from roundtable.runner.executors.base import Executor, ExecutorResult, RunContext
+from roundtable.runner.executors.base import ExecutorResult, RunContext
 from roundtable.runner.protocol import Usage
-
-
-def _program(config: dict[str, Any], default: str) -> list[str]:
-    command = config.get("command", default)
-    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
-    if not argv:
-        raise ValueError("executor.config.command is empty")
-    return argv
 
 
 def mcp_config(ctx: RunContext) -> dict[str, Any]:
@@ -59,7 +49,7 @@ def mcp_config(ctx: RunContext) -> dict[str, Any]:
 
 def claude_argv(ctx: RunContext, config_file: str | None, resume: str | None) -> list[str]:
     config = ctx.config
-    argv = [*_program(config, "claude"), "-p", "--output-format", "stream-json", "--verbose"]
+    argv = [*program(config, "claude"), "-p", "--output-format", "stream-json", "--verbose"]
     if config_file is not None:
         argv += ["--mcp-config", config_file, "--strict-mcp-config"]
     allowed = [f"mcp__{name}" for name in sorted(ctx.mcp_urls)]
@@ -79,16 +69,12 @@ def claude_argv(ctx: RunContext, config_file: str | None, resume: str | None) ->
     return argv
 
 
-class ClaudeCodeExecutor(Executor):
+class ClaudeCodeExecutor(ConversationExecutor):
     kind: ClassVar[str] = "claude-code"
     native_schema: ClassVar[bool] = True
 
-    def __init__(self, conversations: Conversations | None = None) -> None:
-        self.conversations = conversations or Conversations()
-
     async def execute(self, ctx: RunContext) -> ExecutorResult:
-        config = ctx.config
-        resume = self.conversations.get(self.kind, ctx.run.session_id) if resuming(ctx) else None
+        resume = self.resume_id(ctx)
         result: dict[str, Any] = {}
 
         async def on_line(line: str) -> None:
@@ -97,7 +83,7 @@ class ClaudeCodeExecutor(Executor):
                 return
             kind = event.get("type")
             if kind == "system" and event.get("session_id"):
-                self.conversations.put(self.kind, ctx.run.session_id, str(event["session_id"]))
+                self.remember(ctx, str(event["session_id"]))
             elif kind == "assistant":
                 for part in (event.get("message") or {}).get("content") or []:
                     if part.get("type") == "tool_use":
@@ -112,26 +98,14 @@ class ClaudeCodeExecutor(Executor):
             config_file = None
             if ctx.mcp_urls:
                 config_file = write_private(Path(tmp) / "mcp.json", json.dumps(mcp_config(ctx)))
-            try:
-                argv = claude_argv(ctx, config_file, resume)
-                env = {
-                    **ctx.child_env(),
-                    **{str(k): str(v) for k, v in (config.get("env") or {}).items()},
-                }
-                done = await run_streaming(
-                    ctx, argv, on_line=on_line, stdin=prompt_of(ctx).encode(), env=env,
-                    cwd=config.get("cwd"), limit_seconds=float(config.get("timeout", 3600)),
-                )  # fmt: skip
-            except (ValueError, TypeError) as exc:
-                return ExecutorResult.failed("agent_config_invalid", str(exc))
-            except OSError as exc:
-                return ExecutorResult.failed("agent_not_started", f"{exc}")
-        if done.stopped:
-            return ExecutorResult.stopped()
-        if done.timed_out:
-            return ExecutorResult.failed("timeout", "claude ran longer than its timeout")
+            done = await self.run_agent(
+                ctx, "claude", lambda: claude_argv(ctx, config_file, resume), on_line=on_line,
+                stdin=prompt_of(ctx), cwd=ctx.config.get("cwd"),
+            )  # fmt: skip
+        if isinstance(done, ExecutorResult):
+            return done
         if result.get("session_id"):
-            self.conversations.put(self.kind, ctx.run.session_id, str(result["session_id"]))
+            self.remember(ctx, str(result["session_id"]))
         return outcome(result, done.code, done.stderr)
 
 

@@ -28,21 +28,19 @@ from typing import Any, ClassVar
 
 from roundtable.runner.executors.agent_cli import (
     MESSAGE_CHARS,
-    Conversations,
+    ConversationExecutor,
     parse_json_line,
+    program,
     prompt_of,
-    resuming,
-    run_streaming,
     write_private,
 )
-from roundtable.runner.executors.base import Executor, ExecutorResult, RunContext
-from roundtable.runner.executors.claude_code import _program
+from roundtable.runner.executors.base import ExecutorResult, RunContext
 from roundtable.runner.protocol import Usage
 
 
 def codex_argv(ctx: RunContext, schema_file: str | None, resume: str | None) -> list[str]:
     config = ctx.config
-    argv = [*_program(config, "codex"), "exec", "--json", "--skip-git-repo-check"]
+    argv = [*program(config, "codex"), "exec", "--json", "--skip-git-repo-check"]
     if schema_file is not None:
         argv += ["--output-schema", schema_file]
     if config.get("model"):
@@ -58,16 +56,12 @@ def codex_argv(ctx: RunContext, schema_file: str | None, resume: str | None) -> 
     return [*argv, "-"]
 
 
-class CodexExecutor(Executor):
+class CodexExecutor(ConversationExecutor):
     kind: ClassVar[str] = "codex"
     native_schema: ClassVar[bool] = True
 
-    def __init__(self, conversations: Conversations | None = None) -> None:
-        self.conversations = conversations or Conversations()
-
     async def execute(self, ctx: RunContext) -> ExecutorResult:
-        config = ctx.config
-        resume = self.conversations.get(self.kind, ctx.run.session_id) if resuming(ctx) else None
+        resume = self.resume_id(ctx)
         state: dict[str, Any] = {"message": None, "usage": {}, "error": None}
 
         async def on_line(line: str) -> None:
@@ -76,7 +70,7 @@ class CodexExecutor(Executor):
                 return
             kind = event.get("type")
             if kind == "thread.started" and event.get("thread_id"):
-                self.conversations.put(self.kind, ctx.run.session_id, str(event["thread_id"]))
+                self.remember(ctx, str(event["thread_id"]))
             elif kind == "item.completed":
                 item = event.get("item") or {}
                 if item.get("type") == "agent_message":
@@ -101,22 +95,12 @@ class CodexExecutor(Executor):
             if ctx.run.blueprint.output_schema is not None:
                 schema = json.dumps(ctx.run.blueprint.output_schema)
                 schema_file = write_private(Path(tmp) / "schema.json", schema)
-            try:
-                argv = codex_argv(ctx, schema_file, resume)
-                extra = {str(k): str(v) for k, v in (config.get("env") or {}).items()}
-                done = await run_streaming(
-                    ctx, argv, on_line=on_line, stdin=prompt.encode(),
-                    env={**ctx.child_env(), **extra},
-                    limit_seconds=float(config.get("timeout", 3600)),
-                )  # fmt: skip
-            except (ValueError, TypeError) as exc:
-                return ExecutorResult.failed("agent_config_invalid", str(exc))
-            except OSError as exc:
-                return ExecutorResult.failed("agent_not_started", f"{exc}")
-        if done.stopped:
-            return ExecutorResult.stopped()
-        if done.timed_out:
-            return ExecutorResult.failed("timeout", "codex ran longer than its timeout")
+            done = await self.run_agent(
+                ctx, "codex", lambda: codex_argv(ctx, schema_file, resume), on_line=on_line,
+                stdin=prompt,
+            )  # fmt: skip
+        if isinstance(done, ExecutorResult):
+            return done
         raw = state["usage"]
         usage = Usage(input_tokens=raw.get("input_tokens"), output_tokens=raw.get("output_tokens"))
         if state["error"] is not None or done.code != 0:
