@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from roundtable.runner.gateway import Gateway, RunnerSecrets, fastpath
-from tests.runner.gateway_helpers import claimed, stdio_entry
+from tests.runner.gateway_helpers import SECRET, agent, claimed, http_upstream, stdio_entry
 
 META = {
     "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -84,6 +84,24 @@ async def test_fast_path_answers_as_the_sdk_path(monkeypatch: pytest.MonkeyPatch
         assert got == expected, label
     assert fast[0][1]["result"]["content"][0]["text"] == "echo:hi"
     assert "not allowed" in fast[2][1]["error"]["message"]
+
+
+async def test_calls_do_not_list_the_upstream_each_time() -> None:
+    """The SDK checks a call's `Mcp-Param-*` headers against the tool's schema; the gateway
+    answers that from the upstream's last listing instead of listing it again per call."""
+    with http_upstream() as base:
+        entry = {"name": "gh", "transport": "http", "url": f"{base}/mcp",
+                 "auth": {"kind": "bearer", "secret": "GH_TOKEN"}}  # fmt: skip
+        async with (
+            Gateway(RunnerSecrets(env={"GH_TOKEN": SECRET})) as gateway,
+            gateway.open_run(claimed(["gh"], [entry]), _ignore) as grant,
+            agent(grant.urls["gh"], grant.token) as gh,
+        ):
+            for n in range(6):
+                assert not (await gh.call_tool("echo", {"text": str(n)})).is_error
+            seen = (await gh.call_tool("methods", {})).content[0].text.split(",")
+    assert seen.count("tools/call") == 7
+    assert seen.count("tools/list") <= 2, seen
 
 
 async def _ignore(batch: list[dict[str, Any]]) -> None:

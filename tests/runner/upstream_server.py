@@ -2,6 +2,7 @@
 requires `Authorization: Bearer $UPSTREAM_TOKEN` (or a token its OAuth endpoint issued).
 
 Tools: `echo(text)`, `whoami()` (what credential reached it), `delete_repo(name)` (to be denied),
+`methods()` (`http`: the MCP methods requested so far),
 `env_secret()` (stdio: the env secret it got), `crash()` (stdio: the process dies mid-call).
 `http` also serves `POST /token` (OAuth 2 client credentials, tokens expire in TOKEN_TTL s).
 """
@@ -18,6 +19,7 @@ from mcp.server import MCPServer
 
 app = MCPServer("upstream")
 SEEN: list[str] = []
+METHODS: list[str] = []  # `http`: the Mcp-Method header of each request
 
 
 @app.tool()
@@ -38,6 +40,11 @@ def delete_repo(name: str) -> str:
 @app.tool()
 def env_secret() -> str:
     return os.environ.get("FILES_KEY", "")
+
+
+@app.tool()
+def methods() -> str:
+    return ",".join(METHODS)
 
 
 @app.tool()
@@ -79,6 +86,7 @@ def http(port: int) -> None:
                 await JSONResponse({"error": "unauthorized"}, status_code=401)(scope, receive, send)
                 return
             SEEN.append("static" if bearer == static else f"oauth#{counts['token']}")
+            METHODS.append(dict(scope["headers"]).get(b"mcp-method", b"").decode())
         await inner(scope, receive, send)
 
     uvicorn.run(asgi, host="127.0.0.1", port=port, log_level="warning")
