@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from roundtable.auth import keyring
 from roundtable.cli.common import JsonOpt, err, fail, load_settings, out, print_json
 from roundtable.cli.render import Fit
 from roundtable.config import Settings
 from roundtable.errors import RoundtableError
-from roundtable.journal import notes
-from roundtable.store import migrate
-from roundtable.store.engine import Database
+
+if TYPE_CHECKING:
+    from roundtable.auth import keyring
+    from roundtable.store.engine import Database
+
+# The key, note and store modules (SQLAlchemy, Alembic) are imported by the commands that use
+# them, so `roundtable --help` does not load them.
 
 app = typer.Typer(
     help="Signing keys: list, export (JWKS, signed-note verifier keys), rotate, trust.",
@@ -34,6 +37,9 @@ T = TypeVar("T")
 
 
 def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    from roundtable.store import migrate
+    from roundtable.store.engine import Database
+
     async def main() -> T:
         db = Database(
             settings.effective_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
@@ -51,11 +57,16 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
 
 
 async def _keys(db: Database) -> dict[str, keyring.PublicKey]:
+    from roundtable.auth import keyring
+
     async with db.read() as conn:
         return await keyring.load_keys(conn)
 
 
 def _rows(settings: Settings, keys: dict[str, keyring.PublicKey]) -> list[dict[str, Any]]:
+    from roundtable.auth import keyring
+    from roundtable.journal import notes
+
     current, retired = keyring.local_kids(settings.data_dir)
     rows = []
     for key in keys.values():
@@ -121,6 +132,8 @@ def export(
     ] = False,
 ) -> None:
     """Print the public keys: JWKS JSON (default) or signed-note verifier key strings."""
+    from roundtable.journal import notes
+
     settings = load_settings()
     keys = [k for k in _with_db(settings, _keys).values() if k.consistent]
     if note:
@@ -133,6 +146,8 @@ def export(
 @app.command("rotate")
 def rotate(json_: JsonOpt = False) -> None:
     """Make a new key current and retire the old one (it still verifies what it signed)."""
+    from roundtable.auth import keyring
+
     settings = load_settings()
     old, new = _with_db(settings, lambda db: keyring.rotate(db, settings.data_dir))
     if json_:
@@ -148,6 +163,8 @@ def rotate(json_: JsonOpt = False) -> None:
 @app.command("register")
 def register() -> None:
     """Register this data directory's key file (a new instance whose key was made offline)."""
+    from roundtable.auth import keyring
+
     settings = load_settings()
     kid = _with_db(settings, lambda db: keyring.register_disk_key(db, settings.data_dir))
     out.print(f"registered key {kid}")
@@ -162,6 +179,8 @@ def trust(
     The list lives in DATA_DIR/keys/trusted (not in the database), next to
     ROUNDTABLE_TRUSTED_KEYS; check the key ids against what the other side published
     (`roundtable keys export --note` there)."""
+    from roundtable.auth import keyring
+
     settings = load_settings()
     try:
         trusted = keyring.trust(settings.data_dir, kids)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 import typer
@@ -35,10 +35,11 @@ from roundtable.cli.common import (
 )
 from roundtable.client.http import RoundtableClient
 from roundtable.errors import RoundtableError
-from roundtable.journal.mirror_service import MirrorInfo
-from roundtable.journal.rotation import RotationResult
-from roundtable.runtime import Roundtable
 from roundtable.validation import check_name
+
+if TYPE_CHECKING:  # the services (SQLAlchemy) load when a command runs, not for --help
+    from roundtable.journal.mirror_service import MirrorInfo
+    from roundtable.journal.rotation import RotationResult
 
 ProjectArg = Annotated[str, typer.Argument(help="Project (journal) name.")]
 
@@ -57,6 +58,8 @@ def rotate(
     namespace: NamespaceOpt = None,
 ) -> None:
     """Seal PROJECT's open segment into DATA_DIR/archives (opens the database directly)."""
+    from roundtable.runtime import Roundtable
+
     settings, ns = _local(namespace)
 
     async def work(progress: Progress) -> RotationResult:
@@ -92,6 +95,8 @@ def render(
     namespace: NamespaceOpt = None,
 ) -> None:
     """Regenerate PROJECT's Markdown mirror from the database (opens the database directly)."""
+    from roundtable.runtime import Roundtable
+
     settings, ns = _local(namespace)
 
     async def work() -> MirrorInfo:
@@ -124,6 +129,8 @@ def mirror(
     if (path is None) != clear:
         err.print("[red]invalid_input:[/red] give a PATH or --clear (not both)")
         raise typer.Exit(2)
+    from roundtable.journal.mirror_service import MirrorInfo
+
     t = target(url=url, token=token, namespace=namespace)
 
     async def work(client: RoundtableClient) -> MirrorInfo:

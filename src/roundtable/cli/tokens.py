@@ -8,19 +8,21 @@ The token alone goes to stdout, so `TOKEN=$(roundtable token create --agent a)` 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 
 from roundtable.api.schemas import TokenRequest
 from roundtable.auth.keys import SigningKey
-from roundtable.auth.tokens import TokenScope, TokenService, check_perms
 from roundtable.cli.common import JsonOpt, NamespaceOpt, err, fail, load_settings, print_json
 from roundtable.cli.timeparse import parse_duration
 from roundtable.config import Settings
 from roundtable.errors import InvalidInput, RoundtableError
 from roundtable.validation import check_name
+
+if TYPE_CHECKING:  # the token service imports the store (SQLAlchemy): only when minting
+    from roundtable.auth.tokens import TokenScope
 
 app = typer.Typer(help="Mint agent tokens.", no_args_is_help=True)
 
@@ -43,6 +45,8 @@ def _request(agent: str, ttl: str | None, default_ttl: int) -> TokenRequest:
 
 def parse_scope(items: list[str] | None) -> TokenScope | None:
     """`--scope root_session=ID --scope projects=a,b` as a `TokenScope` (None: unrestricted)."""
+    from roundtable.auth.tokens import TokenScope
+
     if not items:
         return None
     claim: dict[str, object] = {}
@@ -59,6 +63,8 @@ def parse_scope(items: list[str] | None) -> TokenScope | None:
 
 def parse_perms(value: str | None) -> frozenset[str] | None:
     """`--perms documents:read,documents:write` as a set (None: every permission)."""
+    from roundtable.auth.tokens import check_perms
+
     if value is None:
         return None
     return check_perms([p.strip() for p in value.split(",") if p.strip()])
@@ -98,6 +104,8 @@ def create(
         ns = check_name("namespace", settings.namespace)
         fresh_key = not settings.data_dir.joinpath(*KEY_FILE).exists()
         key = SigningKey.load_or_create(settings.data_dir)
+        from roundtable.auth.tokens import TokenService
+
         service = TokenService(settings.data_dir, key, settings.admin_token)
         token_scope = parse_scope(scope)
         granted = parse_perms(perms)

@@ -34,7 +34,6 @@ from roundtable.cli.common import (
     progress_bar,
     run,
 )
-from roundtable.runtime import Roundtable
 
 import_app = typer.Typer(
     help="Import journals: a Scribe MCP installation or a `roundtable export` file.",
@@ -60,6 +59,8 @@ def export(
     settings = load_settings(namespace=namespace)
 
     async def work() -> dict[str, int]:
+        from roundtable.runtime import Roundtable  # the services: only when a command runs
+
         async with Roundtable.open(settings, sweeper=False) as core:
             with _target(output) as sink, progress_bar() as bar:
                 total = await count_entries(core, settings.namespace)
@@ -134,6 +135,8 @@ def import_jsonl(
     settings = load_settings()
 
     async def work() -> tuple[Restored, set[str]]:
+        from roundtable.runtime import Roundtable  # the services: only when a command runs
+
         async with Roundtable.open(settings, sweeper=False) as core:
             with progress_bar() as bar:
                 task = bar.add_task("importing entries", total=None)
@@ -201,6 +204,8 @@ def import_scribe(
 
     async def work() -> ScribeReport:
         install = read_installation(path, db)
+        from roundtable.runtime import Roundtable  # the services: only when a command runs
+
         async with Roundtable.open(settings, sweeper=False) as core:
             with progress_bar() as bar:
                 task = bar.add_task("importing Scribe entries", total=None)

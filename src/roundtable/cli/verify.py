@@ -31,7 +31,6 @@ from roundtable.client.http import RoundtableClient
 from roundtable.client.remembered import Verdict
 from roundtable.errors import RoundtableError
 from roundtable.journal.models import VerifyReport
-from roundtable.journal.offline import verify_offline
 
 #: Exit status when the journal does not verify.
 TAMPERED = 8
@@ -126,6 +125,8 @@ def _offline(
     witnesses: int = 0,
     witness_keys: list[str] | None = None,
 ) -> list[VerifyReport]:
+    from roundtable.journal.offline import verify_offline  # the store and Alembic: only here
+
     settings = load_settings(data_dir=data_dir, database_url=database_url, namespace=namespace)
     with progress_bar("verifying offline") as bar:
         task = bar.add_task("", total=None)
