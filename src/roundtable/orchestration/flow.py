@@ -165,19 +165,24 @@ async def set_status(
         extra.setdefault("ended_at", tx.now)
     await tx.conn.execute(update(S).where(S.c.id == session.id).values(status=status, **extra))
     if status != session.status:
-        tx.emit(
-            session.namespace,
-            ev.SESSION_STATUS,
-            {
-                "session_id": session.id,
-                "status": status,
-                "previous": session.status,
-                "reason": reason,
-            },
-            agent=session.agent,
-            session_id=session.id,
-            project=session.project,
-        )
+        status_event(tx, session, status, reason)
+
+
+def status_event(tx: Tx, session: Any, status: str, reason: str | None) -> None:
+    """The `session.status` event of `session` (the row before the change) moving to `status`."""
+    tx.emit(
+        session.namespace,
+        ev.SESSION_STATUS,
+        {
+            "session_id": session.id,
+            "status": status,
+            "previous": session.status,
+            "reason": reason,
+        },
+        agent=session.agent,
+        session_id=session.id,
+        project=session.project,
+    )
 
 
 async def enqueue(

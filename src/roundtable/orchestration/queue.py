@@ -364,11 +364,25 @@ class QueueService:
         if start:
             updated.update(status=RunStatus.RUNNING.value, started_at=tx.now)
         await conn.execute(update(R).where(R.c.id.in_(ids)).values(**updated))
+        # The sessions in one statement (locked already on PostgreSQL), and the pending ones
+        # moved to running in one more; each still gets its `session.status` event.
+        sessions = {
+            session.id: session
+            for session in await conn.execute(
+                select(S).where(S.c.id.in_({row.session_id for row in chosen})).with_for_update()
+            )
+        }
+        starting = {sid for sid, s in sessions.items() if s.status == TreeStatus.PENDING.value}
+        if starting:
+            await conn.execute(
+                update(S).where(S.c.id.in_(starting)).values(status=TreeStatus.RUNNING.value)
+            )
         claimed: list[ClaimedRun] = []
         for row in chosen:
-            session = await flow.lock_session(tx, row.session_id)
-            if session.status == TreeStatus.PENDING.value:
-                await flow.set_status(tx, session, TreeStatus.RUNNING.value, "claimed")
+            session = sessions[row.session_id]
+            if session.id in starting:
+                starting.discard(session.id)
+                flow.status_event(tx, session, TreeStatus.RUNNING.value, "claimed")
             tx.emit(
                 row.namespace,
                 ev.RUN_CLAIMED,

@@ -198,9 +198,14 @@ class RunnerApi:
                         future.set_exception(error)
                 continue
             except BaseException as error:  # cancelled (shutdown) or a bug: nobody waits forever
-                for _, future in batch:
-                    if not future.done():
+                for _, future in [*batch, *self._ends]:
+                    if future.done():
+                        continue
+                    if isinstance(error, asyncio.CancelledError):
+                        future.cancel()
+                    else:
                         future.set_exception(error)
+                self._ends.clear()
                 raise
             for (_, future), result in zip(batch, reply["results"], strict=True):
                 if future.done():
