@@ -421,6 +421,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 "ROUNDTABLE_EVENT_QUEUE_SIZE": str(args.queue_size),
                 "ROUNDTABLE_SQLITE_SYNCHRONOUS": args.synchronous,
             }
+            if args.fanout_window is not None:
+                env["ROUNDTABLE_EVENT_FANOUT_WINDOW_SECONDS"] = str(args.fanout_window)
             if url is not None:
                 env["ROUNDTABLE_DATABASE_URL"] = url
             with contextlib.ExitStack() as stack:
@@ -461,6 +463,12 @@ def main() -> None:
         type=float,
         default=60.0,
         help="after a phase's writes, how long readers may take to catch up",
+    )
+    parser.add_argument(
+        "--fanout-window",
+        type=float,
+        default=None,
+        help="ROUNDTABLE_EVENT_FANOUT_WINDOW_SECONDS of the servers (default: the server's)",
     )
     parser.add_argument(
         "--synchronous",

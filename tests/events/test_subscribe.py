@@ -216,3 +216,19 @@ async def test_bus_paces_fan_out_by_subscriber_count(settings: Settings) -> None
         core.events.subscribe(EventFilter()),
     ):
         assert core.events.bus.pace() == 0
+
+
+async def test_wait_timeouts_hold_with_one_timer_across_wake_ups(core: Roundtable) -> None:
+    """A long wait's timer stays armed across wake-ups; a shorter wait after it still ends on
+    time (its own, earlier timer), and a timeout never loses an event."""
+    async with core.events.subscribe(EventFilter.build(types=["test.*"])) as sub:
+        assert await sub.next(0.01) is None
+        waiting = asyncio.create_task(sub.next(30))
+        await asyncio.sleep(0)
+        ids = await write_events(core, 1)
+        got = await waiting
+        assert isinstance(got, Event) and got.id == ids[0]
+        assert await sub.next(0.01) is None  # the 30 s timer is pending: this one is earlier
+        more = await write_events(core, 2)
+        items = [await sub.next(30), await sub.next(30)]
+        assert [e.id for e in items if isinstance(e, Event)] == more

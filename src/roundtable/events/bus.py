@@ -8,9 +8,11 @@ process that never waits for events (e.g. most `roundtable mcp` agents) pays not
 
 Fan-out cost is per reader wake-up, not per event: waking 1,000 SSE readers for every one of
 100 commits a second would cost ~100,000 task switches and socket writes a second. So under a
-steady stream the bus paces itself: after fanning out, the next fan-out waits until
-min(`event_fanout_window_seconds`, PACE_PER_SUBSCRIBER x subscribers) has passed, and what
-arrived meanwhile reaches each reader as one batch (one write). A quiet bus fans out at once.
+steady stream the bus paces itself: once the readers woken by a fan-out have written, the next
+fan-out waits until min(`event_fanout_window_seconds`, PACE_PER_SUBSCRIBER x subscribers) has
+passed, and what arrived meanwhile reaches each reader as one batch (one write). Counting from
+the end of the readers' work leaves the process time for the writes themselves when it is
+short of CPU. A quiet bus fans out at once.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ log = logging.getLogger("roundtable.events")
 
 #: Rows per fetch; a burst larger than this is read in several pages.
 PAGE = 1000
-#: Pacing per live subscriber (see the module docstring): 1,000 subscribers -> 50 ms at most.
-PACE_PER_SUBSCRIBER = 50e-6
+#: Pacing per live subscriber (see the module docstring): 1,000 subscribers -> 30 ms.
+PACE_PER_SUBSCRIBER = 30e-6
 #: Session roots remembered for `tree` filters (the cache is emptied when it would grow past).
 ROOT_CACHE_SIZE = 100_000
 
@@ -168,7 +170,12 @@ class EventBus:
                 await asyncio.sleep(wait)
             self._wake.clear()
             try:
-                await self._catch_up()
+                fanned_out = await self._catch_up()
+                if fanned_out:
+                    # The readers woken are scheduled ahead of us: after one turn of the loop
+                    # they have taken their batch and written it.
+                    await asyncio.sleep(0)
+                    self._last_fanout = loop.time()
             except Exception:
                 # Logged, not swallowed: subscribers keep their place and the next wake (at
                 # the latest the fallback timer) reads again from the same position.
@@ -176,15 +183,17 @@ class EventBus:
                 await asyncio.sleep(self.settings.event_poll_seconds)
                 self.wake()
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self) -> bool:
+        """Read and fan out everything new; whether anything was fanned out."""
         e = tables.events
+        fanned_out = False
         while True:
             if not self.subscriber_count:
                 # Nobody listens: move to the newest id without reading the rows.
                 newest = await self._newest_id()
                 if not self.subscriber_count:
                     self.position = max(self.position, newest)
-                    return
+                    return fanned_out
             async with self.db.read() as conn:
                 rows = (
                     await conn.execute(
@@ -195,10 +204,11 @@ class EventBus:
                 if self._tree_subscribers:
                     await self._resolve_roots(conn, batch)
             if not batch or batch[-1].id <= self.position:
-                return
+                return fanned_out
             self._dispatch(batch)
+            fanned_out = True
             if len(batch) < PAGE:
-                return
+                return fanned_out
 
     async def _resolve_roots(self, conn: Conn, batch: list[Event]) -> None:
         """Learn the tree root of every session the batch names (for `tree` filters)."""
@@ -213,7 +223,6 @@ class EventBus:
 
     def _dispatch(self, batch: list[Event]) -> None:
         """Fan out in id order and advance the position, without yielding to the loop."""
-        self._last_fanout = asyncio.get_running_loop().time()
         now = utcnow()
         for event in batch:
             if event.id <= self.position:

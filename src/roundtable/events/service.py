@@ -112,6 +112,7 @@ class EventService:
             yield sub
         finally:
             self.bus.unregister(sub)
+            sub.release()
 
     async def wait(
         self,

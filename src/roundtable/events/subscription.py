@@ -55,6 +55,8 @@ class Subscription:
         self._cursor = start
         self._backlog_until: int | None = until if until > start else None
         self._dropped = self._closed = self._finished = False
+        self._alarm: asyncio.TimerHandle | None = None
+        self._alarm_at = 0.0
 
     # -- producer side: called by the bus, synchronously, in id order -----------------------
 
@@ -83,6 +85,12 @@ class Subscription:
         """The bus is stopping: end the stream after what is already queued."""
         self._closed = True
         self._signal.set()
+
+    def release(self) -> None:
+        """The reader is gone: cancel its pending wake-up timer."""
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
 
     # -- consumer side -------------------------------------------------------------------------
 
@@ -172,14 +180,21 @@ class Subscription:
                 self._finished = True
                 raise StopAsyncIteration
             self._signal.clear()
-            if deadline is None:
-                await self._signal.wait()
-                continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return None
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._signal.wait()
-            except TimeoutError:
-                return None
+            if deadline is not None:
+                now = loop.time()
+                if now >= deadline:
+                    return None
+                self._arm(loop, now, deadline)
+            await self._signal.wait()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, now: float, deadline: float) -> None:
+        """Make sure the signal is set by `deadline`. One timer serves many waits: a reader
+        woken by events every few milliseconds would otherwise create and cancel a timer per
+        wake-up (an SSE stream waits with its heartbeat as timeout). A timer that fires early
+        only causes a spurious wake-up, after which the next wait arms a new one."""
+        if self._alarm is not None and now < self._alarm_at <= deadline:
+            return
+        if self._alarm is not None:
+            self._alarm.cancel()
+        self._alarm_at = deadline
+        self._alarm = loop.call_at(deadline, self._signal.set)
