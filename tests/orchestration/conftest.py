@@ -12,7 +12,7 @@ import pytest
 from roundtable.api.app import create_app
 from roundtable.auth.tokens import ADMIN, Principal
 from roundtable.orchestration.models import BlueprintSpec, ClaimedRun, Run
-from roundtable.orchestration.queue import Complete, Fail, RunError
+from roundtable.orchestration.reports import Complete, Fail, RunError
 from roundtable.orchestration.runners import RegisterRunner
 from roundtable.runtime import Roundtable
 

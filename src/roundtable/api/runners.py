@@ -18,7 +18,7 @@ from roundtable.orchestration.models import (
     StopReply,
     Strict,
 )
-from roundtable.orchestration.queue import Complete, Fail, Progress, ReportOutcome, Reports
+from roundtable.orchestration.reports import Complete, Fail, Progress, ReportOutcome, Reports
 from roundtable.orchestration.runners import RegisterRunner
 
 router = APIRouter(prefix="/api/v1/runners", tags=["runners"], dependencies=[Depends(bounded_body)])

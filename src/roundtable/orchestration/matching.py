@@ -1,0 +1,78 @@
+"""Which pending runs a runner may claim, as SQL: the claim and its cheap pre-check share it.
+
+A run matches a runner when it is pending in the runner's namespace, its executor kind is one
+the runner offers, and its demands are a subset of the runner's tags. Order: priority (high
+first), then FIFO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from roundtable.store import tables
+from roundtable.store.dialect import backend_of
+from roundtable.store.engine import Conn
+
+R = tables.runs
+#: The most runs one claim hands out (and one batch of reports may end).
+MAX_CLAIM = 64
+
+
+@dataclass(frozen=True)
+class RunnerShape:
+    """A runner's registration, which never changes (a new registration is a new runner)."""
+
+    namespace: str
+    executors: list[str]
+    tags: list[str]
+    capacity: int
+
+
+def demands_met(backend: str, tags: list[str]) -> ColumnElement[bool]:
+    """A run's demands are a subset of `tags`, in SQL: a claim filters by demands in the
+    database, so runs no runner matches never hide matchable ones queued behind them."""
+    if backend == "postgresql":
+        return R.c.demands.op("<@")(bindparam(None, sorted(tags), type_=JSONB))
+    each = func.json_each(R.c.demands).table_valued("value")
+    return ~exists(select(literal(1)).select_from(each).where(each.c.value.notin_(sorted(tags))))
+
+
+def pending_for(backend: str, namespace: str, executors: list[str], tags: list[str]) -> Any:
+    """The conditions of a pending run a runner with these executors and tags may claim."""
+    return (
+        R.c.namespace == namespace,
+        # A literal, not a parameter, so PostgreSQL's generic plans still match the
+        # partial index `ix_runs_queue` (WHERE status = 'pending').
+        R.c.status == literal_column("'pending'"),
+        R.c.executor.in_(executors),
+        demands_met(backend, tags),
+    )
+
+
+def candidates(conn: Conn, runner: Any, limit: int) -> Select[Any]:
+    """The oldest `limit` runs of the highest priority this runner matches (executor and
+    demands), locked so concurrent claimers skip them (PostgreSQL); SQLite's writer lock
+    already makes the whole claim exclusive."""
+    backend = backend_of(conn)
+    query = (
+        select(R)
+        .where(*pending_for(backend, runner.namespace, runner.executors, runner.tags))
+        .order_by(R.c.priority.desc(), R.c.created_at, R.c.id)
+        .limit(limit)
+    )
+    if backend == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return query
