@@ -8,6 +8,7 @@ server is down, try again" from "the server said no, give up on this".
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +21,9 @@ from roundtable.runner.protocol import ClaimedRun, HeartbeatReply, Registration,
 
 #: Run ends sent in one `reports` call at most (the server's limit).
 MAX_REPORTS = 64
+
+
+_End = tuple[dict[str, Any], "asyncio.Future[dict[str, Any]]", contextvars.Context]
 
 
 class RunnerApi:
@@ -45,8 +49,9 @@ class RunnerApi:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
         self._register_token = token
-        #: Run ends waiting to go out in the next `reports` call, each with its caller's future.
-        self._ends: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
+        #: Run ends waiting to go out in the next `reports` call, each with its caller's future
+        #: and context (a lone end is sent from it, so its report continues the run's trace).
+        self._ends: list[_End] = []
         self._sender: asyncio.Task[None] | None = None
         #: False once the server turned out not to know `reports` (an older one).
         self.batch_reports = True
@@ -168,37 +173,36 @@ class RunnerApi:
         if not self.batch_reports:
             return dict(await self._call("POST", self._path("runs", run_id, what), json=body or {}))
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._ends.append(({"run_id": run_id, what: True if body is None else body}, future))
+        item = {"run_id": run_id, what: True if body is None else body}
+        self._ends.append((item, future, contextvars.copy_context()))
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send_ends())
+            # From an empty context: a batch speaks for many runs, so it carries no one's trace.
+            self._sender = asyncio.create_task(self._send_ends(), context=contextvars.Context())
         return await future
 
     async def _send_ends(self) -> None:
         while self._ends:
             batch, self._ends = self._ends[:MAX_REPORTS], self._ends[MAX_REPORTS:]
             try:
+                if len(batch) == 1:
+                    # A lone end goes the single way, inside its run's span (tracing).
+                    await self._deliver_alone(*batch[0])
+                    continue
                 reply = await self._call(
-                    "POST", self._path("reports"), json={"reports": [item for item, _ in batch]}
+                    "POST", self._path("reports"), json={"reports": [item for item, _, _ in batch]}
                 )
             except RoundtableError as error:
                 if type(error) is RoundtableError and error.data.get("status") in (404, 405):
                     self.batch_reports = False  # an older server: one report per call
-                    for item, future in batch:
-                        try:
-                            result = await self._single(item)
-                        except RoundtableError as refused:
-                            if not future.done():
-                                future.set_exception(refused)
-                            continue
-                        if not future.done():
-                            future.set_result(result)
+                    for end in batch:
+                        await self._deliver_alone(*end)
                     continue
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
             except BaseException as error:  # cancelled (shutdown) or a bug: nobody waits forever
-                for _, future in [*batch, *self._ends]:
+                for _, future, _ in [*batch, *self._ends]:
                     if future.done():
                         continue
                     if isinstance(error, asyncio.CancelledError):
@@ -207,13 +211,30 @@ class RunnerApi:
                         future.set_exception(error)
                 self._ends.clear()
                 raise
-            for (_, future), result in zip(batch, reply["results"], strict=True):
+            for (_, future, _), result in zip(batch, reply["results"], strict=True):
                 if future.done():
                     continue
                 if result.get("error"):
                     future.set_exception(from_dict(result["error"]))
                 else:
                     future.set_result(dict(result))
+
+    async def _deliver_alone(
+        self,
+        item: dict[str, Any],
+        future: asyncio.Future[dict[str, Any]],
+        context: contextvars.Context,
+    ) -> None:
+        """Send one end by the single-report route from its caller's context; a refusal or an
+        unreachable server goes to that caller alone."""
+        try:
+            result = await asyncio.create_task(self._single(item), context=context)
+        except RoundtableError as refused:
+            if not future.done():
+                future.set_exception(refused)
+            return
+        if not future.done():
+            future.set_result(result)
 
     async def _single(self, item: dict[str, Any]) -> dict[str, Any]:
         run_id = item["run_id"]
