@@ -232,3 +232,17 @@ async def test_wait_timeouts_hold_with_one_timer_across_wake_ups(core: Roundtabl
         more = await write_events(core, 2)
         items = [await sub.next(30), await sub.next(30)]
         assert [e.id for e in items if isinstance(e, Event)] == more
+
+
+async def test_a_timer_that_rang_early_is_not_taken_for_a_pending_one(core: Roundtable) -> None:
+    """asyncio may run a timer a hair before its time. A wait that followed such a timer took
+    it for one still pending (its time not yet reached) and slept until the next event: a
+    runner's 1 s long-poll hung for 30 s. A timer that rang is forgotten as it rings."""
+    async with core.events.subscribe(EventFilter.build(types=["test.*"])) as sub:
+        loop = asyncio.get_running_loop()
+        sub._arm(loop, loop.time() + 60)  # a long wait's timer...
+        assert sub._alarm is not None
+        sub._alarm._run()  # ...rings early (asyncio's clock resolution)
+        assert sub._alarm is None
+        assert await asyncio.wait_for(sub.next(0.05), 5) is None
+        assert await sub.next(0.01) is None and sub._alarm is None  # spent timers are dropped

@@ -184,17 +184,23 @@ class Subscription:
                 now = loop.time()
                 if now >= deadline:
                     return None
-                self._arm(loop, now, deadline)
+                self._arm(loop, deadline)
             await self._signal.wait()
 
-    def _arm(self, loop: asyncio.AbstractEventLoop, now: float, deadline: float) -> None:
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         """Make sure the signal is set by `deadline`. One timer serves many waits: a reader
         woken by events every few milliseconds would otherwise create and cancel a timer per
         wake-up (an SSE stream waits with its heartbeat as timeout). A timer that fires early
-        only causes a spurious wake-up, after which the next wait arms a new one."""
-        if self._alarm is not None and now < self._alarm_at <= deadline:
+        only causes a spurious wake-up, after which the next wait arms a new one. A timer that
+        has fired is forgotten as it fires (`_ring`): asyncio may run it a hair before its time,
+        so comparing clocks could take a spent timer for a pending one and wait forever."""
+        if self._alarm is not None and self._alarm_at <= deadline:
             return
         if self._alarm is not None:
             self._alarm.cancel()
         self._alarm_at = deadline
-        self._alarm = loop.call_at(deadline, self._signal.set)
+        self._alarm = loop.call_at(deadline, self._ring)
+
+    def _ring(self) -> None:
+        self._alarm = None
+        self._signal.set()
