@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     event_heartbeat_seconds: float = Field(default=15.0, gt=0)
     event_poll_seconds: float = Field(default=0.05, gt=0)
     event_fallback_poll_seconds: float = Field(default=2.0, gt=0)
-    event_fanout_window_seconds: float = Field(default=0.05, ge=0)
+    event_fanout_window_seconds: float = Field(default=0.015, ge=0)
     max_wait_seconds: float = Field(default=60.0, gt=0)
 
     # Audit (D4, D5)
