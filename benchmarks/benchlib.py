@@ -118,6 +118,18 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def machine_report(busy: float | None, load_before: tuple[float, float, float]) -> dict[str, Any]:
+    """`machine_info()` plus how busy the machine was around the measurement: the share of
+    CPU others used before it (`wait_quiet`, None when not waited for) and the load averages
+    before and after, so a reader can tell a quiet figure from one taken under load."""
+    return {
+        **machine_info(),
+        "busy_share_before": busy,
+        "load_avg_before": [rounded(x, 2) for x in load_before],
+        "load_avg_after": [rounded(x, 2) for x in os.getloadavg()],
+    }
+
+
 def backend_of(database_url: str | None) -> str:
     if database_url is None:
         return "sqlite"

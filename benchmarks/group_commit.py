@@ -28,7 +28,7 @@ from benchlib import (
     emit,
     latency_ms,
     log,
-    machine_info,
+    machine_report,
     rounded,
     temp_data_dir,
     wait_quiet,
@@ -141,12 +141,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "synchronous": args.synchronous,
         "options": {"writers": args.writers, "seconds": args.seconds, "rounds": args.rounds},
         **results,
-        "machine": {
-            **machine_info(),
-            "busy_share_before": busy,
-            "load_avg_before": [rounded(x, 2) for x in load_before],
-            "load_avg_after": [rounded(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_report(busy, load_before),
     }
 
 

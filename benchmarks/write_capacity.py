@@ -45,7 +45,7 @@ from benchlib import (
     emit,
     latency_ms,
     log,
-    machine_info,
+    machine_report,
     rounded,
     scratch_database,
     serve,
@@ -363,12 +363,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "warmup": args.warmup,
         },
         **results,
-        "machine": {
-            **machine_info(),
-            "busy_share_before": busy,
-            "load_avg_before": [rounded(x, 2) for x in load_before],
-            "load_avg_after": [rounded(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_report(busy, load_before),
     }
 
 
