@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 
 from roundtable.store import tables
-from roundtable.store.dialect import backend_of, insert_ignore
+from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn
 
 SEEN_RESOLUTION = timedelta(seconds=60)
+
+#: `INSERT ... ON CONFLICT DO NOTHING` of a namespace, per dialect, built once (it runs on every
+#: `set_project`: building it per call cost more than running it).
+_ENSURE_NAMESPACE = {
+    name: dialect.insert(tables.namespaces)
+    .values(name=bindparam("b_name"), created_at=bindparam("b_now"))
+    .on_conflict_do_nothing()
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
 class Registry:
@@ -24,7 +34,7 @@ class Registry:
 
     async def ensure_namespace(self, conn: Conn, namespace: str, now: datetime) -> None:
         """Create the namespace row if missing (before anything that references it)."""
-        await conn.execute(insert_ignore(conn, tables.namespaces, name=namespace, created_at=now))
+        await conn.execute(_ENSURE_NAMESPACE[backend_of(conn)], {"b_name": namespace, "b_now": now})
 
     async def seen(self, conn: Conn, namespace: str, agent: str, now: datetime) -> None:
         """Record the agent (creating its row) unless this process did so within the window.
