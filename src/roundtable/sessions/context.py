@@ -3,6 +3,11 @@
 A write naming `expected_version` succeeds only if the stored version still equals it; otherwise
 it fails with `ConflictError` carrying the current version and project, and a `context.conflict`
 event records the attempt. A write without it is an explicit last-write-wins, recorded as such.
+
+A project's id and name never change and a project is never deleted, so the service remembers
+both directions of that mapping once a transaction that read it has committed: a steady-state
+`set_project` then runs three statements (lock the context row, update it, record the event)
+instead of five (issue 16).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from roundtable.sessions.leases import SessionService
 from roundtable.sessions.models import ContextInfo
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of
-from roundtable.store.engine import Conn, Database
+from roundtable.store.engine import Conn, Database, after_commit
 from roundtable.validation import check_name
 
 C = tables.agent_context
@@ -64,11 +69,51 @@ _SET = (
 )
 
 
+#: Projects remembered per direction; past this the memory starts over (it is only a shortcut).
+_MAX_REMEMBERED = 100_000
+
+
 class ContextService:
     def __init__(self, db: Database, settings: Settings, sessions: SessionService) -> None:
         self.db = db
         self.settings = settings
         self.sessions = sessions
+        #: (namespace, project name) -> project id, and id -> name, of committed projects.
+        self._project_ids: dict[tuple[str, str], int] = {}
+        self._project_names: dict[int, str] = {}
+
+    def _remember(self, namespace: str | None, name: str, project_id: int) -> None:
+        """Remember a project (its id by name too if `namespace` is given) once the transaction
+        that read it has committed: a project created in one that rolls back must not be
+        remembered, as its id may be used again."""
+
+        def remember() -> None:
+            if len(self._project_names) >= _MAX_REMEMBERED:
+                self._project_ids.clear()
+                self._project_names.clear()
+            self._project_names[project_id] = name
+            if namespace is not None:
+                self._project_ids[(namespace, name)] = project_id
+
+        after_commit(remember)
+
+    async def _target(
+        self, conn: Conn, namespace: str, name: str, agent: str, now: datetime, create: bool
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """The id of the project to switch to (created first with `create`), and the events
+        of its creation to record (none if it existed)."""
+        known = self._project_ids.get((namespace, name))
+        if known is not None:
+            return known, []
+        created: list[dict[str, Any]] = []
+        if create:
+            target, created = await projects.create(
+                conn, namespace, name, agent, now, exist_ok=True
+            )
+        else:
+            target = await projects.require(conn, namespace, name)
+        self._remember(namespace, name, target.id)
+        return target.id, created
 
     async def get(self, namespace: str, agent: str) -> ContextInfo:
         check_name("agent", agent)
@@ -124,20 +169,16 @@ class ContextService:
                     ),
                 )
             else:
-                created: list[dict[str, Any]] = []
-                if create:
-                    target, created = await projects.create(
-                        conn, namespace, project, agent, now, exist_ok=True
-                    )
-                else:
-                    target = await projects.require(conn, namespace, project)
+                target_id, created = await self._target(
+                    conn, namespace, project, agent, now, create
+                )
                 row = (
                     await conn.execute(
                         _SET,
                         {
                             "b_namespace": namespace,
                             "b_agent": agent,
-                            "b_project_id": target.id,
+                            "b_project_id": target_id,
                             "b_now": now,
                             "b_session_id": session_id,
                         },
@@ -181,9 +222,14 @@ class ContextService:
         if current is None:
             await conn.execute(_CREATE[backend_of(conn)], {**keys, "b_now": now})
             current = (await conn.execute(_LOCK, keys)).one()
-        name = None
-        if current.project_id is not None:
-            name = await conn.scalar(_PROJECT_NAME, {"b_project_id": current.project_id})
+        project_id = current.project_id
+        if project_id is None:
+            return current.version, None
+        name = self._project_names.get(project_id)
+        if name is None:
+            name = await conn.scalar(_PROJECT_NAME, {"b_project_id": project_id})
+            if name is not None:
+                self._remember(None, name, project_id)
         return current.version, name
 
     async def current_project(self, namespace: str, agent: str) -> str:
