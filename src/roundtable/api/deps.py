@@ -41,8 +41,10 @@ Core = Annotated[Roundtable, Depends(get_core)]
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_journal_writer(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-    """The caller, if its token may write journals (`journal:write`); else 403."""
+async def get_journal_writer(request: Request) -> Principal:
+    """The caller, if its token may write journals (`journal:write`); else 403. Calls
+    `get_principal` itself: one dependency level fewer for FastAPI to resolve per request."""
+    principal = await get_principal(request)
     require_journal_write(principal)
     return principal
 
