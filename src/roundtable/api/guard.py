@@ -76,10 +76,17 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.check_host and await self._refused_origin(headers, send):
-            return
-        declared = headers.get("content-length")
+        if self.check_host:
+            headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]
+            }
+            if await self._refused_origin(headers, send):
+                return
+        # Only Content-Length is needed here (the last one, as a dict of the headers would keep).
+        declared = None
+        for name, value in scope["headers"]:
+            if name.lower() == b"content-length":
+                declared = value.decode("latin-1")
         if declared is not None:
             try:
                 size = int(declared)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import secrets
 import time
@@ -14,6 +15,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from roundtable.auth.files import read_or_create
 from roundtable.auth.keyring import Keyring, anchors
@@ -24,6 +26,29 @@ from roundtable.validation import check_name
 
 AUDIENCE = "roundtable"
 ISSUER = "roundtable"
+
+
+#: Verified agent tokens remembered per process (oldest forgotten first); see `_Verified`.
+VERIFIED_TOKENS_MAX = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """What verifying a token found, so that the same token presented again (an agent sends its
+    token with every call) skips the Ed25519 verification and JSON decoding (issue 16: ~0.2 ms,
+    as much as the rest of a `set_project`). Everything the verification decided that does not
+    depend on the time or on which keys are trusted is a function of the token's bytes; the rest
+    is checked again on every use: the validity window (`iat`/`nbf` to `exp`, as PyJWT checks it)
+    and that the key which verified the signature is still the one trusted under its key id."""
+
+    principal: Principal
+    kid: Any  # the header's `kid`, as `_public_key` reads it
+    public_raw: bytes  # the key that verified the signature
+    not_before: float  # max(iat, nbf) when present
+    not_after: float  # exp
+
+    def current(self, now: float) -> bool:
+        return self.not_before <= now < self.not_after
 
 
 #: A permission name: `area:action`, e.g. `documents:read`, `documents:write`, `journal:write`.
@@ -182,6 +207,7 @@ class TokenService:
         self.admin_token = admin_token or load_admin_token(data_dir)
         self.trusted_setting = trusted_setting
         self._anchored: tuple[float, frozenset[str]] = (-1e9, frozenset())
+        self._verified: dict[str, _Verified] = {}
 
     @property
     def key(self) -> SigningKey:
@@ -192,25 +218,30 @@ class TokenService:
         """The key id a JWT names when no key we hold has it (the caller may reload the ring)."""
         if not token or self.keyring is None:
             return None
-        try:
-            kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.PyJWTError:
-            return None
+        known = self._verified.get(token)
+        if known is not None:
+            kid = known.kid
+        else:
+            try:
+                kid = jwt.get_unverified_header(token).get("kid")
+            except jwt.PyJWTError:
+                return None
         if not isinstance(kid, str) or kid in self.keyring.keys:
             return None
         return kid
 
-    def _public_key(self, token: str) -> Ed25519PublicKey:
-        """The registered key the token's header names (any instance's, current or retired)."""
+    def _public_key(self, token: str) -> tuple[Any, Ed25519PublicKey]:
+        """The header's key id and the registered key it names (any instance's, current or
+        retired)."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
         if self.keyring is None or kid is None:  # no kid: our current key or nothing
-            return self.key.public
+            return kid, self.key.public
         if kid == self._key.kid:
-            return self._key.public
-        found = self.keyring.trusted(str(kid))
+            return kid, self._key.public
+        found = self._trusted(kid)
         if found is None:
             raise Unauthenticated(f"invalid token: unknown signing key {kid!r}")
         if found.kid not in self.anchored_kids(refresh_after=0.05):
@@ -218,7 +249,24 @@ class TokenService:
                 f"invalid token: signing key {kid!r} is registered but not trusted here (not "
                 "this data directory's, not in keys/trusted or ROUNDTABLE_TRUSTED_KEYS)"
             )
-        return found.public
+        return kid, found.public
+
+    def _trusted(self, kid: Any) -> Any:
+        assert self.keyring is not None
+        return self.keyring.trusted(str(kid))
+
+    def _public_raw(self, kid: Any) -> bytes | None:
+        """The raw key `_public_key` would verify a token with this header `kid` by now, or
+        None where it would refuse the token."""
+        if self.keyring is None or kid is None:
+            return self.key.public_raw
+        if kid == self._key.kid:
+            return self._key.public_raw
+        found = self._trusted(kid)
+        if found is None or found.kid not in self.anchored_kids(refresh_after=0.05):
+            return None
+        raw: bytes = found.public_raw
+        return raw
 
     def anchored_kids(self, refresh_after: float = 1.0) -> frozenset[str]:
         """Keys whose trust comes from outside the database (`keyring.anchors`): a key row an
@@ -279,10 +327,18 @@ class TokenService:
             raise Unauthenticated("missing bearer token")
         if hmac.compare_digest(token.encode(), self.admin_token.encode()):
             return ADMIN
+        known = self._verified.get(token)
+        if (
+            known is not None
+            and known.current(time.time())
+            and self._public_raw(known.kid) == known.public_raw
+        ):
+            return known.principal
+        kid, public = self._public_key(token)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._public_key(token),
+                public,
                 algorithms=["EdDSA"],
                 audience=AUDIENCE,
                 issuer=ISSUER,
@@ -292,7 +348,31 @@ class TokenService:
             raise Unauthenticated("token expired") from None
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from None
-        return _principal(claims)
+        principal = _principal(claims)
+        self._remember(token, kid, public, claims, principal)
+        return principal
+
+    def _remember(
+        self,
+        token: str,
+        kid: Any,
+        public: Ed25519PublicKey,
+        claims: dict[str, Any],
+        principal: Principal,
+    ) -> None:
+        """Remember a token just verified (see `_Verified`); PyJWT has checked that `exp`,
+        `iat` and `nbf` are integers."""
+        starts = [int(claims[name]) for name in ("iat", "nbf") if name in claims]
+        raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = _Verified(
+            principal=principal,
+            kid=kid,
+            public_raw=raw,
+            not_before=float(max(starts, default=-math.inf)),
+            not_after=float(int(claims["exp"])),
+        )
 
     def mint_run(self, agent: str, namespace: str, scope: RunScope, ttl: timedelta) -> str:
         """A run token (D7): acts as `agent`, confined to `scope`'s session tree."""

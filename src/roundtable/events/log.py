@@ -64,7 +64,7 @@ async def record(conn: Conn, *rows: dict[str, Any]) -> None:
     if not rows:
         return
     await lock_event_order(conn)
-    await conn.execute(insert(tables.events), list(rows))
+    await conn.execute(_INSERT, list(rows))
     if backend_of(conn) == "postgresql":
         # `currval` is this session's last id from the sequence: the newest row just inserted.
         await conn.execute(_NOTIFY_NEWEST, {"channel": NOTIFY_CHANNEL})
@@ -80,6 +80,9 @@ async def record_from(conn: Conn, rows: Select[Any], columns: tuple[str, ...]) -
     else:
         await conn.execute(statement)
 
+
+#: Built once: every write records its event (building the statement per call cost CPU).
+_INSERT = insert(tables.events)
 
 _NOTIFY_NEWEST = text(
     "SELECT pg_notify(:channel, currval(pg_get_serial_sequence('events', 'id'))::text)"
