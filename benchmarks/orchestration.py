@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 
 from benchlib import (
+    Http,
     Interference,
     Server,
     add_common_args,
@@ -120,49 +121,58 @@ def stop_runners(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 async def throughput(server: Server, args: argparse.Namespace, pids: list[int]) -> dict[str, Any]:
-    gate = asyncio.Semaphore(args.concurrency)
     latencies: list[float] = []
     sessions: list[str] = []
     errors: dict[str, int] = {}
-    limits = httpx.Limits(max_connections=args.concurrency + 8)
-    async with httpx.AsyncClient(
-        base_url=server.api(), headers=server.headers, timeout=120, limits=limits
-    ) as client:
+    path = "/api/v1/namespaces/default/agent-sessions"
+    # `--concurrency` clients, each on its own keep-alive connection, taking the next job
+    clients = [Http(server.url, server.admin_token) for _ in range(args.concurrency)]
 
-        async def one(n: int, record: bool) -> None:
-            params = {"prompt": f"job {n}"}
-            body = {"blueprint": "bench", "parameters": params, "mode": "sync", "wait_seconds": 60}
-            async with gate:
-                started = time.perf_counter()
-                r = await client.post("/agent-sessions", json=body)
-                elapsed = time.perf_counter() - started
-            ok = (
-                r.status_code in (200, 201)
-                and not r.json().get("timed_out")
-                and r.json().get("result_data") == {"echo": params}
-            )
-            if not ok:
-                key = f"{r.status_code} {r.json().get('status') if r.content else ''}"
-                errors[key] = errors.get(key, 0) + 1
-            if record:
-                latencies.append(elapsed)
-                if ok:
-                    sessions.append(r.json()["id"])
+    async def one(http: Http, n: int, record: bool) -> None:
+        params = {"prompt": f"job {n}"}
+        body = {"blueprint": "bench", "parameters": params, "mode": "sync", "wait_seconds": 60}
+        started = time.perf_counter()
+        status, answer = await http.request("POST", path, body)
+        elapsed = time.perf_counter() - started
+        ok = (
+            status in (200, 201)
+            and isinstance(answer, dict)
+            and not answer.get("timed_out")
+            and answer.get("result_data") == {"echo": params}
+        )
+        if not ok:
+            key = f"{status} {answer.get('status') if isinstance(answer, dict) else ''}"
+            errors[key] = errors.get(key, 0) + 1
+        if record:
+            latencies.append(elapsed)
+            if ok:
+                sessions.append(answer["id"])
 
+    async def drain(jobs: list[int], record: bool) -> None:
+        async def client(http: Http) -> None:
+            while jobs:
+                await one(http, jobs.pop(), record)
+
+        await asyncio.gather(*(client(http) for http in clients))
+
+    try:
         log(f"warm-up: {args.warmup} runs")
-        await asyncio.gather(*(one(-n - 1, False) for n in range(args.warmup)))
+        await drain([-n - 1 for n in range(args.warmup)][::-1], False)
         log(f"throughput: {args.runs} runs, {args.concurrency} at a time")
         meter = Interference(pids=pids)
         meter.start()
         cpu_before = {pid: process_cpu_seconds(pid) for pid in [os.getpid(), *pids]}
         writes_before = await write_transactions(server)
         began = time.perf_counter()
-        await asyncio.gather(*(one(n, True) for n in range(args.runs)))
+        await drain(list(range(args.runs))[::-1], True)
         wall = time.perf_counter() - began
         interference = meter.report()
         cpu = {pid: process_cpu_seconds(pid) - cpu_before[pid] for pid in cpu_before}
         writes = await write_transactions(server) - writes_before
-        queued, held = await run_timings(client, sessions[:: max(1, len(sessions) // 300)])
+        queued, held = await run_timings(clients[0], sessions[:: max(1, len(sessions) // 300)])
+    finally:
+        for http in clients:
+            await http.close()
     return {
         "runs": args.runs,
         "runs_per_s": rounded(args.runs / wall, 1),
@@ -194,16 +204,17 @@ async def write_transactions(server: Server) -> float:
     )
 
 
-async def run_timings(
-    client: httpx.AsyncClient, sessions: list[str]
-) -> tuple[list[float], list[float]]:
+async def run_timings(http: Http, sessions: list[str]) -> tuple[list[float], list[float]]:
     """From the sampled sessions' run rows: queued -> claimed, and claimed -> finished (s)."""
     queued: list[float] = []
     held: list[float] = []
     for session_id in sessions:
-        r = await client.get(f"/sessions/{session_id}/runs")
-        r.raise_for_status()
-        for run in r.json()["runs"] if isinstance(r.json(), dict) else r.json():
+        status, answer = await http.request(
+            "GET", f"/api/v1/namespaces/default/sessions/{session_id}/runs"
+        )
+        if status != 200:
+            raise RuntimeError(f"runs of {session_id}: {status} {answer}")
+        for run in answer["runs"] if isinstance(answer, dict) else answer:
             created, claimed, finished = (
                 datetime.fromisoformat(run[k]) if run.get(k) else None
                 for k in ("created_at", "claimed_at", "finished_at")
