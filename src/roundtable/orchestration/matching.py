@@ -8,6 +8,7 @@ first), then FIFO.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -22,11 +23,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from roundtable.orchestration.models import HELD
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn
 
 R = tables.runs
+RN = tables.runners
+#: Prebuilt statements kept per runner shape (least recently used dropped beyond this).
+STATEMENTS = 1024
 #: The most runs one claim hands out (and one batch of reports may end).
 MAX_CLAIM = 64
 
@@ -65,14 +70,41 @@ def pending_for(backend: str, namespace: str, executors: list[str], tags: list[s
 def candidates(conn: Conn, runner: Any, limit: int) -> Select[Any]:
     """The oldest `limit` runs of the highest priority this runner matches (executor and
     demands), locked so concurrent claimers skip them (PostgreSQL); SQLite's writer lock
-    already makes the whole claim exclusive."""
-    backend = backend_of(conn)
+    already makes the whole claim exclusive. Built once per runner shape and limit."""
+    return _candidates(
+        backend_of(conn), runner.namespace, tuple(runner.executors), tuple(runner.tags), limit
+    )
+
+
+@lru_cache(maxsize=STATEMENTS)
+def _candidates(
+    backend: str, namespace: str, executors: tuple[str, ...], tags: tuple[str, ...], limit: int
+) -> Select[Any]:
     query = (
         select(R)
-        .where(*pending_for(backend, runner.namespace, runner.executors, runner.tags))
+        .where(*pending_for(backend, namespace, list(executors), list(tags)))
         .order_by(R.c.priority.desc(), R.c.created_at, R.c.id)
         .limit(limit)
     )
     if backend == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return query
+
+
+@lru_cache(maxsize=STATEMENTS)
+def probe(
+    backend: str, namespace: str, executors: tuple[str, ...], tags: tuple[str, ...]
+) -> Select[Any]:
+    """The claim's cheap pre-check for the runner `:b_runner_id` of this shape: its state,
+    whether a run it matches is pending, and how many runs it holds."""
+    pending = exists(
+        select(R.c.id).where(*pending_for(backend, namespace, list(executors), list(tags)))
+    )
+    held = (
+        select(func.count())
+        .where(R.c.runner_id == bindparam("b_runner_id"), R.c.status.in_(HELD))
+        .scalar_subquery()
+    )
+    return select(RN.c.state, pending.label("pending"), held.label("held")).where(
+        RN.c.id == bindparam("b_runner_id")
+    )

@@ -16,7 +16,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import select
 
 from roundtable import metrics
 from roundtable.auth.tokens import AUDIENCE, Principal, RunScope, TokenService
@@ -28,7 +28,8 @@ from roundtable.ids import utcnow
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as ev
 from roundtable.orchestration import flow, mcp_servers
-from roundtable.orchestration.matching import MAX_CLAIM, RunnerShape, candidates, pending_for
+from roundtable.orchestration import statements as st
+from roundtable.orchestration.matching import MAX_CLAIM, RunnerShape, candidates, probe
 from roundtable.orchestration.models import (
     HELD,
     BlueprintSpec,
@@ -154,24 +155,10 @@ class QueueService(RunReports):
         the writer. The claim transaction re-checks everything it relies on."""
         shape = await self._shape(principal, runner_id)
         async with self.db.read() as conn:
-            backend = backend_of(conn)
-            pending = exists(
-                select(R.c.id).where(
-                    *pending_for(backend, shape.namespace, shape.executors, shape.tags)
-                )
+            query = probe(
+                backend_of(conn), shape.namespace, tuple(shape.executors), tuple(shape.tags)
             )
-            held = (
-                select(func.count())
-                .where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
-                .scalar_subquery()
-            )
-            row = (
-                await conn.execute(
-                    select(RN.c.state, pending.label("pending"), held.label("held")).where(
-                        RN.c.id == runner_id
-                    )
-                )
-            ).first()
+            row = (await conn.execute(query, {"b_runner_id": runner_id})).first()
             if row is None or row.state == DEREGISTERED:
                 await own_runner(conn, principal, runner_id, live=True)  # raises its error
         assert row is not None
@@ -186,17 +173,15 @@ class QueueService(RunReports):
         # A deregistered runner is refused here, inside the claim's transaction: a long-poll
         # that outlived its runner's DELETE must never revive it or hand it runs.
         runner = await own_runner(conn, principal, runner_id, lock=True, live=True)
+        renewed: dict[str, Any] = {
+            "last_heartbeat": tx.now,
+            "lease_expires_at": tx.now + self.lease,
+        }
         if runner.state == GONE:
             # Declared gone by the sweeper, yet claiming: its runs were requeued; go on.
-            await conn.execute(update(RN).where(RN.c.id == runner_id).values(state=ONLINE))
-        await conn.execute(
-            update(RN)
-            .where(RN.c.id == runner_id)
-            .values(last_heartbeat=tx.now, lease_expires_at=tx.now + self.lease)
-        )
-        held = await conn.scalar(
-            select(func.count()).where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
-        )
+            renewed["state"] = ONLINE
+        await st.update_row(conn, RN, runner_id, renewed)
+        held = await conn.scalar(st.HELD_BY, {"b_id": runner_id})
         free = min(max_runs, runner.capacity - int(held or 0))
         if free <= 0:
             return []
@@ -234,20 +219,18 @@ class QueueService(RunReports):
         }
         if start:
             updated.update(status=RunStatus.RUNNING.value, started_at=tx.now)
-        await conn.execute(update(R).where(R.c.id.in_(ids)).values(**updated))
+        await st.update_rows(conn, R, ids, updated)
         # The sessions in one statement (locked already on PostgreSQL), and the pending ones
         # moved to running in one more; each still gets its `session.status` event.
         sessions = {
             session.id: session
             for session in await conn.execute(
-                select(S).where(S.c.id.in_({row.session_id for row in chosen})).with_for_update()
+                st.LOCK_SESSIONS, {"b_ids": sorted({row.session_id for row in chosen})}
             )
         }
         starting = {sid for sid, s in sessions.items() if s.status == TreeStatus.PENDING.value}
         if starting:
-            await conn.execute(
-                update(S).where(S.c.id.in_(starting)).values(status=TreeStatus.RUNNING.value)
-            )
+            await st.update_rows(conn, S, sorted(starting), {"status": TreeStatus.RUNNING.value})
         claimed: list[ClaimedRun] = []
         for row in chosen:
             session = sessions[row.session_id]

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from roundtable.auth.tokens import Principal
 from roundtable.config import Settings
@@ -21,6 +21,7 @@ from roundtable.ids import utcnow
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as ev
 from roundtable.orchestration import flow
+from roundtable.orchestration import statements as st
 from roundtable.orchestration.matching import MAX_CLAIM
 from roundtable.orchestration.models import HELD, Run, RunStatus, Strict
 from roundtable.orchestration.runners import own_runner
@@ -221,7 +222,7 @@ class RunReports:
         if not self._repeated(run, runner_id, status, complete):
             await self._end(tx, run, complete, fail)
             await tx.flush(self.journal.append_in)
-        row = (await conn.execute(select(R).where(R.c.id == run_id))).one()
+        row = (await conn.execute(st.RUN, {"b_id": run_id})).one()
         return Run.model_validate(dict(row._mapping))
 
     def _repeated(
@@ -284,9 +285,10 @@ class RunReports:
             ended: list[str] = []
             for report in reports:
                 run = runs.get(report.run_id)
-                if run is not None and ended:
-                    # an earlier end may have changed it (a parent's end stops its children)
-                    run = (await conn.execute(select(R).where(R.c.id == run.id))).first()
+                if run is not None and tx.stops:
+                    # an earlier end stopped sessions (a parent's end stops its children):
+                    # this run may have changed since it was locked
+                    run = (await conn.execute(st.RUN, {"b_id": run.id})).first()
                 try:
                     if run is None:
                         raise NotFound(
@@ -304,7 +306,7 @@ class RunReports:
                 outcomes.append(ReportOutcome(run_id=run.id))
             await tx.flush(self.journal.append_in)
             if ended:
-                rows = await conn.execute(select(R.c.id, R.c.status).where(R.c.id.in_(ended)))
+                rows = await conn.execute(st.RUN_STATUSES, {"b_ids": ended})
                 statuses = {row.id: row.status for row in rows}
                 for outcome in outcomes:
                     if outcome.run_id in statuses and outcome.error is None:
