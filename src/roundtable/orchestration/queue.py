@@ -74,6 +74,8 @@ class QueueService(RunReports):
         self.events = events
         self._shapes: dict[str, RunnerShape] = {}
         self._specs: dict[tuple[str, str, int], BlueprintSpec] = {}
+        #: Runners whose last claim got every run it asked for (see `_try_claim`).
+        self._served_in_full: set[str] = set()
 
     async def claim(
         self,
@@ -126,11 +128,21 @@ class QueueService(RunReports):
     async def _try_claim(
         self, principal: Principal, runner_id: str, max_runs: int, start: bool = False
     ) -> list[ClaimedRun]:
-        if not await self._worth_claiming(principal, runner_id):
+        # After a claim served in full the queue had at least as many runs as were asked for:
+        # the pre-check would most likely say "claim" and only cost a read, so skip it once.
+        full = self._served_in_full
+        if runner_id not in full and not await self._worth_claiming(principal, runner_id):
             return []
-        return await self.db.retrying(
+        claimed = await self.db.retrying(
             lambda conn: self._claim_in(conn, principal, runner_id, max_runs, start)
         )
+        if len(claimed) < max_runs:
+            full.discard(runner_id)
+        else:
+            if len(full) >= SHAPES:
+                full.clear()
+            full.add(runner_id)
+        return claimed
 
     async def _shape(self, principal: Principal, runner_id: str) -> RunnerShape:
         """What never changes about a runner after it registered (cached): no read per claim."""

@@ -29,6 +29,8 @@ RN = tables.runners
 LOCK_SESSION = select(S).where(S.c.id == bindparam("b_id")).with_for_update()
 #: A session row by id (a read).
 SESSION = select(S).where(S.c.id == bindparam("b_id"))
+#: Session rows by id (expanding `b_ids`).
+SESSIONS = select(S).where(S.c.id.in_(bindparam("b_ids", expanding=True)))
 #: A run row by id, and the same locked.
 RUN = select(R).where(R.c.id == bindparam("b_id"))
 LOCK_RUN = RUN.with_for_update()

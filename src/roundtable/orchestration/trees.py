@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,6 +29,7 @@ from roundtable.orchestration import access, flow, parameters
 from roundtable.orchestration import events as ev
 from roundtable.orchestration import statements as st
 from roundtable.orchestration.blueprints import BlueprintService
+from roundtable.orchestration.loader import SessionLoader
 from roundtable.orchestration.models import (
     BUSY,
     ENDED,
@@ -77,6 +78,7 @@ class TreeService:
         self.journal = journal
         self.events = events
         self.registry = Registry()
+        self.loader = SessionLoader(db)
         #: Namespaces whose row this process saw committed (a namespace is never deleted).
         self._namespaces: set[str] = set()
 
@@ -451,9 +453,13 @@ class TreeService:
         def relevant(event: Event) -> bool:  # a move into a busy status cannot end the wait
             return event.type == ev.SESSION_STATUS and event.payload.get("status") not in BUSY
 
+        async def fetch() -> list[Any]:
+            row = await self.loader.get(session_id)
+            return [] if row is None else [row]
+
         done, rows = await self._wait(
             namespace,
-            lambda c: self._one(c, session_id),
+            fetch,
             timeout,
             session_id=session_id,
             relevant=relevant,
@@ -503,8 +509,9 @@ class TreeService:
 
         known: set[str] = set(children or ())
 
-        async def read(conn: Conn) -> list[Any]:
-            found = await rows(conn)
+        async def read() -> list[Any]:
+            async with self.db.read() as conn:
+                found = await rows(conn)
             known.update(row.id for row in found)
             return found
 
@@ -516,13 +523,10 @@ class TreeService:
         done, found_rows = await self._wait(namespace, read, timeout, relevant=relevant)
         return WaitResult(done=done, sessions=[agent_session(r) for r in found_rows])
 
-    async def _one(self, conn: Conn, session_id: str) -> list[Any]:
-        return list(await conn.execute(st.SESSION, {"b_id": session_id}))
-
     async def _wait(
         self,
         namespace: str,
-        read: Callable[[Conn], Any],
+        read: Callable[[], Awaitable[list[Any]]],
         timeout: float,  # noqa: ASYNC109
         *,
         session_id: str | None = None,
@@ -547,8 +551,7 @@ class TreeService:
             while True:
                 remaining = deadline - time.monotonic()
                 if stale or (not fresh and remaining <= 0):
-                    async with self.db.read() as conn:
-                        rows = await read(conn)
+                    rows = await read()
                     fresh = True
                     done = all(r.status not in BUSY for r in rows)
                 if done or remaining <= 0:
