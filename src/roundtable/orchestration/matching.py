@@ -52,7 +52,16 @@ def demands_met(backend: str, tags: list[str]) -> ColumnElement[bool]:
     if backend == "postgresql":
         return R.c.demands.op("<@")(bindparam(None, sorted(tags), type_=JSONB))
     each = func.json_each(R.c.demands).table_valued("value")
-    return ~exists(select(literal(1)).select_from(each).where(each.c.value.notin_(sorted(tags))))
+    unmet = select(literal(1)).select_from(each)
+    if tags:  # without tags, any demand is unmet
+        unmet = unmet.where(each.c.value.notin_(listed(tags)))
+    return ~exists(unmet)
+
+
+def listed(values: list[str]) -> list[Any]:
+    """`values` as one bound parameter each: an `IN` over them is rendered once, where a list
+    of plain values is one "expanding" parameter that SQLAlchemy re-renders every execution."""
+    return [literal(value) for value in sorted(values)]
 
 
 def pending_for(backend: str, namespace: str, executors: list[str], tags: list[str]) -> Any:
@@ -62,7 +71,7 @@ def pending_for(backend: str, namespace: str, executors: list[str], tags: list[s
         # A literal, not a parameter, so PostgreSQL's generic plans still match the
         # partial index `ix_runs_queue` (WHERE status = 'pending').
         R.c.status == literal_column("'pending'"),
-        R.c.executor.in_(executors),
+        R.c.executor.in_(listed(executors)),
         demands_met(backend, tags),
     )
 
@@ -102,7 +111,7 @@ def probe(
     )
     held = (
         select(func.count())
-        .where(R.c.runner_id == bindparam("b_runner_id"), R.c.status.in_(HELD))
+        .where(R.c.runner_id == bindparam("b_runner_id"), R.c.status.in_(listed(list(HELD))))
         .scalar_subquery()
     )
     return select(RN.c.state, pending.label("pending"), held.label("held")).where(

@@ -234,10 +234,15 @@ class QueueService(RunReports):
         await st.update_rows(conn, R, ids, updated)
         # The sessions in one statement (locked already on PostgreSQL), and the pending ones
         # moved to running in one more; each still gets its `session.status` event.
+        session_ids = sorted({row.session_id for row in chosen})
         sessions = {
             session.id: session
             for session in await conn.execute(
-                st.LOCK_SESSIONS, {"b_ids": sorted({row.session_id for row in chosen})}
+                *(
+                    (st.LOCK_SESSION, {"b_id": session_ids[0]})
+                    if len(session_ids) == 1
+                    else (st.LOCK_SESSIONS, {"b_ids": session_ids})
+                )
             )
         }
         starting = {sid for sid, s in sessions.items() if s.status == TreeStatus.PENDING.value}

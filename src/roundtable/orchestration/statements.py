@@ -15,7 +15,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Table, Update, bindparam, func, null, select, update
+from sqlalchemy import JSON, Table, Update, bindparam, func, literal, null, select, update
 
 from roundtable.orchestration.models import HELD
 from roundtable.store import tables
@@ -68,7 +68,9 @@ UNDELIVERED = (
 RUNNER = select(RN).where(RN.c.id == bindparam("b_id"))
 LOCK_RUNNER = RUNNER.with_for_update()
 #: How many runs a runner holds (claimed or running).
-HELD_BY = select(func.count()).where(R.c.runner_id == bindparam("b_id"), R.c.status.in_(HELD))
+HELD_BY = select(func.count()).where(
+    R.c.runner_id == bindparam("b_id"), R.c.status.in_([literal(status) for status in HELD])
+)
 #: Sessions by id (expanding `b_ids`), locked.
 LOCK_SESSIONS = select(S).where(S.c.id.in_(bindparam("b_ids", expanding=True))).with_for_update()
 
@@ -85,6 +87,9 @@ def update_in(table: Table, names: frozenset[str]) -> Update:
 
 async def update_rows(conn: Any, table: Table, ids: list[Any], values: dict[str, Any]) -> None:
     """Set `values` on the rows `ids` of `table` with a prebuilt statement."""
+    if len(ids) == 1:  # `=` rather than an `IN` list, which is rendered on every execution
+        await update_row(conn, table, ids[0], values)
+        return
     bound = params(table, None, values)
     del bound["b_id"]
     bound["b_ids"] = ids
