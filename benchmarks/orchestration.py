@@ -13,9 +13,10 @@ Starts the real server (`roundtable serve`) and real runner processes (`roundtab
    a long-polling runner claimed it (the long-poll's own wake-up included), `claimed_to_finished_ms`
    the rest up to the recorded end.
 2. `claim`: the runner processes are stopped, `--claim-runs` sessions are queued, then 8
-   runners (this process, over HTTP, the same protocol client the runner uses) claim them one at
-   a time (`wait=0`, `start` as `roundtable runner` claims) and complete each; the latency of
-   every claim call that returned a run is recorded. `wait=0`: no long-poll wait is in these
+   runners (in this process, over HTTP, making the runner protocol's calls as `roundtable
+   runner` does, on the light client) claim them one at a time (`wait=0`, `start` as
+   `roundtable runner` claims) and complete each; the latency of every claim call that returned
+   a run is recorded, and CPU per claim + complete cycle (server, and these runners). `wait=0`: no long-poll wait is in these
    figures, only the claim's own time (HTTP, the claim transaction, and waiting for the writer
    behind the other 7 runners' claims and reports).
 
@@ -56,7 +57,6 @@ from benchlib import (
     temp_data_dir,
     wait_quiet,
 )
-from roundtable.runner.api import RunnerApi
 
 TARGET_RUNS_PER_S = 300.0
 TARGET_CLAIM_P99_MS = 20.0
@@ -242,42 +242,69 @@ async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, A
     claimed: list[str] = []
 
     async def claimer(n: int) -> None:
-        api = RunnerApi(server.url, server.admin_token)
+        # The runner protocol's calls, as `roundtable runner` (RunnerApi) makes them, on the
+        # light client: 8 runners share this process, and httpx's CPU would sit inside every
+        # measured claim (a real runner has its own process).
+        http = Http(server.url, server.admin_token)
+        body = {
+            "name": f"claimer-{n}",
+            "hostname": "bench",
+            "namespace": "default",
+            "tags": [],
+            "executors": ["echo"],
+            "capacity": 1,
+        }
+        status, reg = await http.request("POST", "/api/v1/runners", body)
+        if status != 201:
+            raise RuntimeError(f"register: {status} {reg}")
+        http.auth = f"Bearer {reg['token']}"
+        base = f"/api/v1/runners/{reg['id']}"
         try:
-            await api.register(
-                name=f"claimer-{n}",
-                hostname="bench",
-                namespace="default",
-                tags=[],
-                executors=["echo"],
-                capacity=1,
-            )
             while True:
                 started = time.perf_counter()
-                runs = await api.claim(1, 0, start=True)
+                status, answer = await http.request(
+                    "POST", f"{base}/claim", {"max": 1, "wait": 0, "start": True}
+                )
                 elapsed = time.perf_counter() - started
+                if status != 200:
+                    raise RuntimeError(f"claim: {status} {answer}")
+                runs = answer["runs"]
                 if not runs:
                     return
                 samples.append(elapsed)
                 for run in runs:
-                    claimed.append(run.id)
-                    await api.complete(
-                        run.id, result_text=None, result_data={"echo": run.input}, usage=None
+                    if run["status"] != "running" or not run.get("run_token"):
+                        raise RuntimeError(f"claimed run not running: {run}")
+                    claimed.append(run["id"])
+                    result = {"result_data": {"echo": run["input"]}, "result_text": None}
+                    status, done = await http.request(
+                        "POST", f"{base}/runs/{run['id']}/complete", result
                     )
+                    if status != 200 or done["status"] != "completed":
+                        raise RuntimeError(f"complete: {status} {done}")
         finally:
-            await api.unregister()
-            await api.aclose()
+            await http.request("DELETE", base)
+            await http.close()
 
     log(f"claim: {CLAIMERS} runners draining the queue")
-    meter = Interference(pids=[])
+    meter = Interference(pids=[server.pid])
     meter.start()
+    cpu_before = {pid: process_cpu_seconds(pid) for pid in (server.pid, os.getpid())}
     await asyncio.gather(*(claimer(n) for n in range(CLAIMERS)))
+    cpu = {pid: process_cpu_seconds(pid) - cpu_before[pid] for pid in cpu_before}
     interference = meter.report()
+    cycles = max(1, len(claimed))
     return {
         "runners": CLAIMERS,
         "claimed": len(claimed),
         "claimed_twice": len(claimed) - len(set(claimed)),
         "claim_ms": latency_ms(samples),
+        # CPU milliseconds per claim + complete cycle: the server's, and this process's (the
+        # 8 runners' protocol client, whose time is inside the measured claim latencies too)
+        "cpu_ms_per_cycle": {
+            "server": rounded(cpu[server.pid] * 1000 / cycles),
+            "runners_client": rounded(cpu[os.getpid()] * 1000 / cycles),
+        },
         "interference": interference,
     }
 
