@@ -222,7 +222,7 @@ async def enqueue(
         **output,
         **await trace_context(tx, session),
     }
-    await tx.conn.execute(st.INSERT_RUN, st.insert_params(R, values))
+    await tx.conn.execute(st.INSERT_RUN, values)
     tx.emit(
         session.namespace,
         ev.RUN_QUEUED,
@@ -281,23 +281,21 @@ async def finish_run(
     result_data: Any = None,
     error: dict[str, Any] | None = None,
     usage: dict[str, Any] | None = None,
-) -> None:
-    """End a run (completed | failed | stopped) and settle its session."""
+) -> dict[str, Any]:
+    """End a run (completed | failed | stopped) and settle its session. Returns the run's
+    columns as this left them (settling never touches the run again)."""
     duration = _duration(run, tx.now)
-    await st.update_row(
-        tx.conn,
-        R,
-        run.id,
-        {
-            "status": status,
-            "result_text": result_text,
-            "result_data": result_data,
-            "error": error,
-            "usage": usage,
-            "finished_at": tx.now,
-            "lease_expires_at": None,
-        },
-    )
+    ended = {
+        "status": status,
+        "result_text": result_text,
+        "result_data": result_data,
+        "error": error,
+        "usage": usage,
+        "finished_at": tx.now,
+        "lease_expires_at": None,
+    }
+    await st.update_row(tx.conn, R, run.id, ended)
+    after = {**row_dict(run), **ended}
     count(metrics.RUNS_ENDED, status)
     event_type = {
         RunStatus.COMPLETED.value: ev.RUN_COMPLETED,
@@ -321,9 +319,10 @@ async def finish_run(
         session_id=run.session_id,
     )
     if session is None:
-        return
+        return after
     audit(tx, session, run, status, duration)
     await settle(tx, session, run.id, status, result_text, result_data, error)
+    return after
 
 
 async def settle(

@@ -5,9 +5,8 @@ primary-key update, and every run is created, claimed and ended by a handful of 
 statements here are built once per process (per set of columns for the updates) and executed
 with plain parameter dicts, as the journal does for its appends.
 
-A Python `None` bound to a JSON column would be stored as the JSON text `null`; `values()`
-given `None` directly stores SQL NULL. `params` keeps the latter, so rows read and filter the
-same whichever way they were written.
+A `None` for a JSON column is stored as the JSON text `null` here, exactly as `values()`
+given `None` stores it: rows read and filter the same whichever way they were written.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Table, Update, bindparam, func, literal, null, select, update
+from sqlalchemy import Table, Update, bindparam, func, literal, select, update
 
 from roundtable.orchestration.models import HELD
 from roundtable.store import tables
@@ -96,16 +95,11 @@ async def update_rows(conn: Any, table: Table, ids: list[Any], values: dict[str,
     await conn.execute(update_in(table, frozenset(values)), bound)
 
 
-#: Inserts of whole rows, given as parameter dicts (`insert_params`).
+#: Inserts of whole rows, given as parameter dicts (column name: value).
 INSERT_SESSION = S.insert()
 INSERT_RUN = R.insert()
 #: Every session column unset: with the inserted values, the row as the database holds it.
 EMPTY_SESSION: dict[str, Any] = {column.name: None for column in S.columns}
-
-
-@cache
-def _json_columns(table: Table) -> frozenset[str]:
-    return frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
 
 
 @cache
@@ -120,22 +114,9 @@ def update_by_id(table: Table, names: frozenset[str]) -> Update:
 
 def params(table: Table, row_id: Any, values: dict[str, Any]) -> dict[str, Any]:
     """The parameters of `update_by_id(table, frozenset(values))` for the row `row_id`."""
-    json_columns = _json_columns(table)
-    bound = {
-        f"b_{name}": null() if value is None and name in json_columns else value
-        for name, value in values.items()
-    }
+    bound = {f"b_{name}": value for name, value in values.items()}
     bound["b_id"] = row_id
     return bound
-
-
-def insert_params(table: Table, values: dict[str, Any]) -> dict[str, Any]:
-    """`values` as parameters of `table.insert()` (JSON columns' `None` as SQL NULL)."""
-    json_columns = _json_columns(table)
-    return {
-        name: null() if value is None and name in json_columns else value
-        for name, value in values.items()
-    }
 
 
 async def update_row(conn: Any, table: Table, row_id: Any, values: dict[str, Any]) -> None:

@@ -212,7 +212,7 @@ class TreeService:
                 "project": project,
                 "on_parent_exit": (on_parent_exit or spec.on_parent_exit).value,
             }
-            await conn.execute(st.INSERT_SESSION, st.insert_params(S, values))
+            await conn.execute(st.INSERT_SESSION, values)
             tx.emit(
                 namespace,
                 ev.SESSION_CREATED,
