@@ -10,6 +10,7 @@ the single JSON object each script prints on stdout. Progress goes to stderr onl
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import math
@@ -28,6 +29,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy
@@ -378,8 +380,6 @@ def serve(env: Mapping[str, str], mode: str = "subprocess") -> Iterator[Server]:
         return
     if mode != "thread":
         raise ValueError(f"unknown server mode {mode!r}")
-    import asyncio
-
     import uvicorn
 
     from roundtable.api.app import create_app
@@ -407,6 +407,70 @@ def serve(env: Mapping[str, str], mode: str = "subprocess") -> Iterator[Server]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+# ---------------------------------------------------------------------------------------------
+# A light HTTP client for load generators
+
+
+class Http:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: a request costs tens of
+    microseconds of client CPU (httpx costs several hundred, which made the load generator,
+    sharing the machine with the server, the bottleneck). JSON bodies in and out; `body=None`
+    sends none (a GET)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.auth = f"Bearer {token}"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+
+    async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = b"" if body is None else json.dumps(body).encode()
+        message = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Authorization: {self.auth}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data
+        )
+        if self.writer is None:
+            await self.open()
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(message)
+        line = await self.reader.readline()
+        if not line:  # the server closed the idle keep-alive connection: it read nothing
+            await self.close()
+            await self.open()
+            assert self.reader is not None and self.writer is not None
+            self.writer.write(message)
+            line = await self.reader.readline()
+        status = int(line.split()[1])
+        length, chunked = 0, False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding" and "chunked" in value:
+                chunked = True
+        if chunked:
+            chunks = []
+            while size := int((await self.reader.readline()).strip(), 16):
+                chunks.append(await self.reader.readexactly(size + 2))
+            await self.reader.readline()
+            payload = b"".join(c[:-2] for c in chunks)
+        else:
+            payload = await self.reader.readexactly(length)
+        return status, json.loads(payload) if payload else None
 
 
 # ---------------------------------------------------------------------------------------------

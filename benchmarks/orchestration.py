@@ -13,9 +13,10 @@ Starts the real server (`roundtable serve`) and real runner processes (`roundtab
    a long-polling runner claimed it (the long-poll's own wake-up included), `claimed_to_finished_ms`
    the rest up to the recorded end.
 2. `claim`: the runner processes are stopped, `--claim-runs` sessions are queued, then 8
-   runners (this process, over HTTP, the same protocol client the runner uses) claim them one at
-   a time (`wait=0`, `start` as `roundtable runner` claims) and complete each; the latency of
-   every claim call that returned a run is recorded. `wait=0`: no long-poll wait is in these
+   runners (in this process, over HTTP, making the runner protocol's calls as `roundtable
+   runner` does, on the light client) claim them one at a time (`wait=0`, `start` as
+   `roundtable runner` claims) and complete each; the latency of every claim call that returned
+   a run is recorded, and CPU per claim + complete cycle (server, and these runners). `wait=0`: no long-poll wait is in these
    figures, only the claim's own time (HTTP, the claim transaction, and waiting for the writer
    behind the other 7 runners' claims and reports).
 
@@ -40,6 +41,7 @@ from typing import Any
 import httpx
 
 from benchlib import (
+    Http,
     Interference,
     Server,
     add_common_args,
@@ -55,7 +57,6 @@ from benchlib import (
     temp_data_dir,
     wait_quiet,
 )
-from roundtable.runner.api import RunnerApi
 
 TARGET_RUNS_PER_S = 300.0
 TARGET_CLAIM_P99_MS = 20.0
@@ -120,49 +121,58 @@ def stop_runners(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 async def throughput(server: Server, args: argparse.Namespace, pids: list[int]) -> dict[str, Any]:
-    gate = asyncio.Semaphore(args.concurrency)
     latencies: list[float] = []
     sessions: list[str] = []
     errors: dict[str, int] = {}
-    limits = httpx.Limits(max_connections=args.concurrency + 8)
-    async with httpx.AsyncClient(
-        base_url=server.api(), headers=server.headers, timeout=120, limits=limits
-    ) as client:
+    path = "/api/v1/namespaces/default/agent-sessions"
+    # `--concurrency` clients, each on its own keep-alive connection, taking the next job
+    clients = [Http(server.url, server.admin_token) for _ in range(args.concurrency)]
 
-        async def one(n: int, record: bool) -> None:
-            params = {"prompt": f"job {n}"}
-            body = {"blueprint": "bench", "parameters": params, "mode": "sync", "wait_seconds": 60}
-            async with gate:
-                started = time.perf_counter()
-                r = await client.post("/agent-sessions", json=body)
-                elapsed = time.perf_counter() - started
-            ok = (
-                r.status_code in (200, 201)
-                and not r.json().get("timed_out")
-                and r.json().get("result_data") == {"echo": params}
-            )
-            if not ok:
-                key = f"{r.status_code} {r.json().get('status') if r.content else ''}"
-                errors[key] = errors.get(key, 0) + 1
-            if record:
-                latencies.append(elapsed)
-                if ok:
-                    sessions.append(r.json()["id"])
+    async def one(http: Http, n: int, record: bool) -> None:
+        params = {"prompt": f"job {n}"}
+        body = {"blueprint": "bench", "parameters": params, "mode": "sync", "wait_seconds": 60}
+        started = time.perf_counter()
+        status, answer = await http.request("POST", path, body)
+        elapsed = time.perf_counter() - started
+        ok = (
+            status in (200, 201)
+            and isinstance(answer, dict)
+            and not answer.get("timed_out")
+            and answer.get("result_data") == {"echo": params}
+        )
+        if not ok:
+            key = f"{status} {answer.get('status') if isinstance(answer, dict) else ''}"
+            errors[key] = errors.get(key, 0) + 1
+        if record:
+            latencies.append(elapsed)
+            if ok:
+                sessions.append(answer["id"])
 
+    async def drain(jobs: list[int], record: bool) -> None:
+        async def client(http: Http) -> None:
+            while jobs:
+                await one(http, jobs.pop(), record)
+
+        await asyncio.gather(*(client(http) for http in clients))
+
+    try:
         log(f"warm-up: {args.warmup} runs")
-        await asyncio.gather(*(one(-n - 1, False) for n in range(args.warmup)))
+        await drain([-n - 1 for n in range(args.warmup)][::-1], False)
         log(f"throughput: {args.runs} runs, {args.concurrency} at a time")
         meter = Interference(pids=pids)
         meter.start()
         cpu_before = {pid: process_cpu_seconds(pid) for pid in [os.getpid(), *pids]}
         writes_before = await write_transactions(server)
         began = time.perf_counter()
-        await asyncio.gather(*(one(n, True) for n in range(args.runs)))
+        await drain(list(range(args.runs))[::-1], True)
         wall = time.perf_counter() - began
         interference = meter.report()
         cpu = {pid: process_cpu_seconds(pid) - cpu_before[pid] for pid in cpu_before}
         writes = await write_transactions(server) - writes_before
-        queued, held = await run_timings(client, sessions[:: max(1, len(sessions) // 300)])
+        queued, held = await run_timings(clients[0], sessions[:: max(1, len(sessions) // 300)])
+    finally:
+        for http in clients:
+            await http.close()
     return {
         "runs": args.runs,
         "runs_per_s": rounded(args.runs / wall, 1),
@@ -194,16 +204,17 @@ async def write_transactions(server: Server) -> float:
     )
 
 
-async def run_timings(
-    client: httpx.AsyncClient, sessions: list[str]
-) -> tuple[list[float], list[float]]:
+async def run_timings(http: Http, sessions: list[str]) -> tuple[list[float], list[float]]:
     """From the sampled sessions' run rows: queued -> claimed, and claimed -> finished (s)."""
     queued: list[float] = []
     held: list[float] = []
     for session_id in sessions:
-        r = await client.get(f"/sessions/{session_id}/runs")
-        r.raise_for_status()
-        for run in r.json()["runs"] if isinstance(r.json(), dict) else r.json():
+        status, answer = await http.request(
+            "GET", f"/api/v1/namespaces/default/sessions/{session_id}/runs"
+        )
+        if status != 200:
+            raise RuntimeError(f"runs of {session_id}: {status} {answer}")
+        for run in answer["runs"] if isinstance(answer, dict) else answer:
             created, claimed, finished = (
                 datetime.fromisoformat(run[k]) if run.get(k) else None
                 for k in ("created_at", "claimed_at", "finished_at")
@@ -231,42 +242,69 @@ async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, A
     claimed: list[str] = []
 
     async def claimer(n: int) -> None:
-        api = RunnerApi(server.url, server.admin_token)
+        # The runner protocol's calls, as `roundtable runner` (RunnerApi) makes them, on the
+        # light client: 8 runners share this process, and httpx's CPU would sit inside every
+        # measured claim (a real runner has its own process).
+        http = Http(server.url, server.admin_token)
+        body = {
+            "name": f"claimer-{n}",
+            "hostname": "bench",
+            "namespace": "default",
+            "tags": [],
+            "executors": ["echo"],
+            "capacity": 1,
+        }
+        status, reg = await http.request("POST", "/api/v1/runners", body)
+        if status != 201:
+            raise RuntimeError(f"register: {status} {reg}")
+        http.auth = f"Bearer {reg['token']}"
+        base = f"/api/v1/runners/{reg['id']}"
         try:
-            await api.register(
-                name=f"claimer-{n}",
-                hostname="bench",
-                namespace="default",
-                tags=[],
-                executors=["echo"],
-                capacity=1,
-            )
             while True:
                 started = time.perf_counter()
-                runs = await api.claim(1, 0, start=True)
+                status, answer = await http.request(
+                    "POST", f"{base}/claim", {"max": 1, "wait": 0, "start": True}
+                )
                 elapsed = time.perf_counter() - started
+                if status != 200:
+                    raise RuntimeError(f"claim: {status} {answer}")
+                runs = answer["runs"]
                 if not runs:
                     return
                 samples.append(elapsed)
                 for run in runs:
-                    claimed.append(run.id)
-                    await api.complete(
-                        run.id, result_text=None, result_data={"echo": run.input}, usage=None
+                    if run["status"] != "running" or not run.get("run_token"):
+                        raise RuntimeError(f"claimed run not running: {run}")
+                    claimed.append(run["id"])
+                    result = {"result_data": {"echo": run["input"]}, "result_text": None}
+                    status, done = await http.request(
+                        "POST", f"{base}/runs/{run['id']}/complete", result
                     )
+                    if status != 200 or done["status"] != "completed":
+                        raise RuntimeError(f"complete: {status} {done}")
         finally:
-            await api.unregister()
-            await api.aclose()
+            await http.request("DELETE", base)
+            await http.close()
 
     log(f"claim: {CLAIMERS} runners draining the queue")
-    meter = Interference(pids=[])
+    meter = Interference(pids=[server.pid])
     meter.start()
+    cpu_before = {pid: process_cpu_seconds(pid) for pid in (server.pid, os.getpid())}
     await asyncio.gather(*(claimer(n) for n in range(CLAIMERS)))
+    cpu = {pid: process_cpu_seconds(pid) - cpu_before[pid] for pid in cpu_before}
     interference = meter.report()
+    cycles = max(1, len(claimed))
     return {
         "runners": CLAIMERS,
         "claimed": len(claimed),
         "claimed_twice": len(claimed) - len(set(claimed)),
         "claim_ms": latency_ms(samples),
+        # CPU milliseconds per claim + complete cycle: the server's, and this process's (the
+        # 8 runners' protocol client, whose time is inside the measured claim latencies too)
+        "cpu_ms_per_cycle": {
+            "server": rounded(cpu[server.pid] * 1000 / cycles),
+            "runners_client": rounded(cpu[os.getpid()] * 1000 / cycles),
+        },
         "interference": interference,
     }
 

@@ -13,8 +13,8 @@ Every answer is checked (200/201; set_project's version = previous + 1). The ser
 `synchronous=FULL` (the default; `--synchronous` to compare) as `roundtable serve` subprocesses:
 `--instances 2` starts two sharing the data directory and database (PostgreSQL, or one SQLite
 file), the agents split between them. The client is a minimal HTTP/1.1 keep-alive client on
-asyncio streams, one connection per agent, so that the client (in this one process) costs far
-less than the server per call. The server's group-commit counters (SQLite) come from
+asyncio streams (`benchlib.Http`), one connection per agent, so that the client (in this one
+process) costs far less than the server per call. The server's group-commit counters (SQLite) come from
 `/metrics`. Targets (issue 16): capacity >= 2,000 calls/s, p99 < 10 ms at half of it. Prints one
 JSON object.
 
@@ -27,17 +27,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from benchlib import (
     CpuMeter,
+    Http,
     Interference,
     Server,
     add_common_args,
@@ -55,62 +54,6 @@ from benchlib import (
 
 TARGET_CAPACITY = 2_000.0
 TARGET_P99_MS = 10.0
-
-
-class Http:
-    """One keep-alive HTTP/1.1 connection: a request costs tens of microseconds of client CPU
-    (httpx costs several hundred, which made the client the bottleneck)."""
-
-    def __init__(self, url: str, token: str) -> None:
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.auth = f"Bearer {token}"
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with contextlib.suppress(OSError):
-                await self.writer.wait_closed()
-
-    async def request(self, method: str, path: str, body: Any) -> tuple[int, Any]:
-        data = json.dumps(body).encode()
-        message = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Authorization: {self.auth}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n".encode()
-            + data
-        )
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(message)
-        line = await self.reader.readline()
-        if not line:  # the server closed the idle keep-alive connection: it read nothing
-            await self.close()
-            await self.open()
-            assert self.reader is not None and self.writer is not None
-            self.writer.write(message)
-            line = await self.reader.readline()
-        status = int(line.split()[1])
-        length, chunked = 0, False
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "transfer-encoding" and "chunked" in value:
-                chunked = True
-        if chunked:
-            chunks = []
-            while size := int((await self.reader.readline()).strip(), 16):
-                chunks.append(await self.reader.readexactly(size + 2))
-            await self.reader.readline()
-            payload = b"".join(c[:-2] for c in chunks)
-        else:
-            payload = await self.reader.readexactly(length)
-        return status, json.loads(payload) if payload else None
 
 
 @dataclass

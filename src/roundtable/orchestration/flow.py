@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,6 +24,7 @@ from roundtable.ids import uuid7
 from roundtable.journal import projects
 from roundtable.journal.models import EntryInput, Status
 from roundtable.orchestration import events as ev
+from roundtable.orchestration import statements as st
 from roundtable.orchestration.models import (
     BUSY,
     ENDED,
@@ -50,6 +52,8 @@ class Tx:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: Journal audit entries to append before the events: (namespace, project, agent, entry).
     audit: list[tuple[str, str, str, str | None, EntryInput]] = field(default_factory=list)
+    #: Sessions stopped in this transaction (their runs, other than the one acted on, changed).
+    stops: int = 0
 
     def emit(
         self,
@@ -125,18 +129,17 @@ async def trace_context(tx: Tx, session: Any) -> dict[str, str | None]:
 
 
 async def lock_session(tx: Tx, session_id: str) -> Any:
-    return (await tx.conn.execute(select(S).where(S.c.id == session_id).with_for_update())).first()
+    return (await tx.conn.execute(st.LOCK_SESSION, {"b_id": session_id})).first()
 
 
 async def lock_run(tx: Tx, run_id: str) -> Any:
     """Lock a run's session, then the run: every transaction takes them in that order (a
     stop holds the session and then its runs), so two never wait for each other."""
     # one statement: the run's session found and locked together
-    of_run = select(R.c.session_id).where(R.c.id == run_id).scalar_subquery()
-    locked = await tx.conn.scalar(select(S.c.id).where(S.c.id == of_run).with_for_update())
+    locked = await tx.conn.scalar(st.LOCK_SESSION_OF_RUN, {"b_id": run_id})
     if locked is None:
         return None
-    return (await tx.conn.execute(select(R).where(R.c.id == run_id).with_for_update())).first()
+    return (await tx.conn.execute(st.LOCK_RUN, {"b_id": run_id})).first()
 
 
 async def lock_runs(tx: Tx, run_ids: list[str]) -> list[Any]:
@@ -145,15 +148,8 @@ async def lock_runs(tx: Tx, run_ids: list[str]) -> list[Any]:
     deletion its subtree), then the runs by id. Returns the runs still there."""
     if not run_ids:
         return []
-    sessions = select(R.c.session_id).where(R.c.id.in_(run_ids))
-    await tx.conn.execute(
-        select(S.c.id)
-        .where(S.c.id.in_(sessions))
-        .order_by(S.c.depth.desc(), S.c.id)
-        .with_for_update()
-    )
-    query = select(R).where(R.c.id.in_(run_ids)).order_by(R.c.id).with_for_update()
-    return list((await tx.conn.execute(query)).all())
+    await tx.conn.execute(st.LOCK_SESSIONS_OF_RUNS, {"b_ids": run_ids})
+    return list((await tx.conn.execute(st.LOCK_RUNS, {"b_ids": run_ids})).all())
 
 
 async def set_status(
@@ -163,7 +159,7 @@ async def set_status(
     extra: dict[str, Any] = dict(values)
     if status in ENDED:
         extra.setdefault("ended_at", tx.now)
-    await tx.conn.execute(update(S).where(S.c.id == session.id).values(status=status, **extra))
+    await st.update_row(tx.conn, S, session.id, {"status": status, **extra})
     if status != session.status:
         status_event(tx, session, status, reason)
 
@@ -209,25 +205,24 @@ async def enqueue(
             tx.settings.output_retries_default,
             tx.settings.output_retries_max,
         )
-    await tx.conn.execute(
-        R.insert().values(
-            id=run_id,
-            namespace=session.namespace,
-            session_id=session.id,
-            kind=kind,
-            status=RunStatus.PENDING.value,
-            attempt=1,
-            max_attempts=tx.settings.run_max_attempts,
-            priority=priority,
-            executor=spec.executor.kind,
-            demands=sorted(set(spec.demands)),
-            input=input_,
-            created_at=tx.now,
-            queue_deadline=tx.now + timedelta(seconds=tx.settings.run_queue_timeout),
-            **output,
-            **await trace_context(tx, session),
-        )
-    )
+    values = {
+        "id": run_id,
+        "namespace": session.namespace,
+        "session_id": session.id,
+        "kind": kind,
+        "status": RunStatus.PENDING.value,
+        "attempt": 1,
+        "max_attempts": tx.settings.run_max_attempts,
+        "priority": priority,
+        "executor": spec.executor.kind,
+        "demands": sorted(set(spec.demands)),
+        "input": input_,
+        "created_at": tx.now,
+        "queue_deadline": tx.now + timedelta(seconds=tx.settings.run_queue_timeout),
+        **output,
+        **await trace_context(tx, session),
+    }
+    await tx.conn.execute(st.INSERT_RUN, values)
     tx.emit(
         session.namespace,
         ev.RUN_QUEUED,
@@ -286,22 +281,21 @@ async def finish_run(
     result_data: Any = None,
     error: dict[str, Any] | None = None,
     usage: dict[str, Any] | None = None,
-) -> None:
-    """End a run (completed | failed | stopped) and settle its session."""
+) -> dict[str, Any]:
+    """End a run (completed | failed | stopped) and settle its session. Returns the run's
+    columns as this left them (settling never touches the run again)."""
     duration = _duration(run, tx.now)
-    await tx.conn.execute(
-        update(R)
-        .where(R.c.id == run.id)
-        .values(
-            status=status,
-            result_text=result_text,
-            result_data=result_data,
-            error=error,
-            usage=usage,
-            finished_at=tx.now,
-            lease_expires_at=None,
-        )
-    )
+    ended = {
+        "status": status,
+        "result_text": result_text,
+        "result_data": result_data,
+        "error": error,
+        "usage": usage,
+        "finished_at": tx.now,
+        "lease_expires_at": None,
+    }
+    await st.update_row(tx.conn, R, run.id, ended)
+    after = {**row_dict(run), **ended}
     count(metrics.RUNS_ENDED, status)
     event_type = {
         RunStatus.COMPLETED.value: ev.RUN_COMPLETED,
@@ -325,9 +319,10 @@ async def finish_run(
         session_id=run.session_id,
     )
     if session is None:
-        return
+        return after
     audit(tx, session, run, status, duration)
     await settle(tx, session, run.id, status, result_text, result_data, error)
+    return after
 
 
 async def settle(
@@ -350,21 +345,20 @@ async def settle(
     else:
         new = TreeStatus.STOPPED.value
     reason = (error or {}).get("code") if error else None
-    await set_status(
-        tx,
-        session,
-        new,
-        reason,
-        result_text=result_text,
-        result_data=result_data,
-        error=error,
-    )
+    values = {"result_text": result_text, "result_data": result_data, "error": error}
+    await set_status(tx, session, new, reason, **values)
     if new in ENDED:
         await _children_follow(tx, session, f"parent {new}")
     await notify_parent(tx, session, new, f"run:{run_id}" if run_id else None)
     if new == TreeStatus.IDLE.value:
-        refreshed = await lock_session(tx, session.id)
-        await deliver(tx, refreshed)
+        # the row as `set_status` left it (locked already): nothing since touched it
+        await deliver(tx, SimpleNamespace(**{**row_dict(session), **values, "status": new}))
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """A row's columns as a dict (a database row, or one rebuilt as a namespace)."""
+    mapping = getattr(row, "_mapping", None)
+    return dict(mapping) if mapping is not None else dict(vars(row))
 
 
 def envelope(session: Any, status: str) -> dict[str, Any]:
@@ -386,7 +380,7 @@ async def notify_parent(tx: Tx, child: Any, status: str, key: str | None) -> Non
     # Lock the parent BEFORE inserting: the insert's foreign key takes a KEY SHARE lock on the
     # parent row, and two children each holding one while asking for FOR UPDATE deadlock.
     parent = await lock_session(tx, child.parent_id)
-    fresh = (await tx.conn.execute(select(S).where(S.c.id == child.id))).one()
+    fresh = (await tx.conn.execute(st.SESSION, {"b_id": child.id})).one()
     body = envelope(fresh, status)
     key = key or f"end:{child.id}:{status}"
     result = await tx.conn.execute(
@@ -425,13 +419,7 @@ async def deliver(tx: Tx, parent: Any) -> str | None:
     by the caller, so two instances never deliver the same callbacks."""
     if parent.status != TreeStatus.IDLE.value or parent.blueprint is None:
         return None
-    rows = (
-        await tx.conn.execute(
-            select(CB.c.id, CB.c.envelope)
-            .where(CB.c.parent_id == parent.id, CB.c.run_id.is_(None))
-            .order_by(CB.c.id)
-        )
-    ).all()
+    rows = (await tx.conn.execute(st.UNDELIVERED, {"b_parent_id": parent.id})).all()
     if not rows:
         return None
     spec = await blueprint_version(
@@ -471,6 +459,7 @@ async def stop_session(tx: Tx, session: Any, reason: str) -> list[str]:
     ids of the sessions stopped."""
     if session.status in ENDED:
         return []
+    tx.stops += 1
     stopped = [session.id]
     runs = (
         await tx.conn.execute(

@@ -8,6 +8,7 @@ first), then FIFO.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -22,11 +23,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from roundtable.orchestration.models import HELD
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of
 from roundtable.store.engine import Conn
 
 R = tables.runs
+RN = tables.runners
+#: Prebuilt statements kept per runner shape (least recently used dropped beyond this).
+STATEMENTS = 1024
 #: The most runs one claim hands out (and one batch of reports may end).
 MAX_CLAIM = 64
 
@@ -47,7 +52,16 @@ def demands_met(backend: str, tags: list[str]) -> ColumnElement[bool]:
     if backend == "postgresql":
         return R.c.demands.op("<@")(bindparam(None, sorted(tags), type_=JSONB))
     each = func.json_each(R.c.demands).table_valued("value")
-    return ~exists(select(literal(1)).select_from(each).where(each.c.value.notin_(sorted(tags))))
+    unmet = select(literal(1)).select_from(each)
+    if tags:  # without tags, any demand is unmet
+        unmet = unmet.where(each.c.value.notin_(listed(tags)))
+    return ~exists(unmet)
+
+
+def listed(values: list[str]) -> list[Any]:
+    """`values` as one bound parameter each: an `IN` over them is rendered once, where a list
+    of plain values is one "expanding" parameter that SQLAlchemy re-renders every execution."""
+    return [literal(value) for value in sorted(values)]
 
 
 def pending_for(backend: str, namespace: str, executors: list[str], tags: list[str]) -> Any:
@@ -57,7 +71,7 @@ def pending_for(backend: str, namespace: str, executors: list[str], tags: list[s
         # A literal, not a parameter, so PostgreSQL's generic plans still match the
         # partial index `ix_runs_queue` (WHERE status = 'pending').
         R.c.status == literal_column("'pending'"),
-        R.c.executor.in_(executors),
+        R.c.executor.in_(listed(executors)),
         demands_met(backend, tags),
     )
 
@@ -65,14 +79,41 @@ def pending_for(backend: str, namespace: str, executors: list[str], tags: list[s
 def candidates(conn: Conn, runner: Any, limit: int) -> Select[Any]:
     """The oldest `limit` runs of the highest priority this runner matches (executor and
     demands), locked so concurrent claimers skip them (PostgreSQL); SQLite's writer lock
-    already makes the whole claim exclusive."""
-    backend = backend_of(conn)
+    already makes the whole claim exclusive. Built once per runner shape and limit."""
+    return _candidates(
+        backend_of(conn), runner.namespace, tuple(runner.executors), tuple(runner.tags), limit
+    )
+
+
+@lru_cache(maxsize=STATEMENTS)
+def _candidates(
+    backend: str, namespace: str, executors: tuple[str, ...], tags: tuple[str, ...], limit: int
+) -> Select[Any]:
     query = (
         select(R)
-        .where(*pending_for(backend, runner.namespace, runner.executors, runner.tags))
+        .where(*pending_for(backend, namespace, list(executors), list(tags)))
         .order_by(R.c.priority.desc(), R.c.created_at, R.c.id)
         .limit(limit)
     )
     if backend == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return query
+
+
+@lru_cache(maxsize=STATEMENTS)
+def probe(
+    backend: str, namespace: str, executors: tuple[str, ...], tags: tuple[str, ...]
+) -> Select[Any]:
+    """The claim's cheap pre-check for the runner `:b_runner_id` of this shape: its state,
+    whether a run it matches is pending, and how many runs it holds."""
+    pending = exists(
+        select(R.c.id).where(*pending_for(backend, namespace, list(executors), list(tags)))
+    )
+    held = (
+        select(func.count())
+        .where(R.c.runner_id == bindparam("b_runner_id"), R.c.status.in_(listed(list(HELD))))
+        .scalar_subquery()
+    )
+    return select(RN.c.state, pending.label("pending"), held.label("held")).where(
+        RN.c.id == bindparam("b_runner_id")
+    )

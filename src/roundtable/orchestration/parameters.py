@@ -43,9 +43,27 @@ def _path(parts: Any) -> str:
     return path
 
 
+#: Validators by the id of their schema, with the schema itself (held, so the id is not
+#: reused): a blueprint version's parsed spec is cached, so its schema is the same object on
+#: every start and its validator is built once.
+_VALIDATORS: dict[int, tuple[dict[str, Any], Any]] = {}
+VALIDATORS = 1024
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    cached = _VALIDATORS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    validator = Draft202012Validator(schema)
+    if len(_VALIDATORS) >= VALIDATORS:
+        _VALIDATORS.clear()
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
+
+
 def validate(schema: dict[str, Any] | None, parameters: Any, blueprint: str) -> dict[str, Any]:
     """`parameters` if they satisfy the schema, else `InvalidInput` listing every error."""
-    validator = Draft202012Validator(schema if schema is not None else DEFAULT_SCHEMA)
+    validator = _validator(schema if schema is not None else DEFAULT_SCHEMA)
     errors = sorted(validator.iter_errors(parameters), key=lambda e: (list(e.path), e.message))
     if errors:
         listed = [{"path": _path(e.absolute_path), "message": e.message} for e in errors]

@@ -16,7 +16,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import select
 
 from roundtable import metrics
 from roundtable.auth.tokens import AUDIENCE, Principal, RunScope, TokenService
@@ -28,7 +28,8 @@ from roundtable.ids import utcnow
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as ev
 from roundtable.orchestration import flow, mcp_servers
-from roundtable.orchestration.matching import MAX_CLAIM, RunnerShape, candidates, pending_for
+from roundtable.orchestration import statements as st
+from roundtable.orchestration.matching import MAX_CLAIM, RunnerShape, candidates, probe
 from roundtable.orchestration.models import (
     HELD,
     BlueprintSpec,
@@ -73,6 +74,8 @@ class QueueService(RunReports):
         self.events = events
         self._shapes: dict[str, RunnerShape] = {}
         self._specs: dict[tuple[str, str, int], BlueprintSpec] = {}
+        #: Runners whose last claim got every run it asked for (see `_try_claim`).
+        self._served_in_full: set[str] = set()
 
     async def claim(
         self,
@@ -125,11 +128,21 @@ class QueueService(RunReports):
     async def _try_claim(
         self, principal: Principal, runner_id: str, max_runs: int, start: bool = False
     ) -> list[ClaimedRun]:
-        if not await self._worth_claiming(principal, runner_id):
+        # After a claim served in full the queue had at least as many runs as were asked for:
+        # the pre-check would most likely say "claim" and only cost a read, so skip it once.
+        full = self._served_in_full
+        if runner_id not in full and not await self._worth_claiming(principal, runner_id):
             return []
-        return await self.db.retrying(
+        claimed = await self.db.retrying(
             lambda conn: self._claim_in(conn, principal, runner_id, max_runs, start)
         )
+        if len(claimed) < max_runs:
+            full.discard(runner_id)
+        else:
+            if len(full) >= SHAPES:
+                full.clear()
+            full.add(runner_id)
+        return claimed
 
     async def _shape(self, principal: Principal, runner_id: str) -> RunnerShape:
         """What never changes about a runner after it registered (cached): no read per claim."""
@@ -154,24 +167,10 @@ class QueueService(RunReports):
         the writer. The claim transaction re-checks everything it relies on."""
         shape = await self._shape(principal, runner_id)
         async with self.db.read() as conn:
-            backend = backend_of(conn)
-            pending = exists(
-                select(R.c.id).where(
-                    *pending_for(backend, shape.namespace, shape.executors, shape.tags)
-                )
+            query = probe(
+                backend_of(conn), shape.namespace, tuple(shape.executors), tuple(shape.tags)
             )
-            held = (
-                select(func.count())
-                .where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
-                .scalar_subquery()
-            )
-            row = (
-                await conn.execute(
-                    select(RN.c.state, pending.label("pending"), held.label("held")).where(
-                        RN.c.id == runner_id
-                    )
-                )
-            ).first()
+            row = (await conn.execute(query, {"b_runner_id": runner_id})).first()
             if row is None or row.state == DEREGISTERED:
                 await own_runner(conn, principal, runner_id, live=True)  # raises its error
         assert row is not None
@@ -186,17 +185,15 @@ class QueueService(RunReports):
         # A deregistered runner is refused here, inside the claim's transaction: a long-poll
         # that outlived its runner's DELETE must never revive it or hand it runs.
         runner = await own_runner(conn, principal, runner_id, lock=True, live=True)
+        renewed: dict[str, Any] = {
+            "last_heartbeat": tx.now,
+            "lease_expires_at": tx.now + self.lease,
+        }
         if runner.state == GONE:
             # Declared gone by the sweeper, yet claiming: its runs were requeued; go on.
-            await conn.execute(update(RN).where(RN.c.id == runner_id).values(state=ONLINE))
-        await conn.execute(
-            update(RN)
-            .where(RN.c.id == runner_id)
-            .values(last_heartbeat=tx.now, lease_expires_at=tx.now + self.lease)
-        )
-        held = await conn.scalar(
-            select(func.count()).where(R.c.runner_id == runner_id, R.c.status.in_(HELD))
-        )
+            renewed["state"] = ONLINE
+        await st.update_row(conn, RN, runner_id, renewed)
+        held = await conn.scalar(st.HELD_BY, {"b_id": runner_id})
         free = min(max_runs, runner.capacity - int(held or 0))
         if free <= 0:
             return []
@@ -234,20 +231,23 @@ class QueueService(RunReports):
         }
         if start:
             updated.update(status=RunStatus.RUNNING.value, started_at=tx.now)
-        await conn.execute(update(R).where(R.c.id.in_(ids)).values(**updated))
+        await st.update_rows(conn, R, ids, updated)
         # The sessions in one statement (locked already on PostgreSQL), and the pending ones
         # moved to running in one more; each still gets its `session.status` event.
+        session_ids = sorted({row.session_id for row in chosen})
         sessions = {
             session.id: session
             for session in await conn.execute(
-                select(S).where(S.c.id.in_({row.session_id for row in chosen})).with_for_update()
+                *(
+                    (st.LOCK_SESSION, {"b_id": session_ids[0]})
+                    if len(session_ids) == 1
+                    else (st.LOCK_SESSIONS, {"b_ids": session_ids})
+                )
             )
         }
         starting = {sid for sid, s in sessions.items() if s.status == TreeStatus.PENDING.value}
         if starting:
-            await conn.execute(
-                update(S).where(S.c.id.in_(starting)).values(status=TreeStatus.RUNNING.value)
-            )
+            await st.update_rows(conn, S, sorted(starting), {"status": TreeStatus.RUNNING.value})
         claimed: list[ClaimedRun] = []
         for row in chosen:
             session = sessions[row.session_id]

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from roundtable.auth.tokens import Principal
 from roundtable.config import Settings
@@ -21,6 +21,7 @@ from roundtable.ids import utcnow
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as ev
 from roundtable.orchestration import flow
+from roundtable.orchestration import statements as st
 from roundtable.orchestration.matching import MAX_CLAIM
 from roundtable.orchestration.models import HELD, Run, RunStatus, Strict
 from roundtable.orchestration.runners import own_runner
@@ -218,11 +219,13 @@ class RunReports:
     ) -> Run:
         tx = flow.Tx(conn, utcnow(), self.settings)
         run = await self._held(tx, principal, runner_id, run_id)
-        if not self._repeated(run, runner_id, status, complete):
-            await self._end(tx, run, complete, fail)
-            await tx.flush(self.journal.append_in)
-        row = (await conn.execute(select(R).where(R.c.id == run_id))).one()
-        return Run.model_validate(dict(row._mapping))
+        if self._repeated(run, runner_id, status, complete):
+            return Run.model_validate(dict(run._mapping))  # as locked: nothing was written
+        after = await self._end(tx, run, complete, fail)
+        await tx.flush(self.journal.append_in)
+        if after is None:  # requeued, or its output checked: read what that left
+            after = dict((await conn.execute(st.RUN, {"b_id": run_id})).one()._mapping)
+        return Run.model_validate(after)
 
     def _repeated(
         self, run: Any, runner_id: str, status: RunStatus, complete: Complete | None
@@ -239,30 +242,33 @@ class RunReports:
 
     async def _end(
         self, tx: flow.Tx, run: Any, complete: Complete | None, fail: Fail | None
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """Record the end; returns the run's columns after it when known without a read (the
+        run simply ended), None when it was requeued or its output checked."""
         if fail is not None and fail.retryable and not run.stop_requested:
             await flow.requeue(
                 tx, run, f"retryable failure: {fail.error.code}", cause="retryable_failure"
             )
-        elif complete is not None:
+            return None
+        if complete is not None:
             usage = complete.usage.model_dump() if complete.usage else None
             # structured output (issue 10): a run with a schema is validated, retried or
             # failed there; one without completes as reported
-            if not await outputs.complete(
-                tx, run, complete.result_text, complete.result_data, usage
-            ):
-                await flow.finish_run(
-                    tx,
-                    run,
-                    RunStatus.COMPLETED.value,
-                    result_text=complete.result_text,
-                    result_data=complete.result_data,
-                    usage=usage,
-                )
-        elif fail is not None:
-            await flow.finish_run(tx, run, RunStatus.FAILED.value, error=fail.error.model_dump())
-        else:
-            await flow.finish_run(tx, run, RunStatus.STOPPED.value)
+            if await outputs.complete(tx, run, complete.result_text, complete.result_data, usage):
+                return None
+            return await flow.finish_run(
+                tx,
+                run,
+                RunStatus.COMPLETED.value,
+                result_text=complete.result_text,
+                result_data=complete.result_data,
+                usage=usage,
+            )
+        if fail is not None:
+            return await flow.finish_run(
+                tx, run, RunStatus.FAILED.value, error=fail.error.model_dump()
+            )
+        return await flow.finish_run(tx, run, RunStatus.STOPPED.value)
 
     async def finish_many(
         self, principal: Principal, runner_id: str, reports: list[Report]
@@ -284,9 +290,10 @@ class RunReports:
             ended: list[str] = []
             for report in reports:
                 run = runs.get(report.run_id)
-                if run is not None and ended:
-                    # an earlier end may have changed it (a parent's end stops its children)
-                    run = (await conn.execute(select(R).where(R.c.id == run.id))).first()
+                if run is not None and tx.stops:
+                    # an earlier end stopped sessions (a parent's end stops its children):
+                    # this run may have changed since it was locked
+                    run = (await conn.execute(st.RUN, {"b_id": run.id})).first()
                 try:
                     if run is None:
                         raise NotFound(
@@ -304,7 +311,7 @@ class RunReports:
                 outcomes.append(ReportOutcome(run_id=run.id))
             await tx.flush(self.journal.append_in)
             if ended:
-                rows = await conn.execute(select(R.c.id, R.c.status).where(R.c.id.in_(ended)))
+                rows = await conn.execute(st.RUN_STATUSES, {"b_ids": ended})
                 statuses = {row.id: row.status for row in rows}
                 for outcome in outcomes:
                     if outcome.run_id in statuses and outcome.error is None:

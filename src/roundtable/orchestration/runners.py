@@ -18,6 +18,7 @@ from roundtable.ids import utcnow, uuid7
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import events as ev
 from roundtable.orchestration import flow
+from roundtable.orchestration import statements as st
 from roundtable.orchestration.models import (
     HELD,
     HeartbeatReply,
@@ -244,8 +245,8 @@ async def own_runner(
     if not principal.admin and principal.runner_id != runner_id:
         raise PermissionDenied("only the runner's own token (or the admin) may act for it")
     check_text("runner_id", runner_id)
-    query = select(RN).where(RN.c.id == runner_id)
-    row = (await conn.execute(query.with_for_update() if lock else query)).first()
+    query = st.LOCK_RUNNER if lock else st.RUNNER
+    row = (await conn.execute(query, {"b_id": runner_id})).first()
     if row is None:
         raise NotFound(f"no runner {runner_id}", runner_id=runner_id)
     if live and row.state == DEREGISTERED:

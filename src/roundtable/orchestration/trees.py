@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -26,7 +27,9 @@ from roundtable.journal import projects
 from roundtable.journal.service import JournalService
 from roundtable.orchestration import access, flow, parameters
 from roundtable.orchestration import events as ev
+from roundtable.orchestration import statements as st
 from roundtable.orchestration.blueprints import BlueprintService
+from roundtable.orchestration.loader import SessionLoader
 from roundtable.orchestration.models import (
     BUSY,
     ENDED,
@@ -40,7 +43,7 @@ from roundtable.orchestration.models import (
 )
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
-from roundtable.store.engine import Conn, Database
+from roundtable.store.engine import Conn, Database, after_commit
 from roundtable.structured.outputs import OutputRequest, validation_summary
 from roundtable.validation import check_name, check_text
 
@@ -48,10 +51,12 @@ S = tables.sessions
 R = tables.runs
 ACTIVE = "active"
 MAX_PRIORITY = 1000
+#: Namespaces remembered as existing (the set is cleared when full).
+KNOWN_NAMESPACES = 10_000
 
 
 def agent_session(row: Any, **extra: Any) -> AgentSession:
-    return AgentSession.model_validate({**dict(row._mapping), **extra})
+    return AgentSession.model_validate({**flow.row_dict(row), **extra})
 
 
 def run_model(row: Any) -> Run:
@@ -73,6 +78,9 @@ class TreeService:
         self.journal = journal
         self.events = events
         self.registry = Registry()
+        self.loader = SessionLoader(db)
+        #: Namespaces whose row this process saw committed (a namespace is never deleted).
+        self._namespaces: set[str] = set()
 
     def tx(self, conn: Conn) -> flow.Tx:
         return flow.Tx(conn, utcnow(), self.settings)
@@ -182,7 +190,9 @@ class TreeService:
                 )
             if project is not None:
                 await projects.require(conn, namespace, project)
-            await self.registry.ensure_namespace(conn, namespace, tx.now)
+            if namespace not in self._namespaces:
+                await self.registry.ensure_namespace(conn, namespace, tx.now)
+                after_commit(lambda: self._known(namespace))
             await self.registry.seen(conn, namespace, spec.name, tx.now)
             values = {
                 "id": session_id,
@@ -202,7 +212,7 @@ class TreeService:
                 "project": project,
                 "on_parent_exit": (on_parent_exit or spec.on_parent_exit).value,
             }
-            await conn.execute(S.insert().values(**values))
+            await conn.execute(st.INSERT_SESSION, values)
             tx.emit(
                 namespace,
                 ev.SESSION_CREATED,
@@ -219,10 +229,17 @@ class TreeService:
                 session_id=session_id,
                 project=project,
             )
-            session = (await conn.execute(select(S).where(S.c.id == session_id))).one()
+            # the row as inserted, without reading it back (no column has a server default
+            # that `values` leaves to the database)
+            session = SimpleNamespace(**{**st.EMPTY_SESSION, **values})
             await flow.enqueue(tx, session, spec, "start", params, priority, request=output)
             await self.commit(tx)
         return session
+
+    def _known(self, namespace: str) -> None:
+        if len(self._namespaces) >= KNOWN_NAMESPACES:
+            self._namespaces.clear()
+        self._namespaces.add(namespace)
 
     async def _check_parent(self, conn: Conn, parent: Any, mode: Mode) -> None:
         """The tree limits (depth, children) and a parent able to have children."""
@@ -436,9 +453,13 @@ class TreeService:
         def relevant(event: Event) -> bool:  # a move into a busy status cannot end the wait
             return event.type == ev.SESSION_STATUS and event.payload.get("status") not in BUSY
 
+        async def fetch() -> list[Any]:
+            row = await self.loader.get(session_id)
+            return [] if row is None else [row]
+
         done, rows = await self._wait(
             namespace,
-            lambda c: self._rows(c, [session_id]),
+            fetch,
             timeout,
             session_id=session_id,
             relevant=relevant,
@@ -488,8 +509,9 @@ class TreeService:
 
         known: set[str] = set(children or ())
 
-        async def read(conn: Conn) -> list[Any]:
-            found = await rows(conn)
+        async def read() -> list[Any]:
+            async with self.db.read() as conn:
+                found = await rows(conn)
             known.update(row.id for row in found)
             return found
 
@@ -501,13 +523,10 @@ class TreeService:
         done, found_rows = await self._wait(namespace, read, timeout, relevant=relevant)
         return WaitResult(done=done, sessions=[agent_session(r) for r in found_rows])
 
-    async def _rows(self, conn: Conn, ids: list[str]) -> list[Any]:
-        return list(await conn.execute(select(S).where(S.c.id.in_(ids)).order_by(S.c.id)))
-
     async def _wait(
         self,
         namespace: str,
-        read: Callable[[Conn], Any],
+        read: Callable[[], Awaitable[list[Any]]],
         timeout: float,  # noqa: ASYNC109
         *,
         session_id: str | None = None,
@@ -532,8 +551,7 @@ class TreeService:
             while True:
                 remaining = deadline - time.monotonic()
                 if stale or (not fresh and remaining <= 0):
-                    async with self.db.read() as conn:
-                        rows = await read(conn)
+                    rows = await read()
                     fresh = True
                     done = all(r.status not in BUSY for r in rows)
                 if done or remaining <= 0:

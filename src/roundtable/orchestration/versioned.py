@@ -9,6 +9,7 @@ The services keep what differs: validation, version history, event payloads, err
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -38,10 +39,17 @@ async def find_row(
     conn: Conn, table: sa.Table, namespace: str, name: str, *, lock: bool = False
 ) -> Any:
     """The row of `name` in `namespace`, or None."""
-    query = select(table).where(table.c.namespace == namespace, table.c.name == name)
-    if lock:
-        query = query.with_for_update()
-    return (await conn.execute(query)).first()
+    query = _find(table, lock)
+    return (await conn.execute(query, {"b_namespace": namespace, "b_name": name})).first()
+
+
+@cache
+def _find(table: sa.Table, lock: bool) -> sa.Select[Any]:
+    """Built once per table (a blueprint is looked up by every start)."""
+    query = select(table).where(
+        table.c.namespace == sa.bindparam("b_namespace"), table.c.name == sa.bindparam("b_name")
+    )
+    return query.with_for_update() if lock else query
 
 
 def check_expected_version(what: str, current: int, expected: int | None) -> None:
