@@ -85,6 +85,31 @@ async def test_backlog_and_live_hand_over_under_concurrent_writers(core: Roundta
     assert starts[0] == 0 and starts[3] > 0  # "from now" started past the seed events
 
 
+async def test_bus_reads_nothing_while_nobody_listens(settings: Settings) -> None:
+    """With every subscriber gone the bus stops reading, even the newest id, after commits;
+    a subscriber starting "from now" afterwards still gets only what comes after it."""
+    async with Roundtable.open(settings, sweeper=False) as core:
+        bus = core.events.bus
+        async with core.events.subscribe(EventFilter()) as sub:
+            ids = await write_events(core, 2)
+            assert [getattr(await sub.next(30), "id", None) for _ in ids] == ids
+        reads: list[int] = []
+        newest_id = bus._newest_id
+
+        async def counted() -> int:
+            reads.append(1)
+            return await newest_id()
+
+        bus._newest_id = counted  # type: ignore[method-assign]
+        before = await write_events(core, 5)
+        await asyncio.sleep(0.05)  # each commit has woken the bus meanwhile
+        assert reads == [] and bus.position == ids[-1]
+        async with core.events.subscribe(EventFilter()) as late:
+            assert late.position == before[-1] and reads == [1]
+            after = await write_events(core, 1)
+            assert getattr(await late.next(30), "id", None) == after[0]
+
+
 async def test_slow_subscriber_is_dropped_and_resumes_without_loss(settings: Settings) -> None:
     async with small_queue_core(settings, 5) as core:
         flt = EventFilter.build(types=["test.*"])
@@ -93,7 +118,8 @@ async def test_slow_subscriber_is_dropped_and_resumes_without_loss(settings: Set
             got = [await sub.next(30) for _ in range(3)]
             assert [e.id for e in got if isinstance(e, Event)] == first
             rest = await write_events(core, 20)
-            await until(lambda: core.events.bus.position >= rest[-1], "the bus to fan out")
+            # The bus drops it as its queue overflows (and, with nobody left, stops reading).
+            await until(lambda: core.events.bus.subscriber_count == 0, "the bus to drop it")
             notice = await sub.next(30)
             assert notice == Dropped(resume_after=first[-1])
             with pytest.raises(StopAsyncIteration):
@@ -187,8 +213,8 @@ async def test_ready_takes_a_live_batch_in_one_call_and_ends_with_dropped(
         batch = sub.ready(2) + sub.ready(64)
         assert [first.id] + [e.id for e in batch if isinstance(e, Event)] == ids
         assert sub.ready(64) == [] and sub.horizon >= ids[-1]
-        more = await write_events(core, 9)  # overflows the queue of 5: dropped
-        await until(lambda: core.events.bus.position >= more[-1], "the bus to fan out")
+        await write_events(core, 9)  # overflows the queue of 5: dropped
+        await until(lambda: core.events.bus.subscriber_count == 0, "the bus to drop it")
         assert sub.ready(64) == [Dropped(resume_after=ids[-1])]
         with pytest.raises(StopAsyncIteration):
             await sub.next(0)

@@ -4,7 +4,8 @@ Subscribers never query for live events themselves: however many there are, the 
 each new event once. The fetcher sleeps until woken: by a local commit (`Database.on_commit`),
 by another process (PostgreSQL NOTIFY, SQLite `data_version` poll; events/wakeup.py) or by a
 safety timer every `event_fallback_poll_seconds`. It starts on the first subscription, so a
-process that never waits for events (e.g. most `roundtable mcp` agents) pays nothing.
+process that never waits for events (e.g. most `roundtable mcp` agents) pays nothing, and while
+every subscriber has gone it reads nothing either (the next one to come first reads the newest id).
 
 Fan-out cost is per reader wake-up, not per event: waking 1,000 SSE readers for every one of
 100 commits a second would cost ~100,000 task switches and socket writes a second. So under a
@@ -23,7 +24,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import make_url
 
 from roundtable import metrics
@@ -43,6 +44,14 @@ PAGE = 1000
 PACE_PER_SUBSCRIBER = 30e-6
 #: Session roots remembered for `tree` filters (the cache is emptied when it would grow past).
 ROOT_CACHE_SIZE = 100_000
+
+
+_NEW_EVENTS = (
+    select(tables.events)
+    .where(tables.events.c.id > bindparam("b_after"))
+    .order_by(tables.events.c.id)
+    .limit(PAGE)
+)
 
 
 class EventBus:
@@ -65,6 +74,8 @@ class EventBus:
         self._roots: dict[str, str] = {}
         #: Loop time of the last fan-out (for pacing).
         self._last_fanout = float("-inf")
+        #: Events may have been committed past `position` while nobody listened (`up_to_date`).
+        self._behind = False
 
     @property
     def subscriber_count(self) -> int:
@@ -113,6 +124,14 @@ class EventBus:
         for sub in [*self._any_namespace, *(s for v in self._by_namespace.values() for s in v)]:
             sub.close()
         self._started = False
+
+    async def up_to_date(self) -> None:
+        """Bring the position up to the newest event if the bus skipped reading while nobody
+        listened. A subscriber starting "from now" calls this (with no await between it and
+        `register`), so it is not offered events committed before it came."""
+        if self._behind:
+            self._behind = False
+            self.position = max(self.position, await self._newest_id())
 
     def register(self, sub: Subscription) -> int:
         """Add a subscriber; returns the position after which it will be offered every event."""
@@ -185,21 +204,15 @@ class EventBus:
 
     async def _catch_up(self) -> bool:
         """Read and fan out everything new; whether anything was fanned out."""
-        e = tables.events
         fanned_out = False
         while True:
             if not self.subscriber_count:
-                # Nobody listens: move to the newest id without reading the rows.
-                newest = await self._newest_id()
-                if not self.subscriber_count:
-                    self.position = max(self.position, newest)
-                    return fanned_out
+                # Nobody listens: read nothing (not even the newest id: that was a read after
+                # every commit); the first subscriber to come brings the position up to date.
+                self._behind = True
+                return fanned_out
             async with self.db.read() as conn:
-                rows = (
-                    await conn.execute(
-                        select(e).where(e.c.id > self.position).order_by(e.c.id).limit(PAGE)
-                    )
-                ).mappings()
+                rows = (await conn.execute(_NEW_EVENTS, {"b_after": self.position})).mappings()
                 batch = [Event.model_validate(dict(row)) for row in rows]
                 if self._tree_subscribers:
                     await self._resolve_roots(conn, batch)

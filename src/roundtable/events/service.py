@@ -101,6 +101,7 @@ class EventService:
             if after > await self.latest_id():
                 raise InvalidInput(f"after={after} is beyond the newest event id", field="after")
         await self.bus.start()
+        await self.bus.up_to_date()
         # No await from here to `register`: the bus has fanned out every id <= `since` and will
         # offer this subscriber every later one; the table supplies (after, since].
         since = self.bus.position
