@@ -16,9 +16,12 @@ Starts the real server (`roundtable serve`) and real runner processes (`roundtab
    runners (in this process, over HTTP, making the runner protocol's calls as `roundtable
    runner` does, on the light client) claim them one at a time (`wait=0`, `start` as
    `roundtable runner` claims) and complete each; the latency of every claim call that returned
-   a run is recorded, and CPU per claim + complete cycle (server, and these runners). `wait=0`: no long-poll wait is in these
-   figures, only the claim's own time (HTTP, the claim transaction, and waiting for the writer
-   behind the other 7 runners' claims and reports).
+   a run is recorded, and CPU per claim + complete cycle (server, and these runners).
+   `wait=0`: no long-poll wait is in these figures, only the claim's own time (HTTP, the claim
+   transaction, and waiting for the writer behind the other 7 runners' claims and reports).
+3. `claim_at_half_load`: the same with half as many runs, each runner starting a claim at a
+   steady pace, together half the cycles per second phase 2 reached: what a claim costs when
+   the server is not saturated (the way issue 16 states write latency, at half capacity).
 
 Prints one JSON object.
 
@@ -225,9 +228,9 @@ async def run_timings(http: Http, sessions: list[str]) -> tuple[list[float], lis
     return queued, held
 
 
-async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, Any]:
+async def queue_runs(server: Server, count: int) -> None:
     async with httpx.AsyncClient(base_url=server.api(), headers=server.headers, timeout=60) as c:
-        log(f"claim: queueing {args.claim_runs} runs")
+        log(f"claim: queueing {count} runs")
         gate = asyncio.Semaphore(32)
 
         async def queue(n: int) -> None:
@@ -236,10 +239,17 @@ async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, A
                 r = await c.post("/agent-sessions", json=body)
             r.raise_for_status()
 
-        await asyncio.gather(*(queue(n) for n in range(args.claim_runs)))
+        await asyncio.gather(*(queue(n) for n in range(count)))
 
+
+async def claim_latency(server: Server, runs: int, interval: float | None = None) -> dict[str, Any]:
+    """`CLAIMERS` runners claim `runs` queued runs one at a time and complete each: back to
+    back (`interval` None: the server saturated, so a claim waits behind the others' writes),
+    or each runner starting a claim every `interval` seconds (a steady load below capacity)."""
+    await queue_runs(server, runs)
     samples: list[float] = []
     claimed: list[str] = []
+    loop = asyncio.get_running_loop()
 
     async def claimer(n: int) -> None:
         # The runner protocol's calls, as `roundtable runner` (RunnerApi) makes them, on the
@@ -259,8 +269,12 @@ async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, A
             raise RuntimeError(f"register: {status} {reg}")
         http.auth = f"Bearer {reg['token']}"
         base = f"/api/v1/runners/{reg['id']}"
+        due = loop.time() + (interval or 0.0) * n / CLAIMERS  # staggered starts
         try:
             while True:
+                if interval is not None:
+                    await asyncio.sleep(max(0.0, due - loop.time()))
+                    due += interval
                 started = time.perf_counter()
                 status, answer = await http.request(
                     "POST", f"{base}/claim", {"max": 1, "wait": 0, "start": True}
@@ -268,11 +282,11 @@ async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, A
                 elapsed = time.perf_counter() - started
                 if status != 200:
                     raise RuntimeError(f"claim: {status} {answer}")
-                runs = answer["runs"]
-                if not runs:
+                got = answer["runs"]
+                if not got:
                     return
                 samples.append(elapsed)
-                for run in runs:
+                for run in got:
                     if run["status"] != "running" or not run.get("run_token"):
                         raise RuntimeError(f"claimed run not running: {run}")
                     claimed.append(run["id"])
@@ -286,11 +300,14 @@ async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, A
             await http.request("DELETE", base)
             await http.close()
 
-    log(f"claim: {CLAIMERS} runners draining the queue")
+    pace = "back to back" if interval is None else f"one claim each every {interval * 1000:.1f} ms"
+    log(f"claim: {CLAIMERS} runners draining the queue, {pace}")
     meter = Interference(pids=[server.pid])
     meter.start()
     cpu_before = {pid: process_cpu_seconds(pid) for pid in (server.pid, os.getpid())}
+    began = time.perf_counter()
     await asyncio.gather(*(claimer(n) for n in range(CLAIMERS)))
+    wall = time.perf_counter() - began
     cpu = {pid: process_cpu_seconds(pid) - cpu_before[pid] for pid in cpu_before}
     interference = meter.report()
     cycles = max(1, len(claimed))
@@ -298,6 +315,7 @@ async def claim_latency(server: Server, args: argparse.Namespace) -> dict[str, A
         "runners": CLAIMERS,
         "claimed": len(claimed),
         "claimed_twice": len(claimed) - len(set(claimed)),
+        "cycles_per_s": rounded(len(claimed) / wall, 1),
         "claim_ms": latency_ms(samples),
         # CPU milliseconds per claim + complete cycle: the server's, and this process's (the
         # 8 runners' protocol client, whose time is inside the measured claim latencies too)
@@ -327,7 +345,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 phase1 = await throughput(server, args, [server.pid, *(p.pid for p in runners)])
             finally:
                 stop_runners(runners)
-            phase2 = await claim_latency(server, args)
+            phase2 = await claim_latency(server, args.claim_runs)
+            # The same at half the rate the 8 runners reached back to back (as issue 16 states
+            # write latency at half capacity): a claim's own time, not a queue behind others.
+            interval = CLAIMERS / (phase2["cycles_per_s"] / 2)
+            phase3 = await claim_latency(server, args.claim_runs // 2, interval)
     return {
         "benchmark": "orchestration",
         "backend": backend_of(args.database_url),
@@ -340,11 +362,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         },
         "throughput": phase1,
         "claim": phase2,
+        "claim_at_half_load": phase3,
         "target": {
             "runs_per_s": TARGET_RUNS_PER_S,
             "runs_per_s_met": phase1["runs_per_s"] >= TARGET_RUNS_PER_S,
             "claim_p99_ms": TARGET_CLAIM_P99_MS,
             "claim_p99_met": phase2["claim_ms"].get("p99", 1e9) < TARGET_CLAIM_P99_MS,
+            "claim_p99_at_half_load_met": (
+                phase3["claim_ms"].get("p99", 1e9) < TARGET_CLAIM_P99_MS
+            ),
         },
         "machine": {**machine_info(), "busy_share_before": busy},
     }
