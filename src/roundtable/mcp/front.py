@@ -125,7 +125,8 @@ class Front:
         self._closed = threading.Event()
         # Like the SDK's stdio transport: keep the wire on private descriptors, and point fd 0
         # at /dev/null and fd 1 at stderr so stray reads and prints cannot corrupt it.
-        self._in = os.fdopen(os.dup(0), "rb", buffering=0)
+        # Buffered: a raw file's `readline()` reads one byte per system call.
+        self._in = os.fdopen(os.dup(0), "rb")
         self._out = os.fdopen(os.dup(1), "wb", buffering=0)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -159,6 +160,13 @@ class Front:
             self._closed.set()
 
     def _take(self, raw: bytes) -> None:
+        # Only an `initialize` or a `tools/list` can be the front's (a method name spelled
+        # with escapes is left to the SDK, which answers any request): parse nothing else.
+        if b'"initialize"' not in raw and b'"tools/list"' not in raw:
+            with self._lock:
+                if self._failure is None:
+                    self._lines.put(raw)
+                    return
         message = _parse(raw)
         ident = None if message is None else _request_id(message)
         with self._lock:

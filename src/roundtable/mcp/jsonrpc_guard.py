@@ -105,7 +105,9 @@ def check_line(raw: bytes) -> tuple[str | None, types.JSONRPCError | None]:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, _error(None, types.PARSE_ERROR, f"not UTF-8: {exc.reason}")
-    if _depth(line) > MAX_DEPTH:
+    # No line with MAX_DEPTH brackets or fewer can nest deeper: count them in C first.
+    brackets = raw.count(b"{") + raw.count(b"[")
+    if brackets > MAX_DEPTH and _depth(line) > MAX_DEPTH:
         return None, _error(
             _top_level_id(line), types.PARSE_ERROR, f"JSON nested deeper than {MAX_DEPTH}"
         )
