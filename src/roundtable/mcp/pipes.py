@@ -1,0 +1,165 @@
+"""The wire of `roundtable mcp`: stdin and stdout, owned by two threads, standard library only.
+
+Issue 16: the SDK's stdio transport cost several thread round trips per message (each line read
+through a worker thread, each answer written and flushed through one each). Here a reader
+thread reads lines (buffered) and hands each to the event loop with one
+`call_soon_threadsafe`; answers are queued for a writer thread that writes them in order, so
+the loop never waits for a write. A client that stops reading gets backpressure: once more
+than `MAX_BACKLOG_BYTES` wait to be written, senders wait (`when_below`) instead of the queue
+growing without bound.
+
+Lines read before a consumer attaches (the fast front reads while the server is still being
+imported) are kept and handed over, in order, when it does. Nothing here imports more than the
+standard library, so the fast front (`front`) can start it first thing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
+
+#: Answers waiting for the writer beyond this many bytes make senders wait.
+MAX_BACKLOG_BYTES = 4 * 1024 * 1024
+
+
+class Pipes:
+    """Owns the process's stdin and stdout for the life of `roundtable mcp`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        # Like the SDK's stdio transport: keep the wire on private descriptors, and point fd 0
+        # at /dev/null and fd 1 at stderr so stray reads and prints cannot corrupt it.
+        # Buffered: a raw file's `readline()` reads one byte per system call.
+        self._in = os.fdopen(os.dup(0), "rb")
+        self._out = os.dup(1)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.dup2(2, 1)
+        # Inbound: lines not yet handed over, and who takes them (on which loop).
+        self._backlog: deque[bytes] = deque()
+        self._consumer: Callable[[bytes], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = threading.Event()  # stdin reached its end
+        # Outbound: chunks for the writer thread, their size, and who waits for room.
+        self._written = threading.Condition(threading.Lock())
+        self._chunks: list[bytes] = []
+        self._pending = 0
+        self._room_waiters: list[tuple[int, Callable[[], None]]] = []
+        self._broken = False  # the client closed its end of stdout
+        self._reader = threading.Thread(target=self._read, name="mcp-stdin", daemon=True)
+        self._writer = threading.Thread(target=self._write_out, name="mcp-stdout", daemon=True)
+
+    def start(self) -> None:
+        self._writer.start()
+        self._reader.start()
+
+    # -- inbound ---------------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        try:
+            while raw := self._in.readline():
+                self._take(raw)
+        except OSError as exc:
+            print(f"roundtable mcp: cannot read stdin: {exc}", file=sys.stderr, flush=True)
+        finally:
+            self._deliver(b"")
+            self._closed.set()
+
+    def _take(self, raw: bytes) -> None:
+        """One line read (the front answers some itself)."""
+        self._deliver(raw)
+
+    def _deliver(self, raw: bytes) -> None:
+        """Hand `raw` (b"" at the end of stdin) to the consumer, or keep it until one attaches."""
+        with self._lock:
+            if self._consumer is None or self._loop is None:
+                self._backlog.append(raw)
+                return
+            try:
+                self._loop.call_soon_threadsafe(self._consumer, raw)
+            except RuntimeError:  # the loop closed under us: keep the line for `detach`'s owner
+                self._consumer = self._loop = None
+                self._backlog.append(raw)
+
+    def attach(self, consumer: Callable[[bytes], None]) -> None:
+        """Call `consumer` on the running loop with each line (b"" once stdin ends), starting
+        with those read so far."""
+        import asyncio  # here: the front starts before anything heavier is imported
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            while self._backlog:
+                loop.call_soon(consumer, self._backlog.popleft())
+            self._consumer, self._loop = consumer, loop
+
+    def detach(self) -> None:
+        """Keep lines read from now on until someone attaches again (or the front refuses them)."""
+        with self._lock:
+            self._consumer = self._loop = None
+
+    def wait_closed(self) -> None:
+        """Until the client closes stdin."""
+        self._closed.wait()
+
+    # -- outbound --------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> int:
+        """Queue `data` (whole messages) for the writer; the bytes now waiting to be written."""
+        with self._written:
+            if self._broken:
+                return 0
+            self._chunks.append(data)
+            self._pending += len(data)
+            self._written.notify()
+            return self._pending
+
+    def when_below(self, limit: int, callback: Callable[[], None]) -> None:
+        """Call `callback` (from any thread) once no more than `limit` bytes wait to be written."""
+        with self._written:
+            if self._pending > limit and not self._broken:
+                self._room_waiters.append((limit, callback))
+                return
+        callback()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued is written (or the client stopped reading)."""
+        with self._written:
+            return self._written.wait_for(lambda: self._pending == 0 or self._broken, timeout)
+
+    def _write_out(self) -> None:
+        while True:
+            with self._written:
+                while not self._chunks:
+                    self._written.wait()
+                chunks, self._chunks = self._chunks, []
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._out, view) :]
+            except OSError as exc:
+                print(f"roundtable mcp: cannot write stdout: {exc}", file=sys.stderr, flush=True)
+                with self._written:
+                    self._broken = True
+                    self._chunks.clear()
+                    self._pending = 0
+            with self._written:
+                self._pending = max(0, self._pending - len(data))
+                ready = [cb for limit, cb in self._room_waiters if self._pending <= limit]
+                if ready:
+                    self._room_waiters = [
+                        (limit, cb) for limit, cb in self._room_waiters if self._pending > limit
+                    ]
+                self._written.notify_all()
+            for callback in ready:
+                with contextlib.suppress(Exception):
+                    callback()
