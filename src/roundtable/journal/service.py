@@ -190,7 +190,7 @@ class JournalService:
             segment_bytes += len(canonical)
             rows.append({**fields, "project_id": head.id, "hash": digest, "leaf_hash": leaf.hex()})
             prev = digest
-        await conn.execute(_INSERT_ENTRIES, rows)
+        await conn.execute(_INSERT_ENTRIES, rows[0] if len(rows) == 1 else rows)
         frontier = await tree.extend(conn, head.id, head.tree_frontier, head.head_seq, leaves)
         await conn.execute(
             _ADVANCE_HEAD,

@@ -39,13 +39,11 @@ async def extend(
 ) -> list[str]:
     stack, completed = merkle.append_leaves([bytes.fromhex(h) for h in frontier], size, leaves)
     if completed:
-        await conn.execute(
-            _upsert(conn),
-            [
-                {"project_id": project_id, "level": level, "idx": idx, "hash": digest}
-                for level, idx, digest in completed
-            ],
-        )
+        nodes = [
+            {"project_id": project_id, "level": level, "idx": idx, "hash": digest}
+            for level, idx, digest in completed
+        ]
+        await conn.execute(_upsert(conn), nodes[0] if len(nodes) == 1 else nodes)
     return [h.hex() for h in stack]
 
 
