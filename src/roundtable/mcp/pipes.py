@@ -33,17 +33,20 @@ MAX_BACKLOG_BYTES = 4 * 1024 * 1024
 class Pipes:
     """Owns the process's stdin and stdout for the life of `roundtable mcp`."""
 
-    def __init__(self) -> None:
+    def __init__(self, fds: tuple[int, int] | None = None) -> None:
+        """On the process's stdin and stdout, or on the descriptors `fds` (in, out) given."""
         self._lock = threading.RLock()
-        # Like the SDK's stdio transport: keep the wire on private descriptors, and point fd 0
-        # at /dev/null and fd 1 at stderr so stray reads and prints cannot corrupt it.
+        if fds is None:
+            # Like the SDK's stdio transport: keep the wire on private descriptors, and point
+            # fd 0 at /dev/null and fd 1 at stderr so stray reads and prints cannot corrupt it.
+            fds = os.dup(0), os.dup(1)
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.close(null)
+            os.dup2(2, 1)
         # Buffered: a raw file's `readline()` reads one byte per system call.
-        self._in = os.fdopen(os.dup(0), "rb")
-        self._out = os.dup(1)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-        os.dup2(2, 1)
+        self._in = os.fdopen(fds[0], "rb")
+        self._out = fds[1]
         # Inbound: lines not yet handed over, and who takes them (on which loop).
         self._backlog: deque[bytes] = deque()
         self._consumer: Callable[[bytes], None] | None = None
@@ -121,6 +124,11 @@ class Pipes:
             self._pending += len(data)
             self._written.notify()
             return self._pending
+
+    @property
+    def backlog(self) -> int:
+        """Bytes queued and not yet written."""
+        return self._pending
 
     def when_below(self, limit: int, callback: Callable[[], None]) -> None:
         """Call `callback` (from any thread) once no more than `limit` bytes wait to be written."""
