@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from roundtable import metrics
-from roundtable.store.sqlite_writer import BEGUN, WRITER_BEGIN, InlineConnection, SQLiteWriter
+from roundtable.store.sqlite_writer import InlineConnection, SQLiteWriter
 
 Backend = Literal["sqlite", "postgresql"]
 
@@ -67,9 +67,7 @@ class Database:
                 _private_sqlite_file(Path(database))
             self.sqlite_writer: SQLiteWriter | None = SQLiteWriter.for_url(
                 url,
-                lambda engine: _configure_sqlite(
-                    engine, WRITER_BEGIN, busy_timeout_ms, synchronous, writer=True
-                ),
+                lambda engine: _configure_sqlite(engine, None, busy_timeout_ms, synchronous),
                 busy_timeout_ms=busy_timeout_ms,
             )
             self.reader = create_async_engine(
@@ -255,30 +253,19 @@ def _private_sqlite_file(path: Path) -> None:
 
 
 def _configure_sqlite(
-    engine: Engine, begin: str, busy_timeout_ms: int, synchronous: str, *, writer: bool = False
+    engine: Engine, begin: str | None, busy_timeout_ms: int, synchronous: str
 ) -> None:
     """Pragmas on every new connection, and our own BEGIN (deferred or IMMEDIATE).
 
-    The writer's BEGIN goes straight to its sqlite3 connection (SQLAlchemy's statement path
-    cost more than the BEGIN), and is skipped when `SQLiteWriter` has issued it itself."""
+    The writer (`begin=None`) issues its BEGIN itself (`SQLiteWriter`): without a connection
+    event listener SQLAlchemy also skips its per-statement event dispatch (issue 16)."""
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         prepare_connection(dbapi_connection, busy_timeout_ms, synchronous)
 
-    if not writer:
+    if begin is not None:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             conn.exec_driver_sql(begin)
-
-        return
-
-    @event.listens_for(engine, "begin")
-    def _begin_writer(conn: Any) -> None:
-        if conn.info.pop(BEGUN, False):
-            return
-        try:
-            conn.connection.dbapi_connection.execute(begin)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(begin, None, exc, sqlite3.Error) from exc

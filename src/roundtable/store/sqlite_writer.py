@@ -43,6 +43,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Executable, RootTransaction, create_engine
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from roundtable import metrics
@@ -57,11 +58,10 @@ MAX_GROUP_SECONDS = 0.005
 
 _SAVEPOINT = "roundtable_write"
 
-#: How every write transaction begins.
+#: How every write transaction begins (issued here, on the sqlite3 connection: SQLAlchemy's
+#: statement path cost more than the BEGIN, and an engine `begin` listener would make it
+#: dispatch events around every statement).
 WRITER_BEGIN = "BEGIN IMMEDIATE"
-#: Set in a connection's `info` when the writer issued the BEGIN itself (the engine's `begin`
-#: listener then does not).
-BEGUN = "roundtable_begun"
 
 
 class GroupAborted(Exception):
@@ -247,15 +247,29 @@ class SQLiteWriter:
         """BEGIN IMMEDIATE (on the writer thread), connecting first if need be."""
         if self._conn is None:
             self._conn = self.engine.connect()
-        elif self.begin_inline:  # an inline try may have left its busy timeout of 0 behind
-            self._raw().execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-        return self._conn.begin()
+        raw = self._raw()
+        try:
+            if self.begin_inline:  # an inline try may have left its busy timeout of 0 behind
+                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            raw.execute(WRITER_BEGIN)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(WRITER_BEGIN, None, exc, sqlite3.Error) from exc
+        return self._transaction(raw)
+
+    def _transaction(self, raw: Any) -> RootTransaction:
+        """SQLAlchemy's record of the transaction BEGIN opened (it issues no BEGIN itself)."""
+        assert self._conn is not None
+        try:
+            return self._conn.begin()
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                raw.rollback()
+            raise
 
     def _begin_now(self) -> RootTransaction | None:
         """BEGIN IMMEDIATE on the loop if the write lock is free this instant; None when it is
         not (another process writes) or anything else went wrong: the thread then tries."""
-        conn = self._conn
-        if conn is None or not self.begin_inline:
+        if self._conn is None or not self.begin_inline:
             return None
         raw = self._raw()
         try:
@@ -269,14 +283,7 @@ class SQLiteWriter:
                 with contextlib.suppress(sqlite3.Error):
                     raw.rollback()
             return None
-        conn.info[BEGUN] = True
-        try:
-            return conn.begin()
-        except BaseException:
-            conn.info.pop(BEGUN, None)
-            with contextlib.suppress(sqlite3.Error):
-                raw.rollback()
-            raise
+        return self._transaction(raw)
 
     async def _open_group(self) -> _Group:
         """The open group, or a new one (BEGIN IMMEDIATE); the caller holds the turn."""
