@@ -15,7 +15,7 @@ from sqlalchemy import Select, Text, cast, func, insert, select, text
 from roundtable.events.models import Event as Event  # defined with the read models
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of, lock_event_order
-from roundtable.store.engine import Conn, Database
+from roundtable.store.engine import Conn, Database, write_rows
 
 #: The PostgreSQL NOTIFY channel; its payload is the newest event id a transaction wrote.
 NOTIFY_CHANNEL = "roundtable_events"
@@ -69,7 +69,7 @@ async def record(conn: Conn, *rows: dict[str, Any]) -> None:
         return
     await lock_event_order(conn)
     # One row: a plain execute (a list of one goes through executemany).
-    await conn.execute(_INSERT_EVENTS, rows[0] if len(rows) == 1 else list(rows))
+    await write_rows(conn, _INSERT_EVENTS, rows[0] if len(rows) == 1 else list(rows))
     if backend_of(conn) == "postgresql":
         # `currval` is this session's last id from the sequence: the newest row just inserted.
         await conn.execute(_NOTIFY_NEWEST, {"channel": NOTIFY_CHANNEL})

@@ -18,17 +18,18 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Executable, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from roundtable import metrics
+from roundtable.store import fast_dml
 from roundtable.store.sqlite_writer import InlineConnection, SQLiteWriter
 
 Backend = Literal["sqlite", "postgresql"]
@@ -52,6 +53,17 @@ def after_commit(hook: Callable[[], None]) -> None:
         hook()
     else:
         pending.append(hook)
+
+
+async def write_rows(
+    conn: Conn, statement: Executable, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> None:
+    """Execute an INSERT or UPDATE (no RETURNING) for one row or several, when nobody reads
+    its result: on the SQLite writer straight on its cursor (`fast_dml`), else as usual."""
+    if isinstance(conn, InlineConnection):
+        fast_dml.write_rows(conn.sync, statement, rows)
+    else:
+        await conn.execute(statement, rows)
 
 
 class Database:
