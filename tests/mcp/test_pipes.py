@@ -95,3 +95,27 @@ async def test_a_client_that_stops_reading_makes_senders_wait(
     answers = [json.loads(line) for line in bytes(received).splitlines()]
     assert [a["id"] for a in answers] == list(range(count))
     assert all(len(a["result"]["pad"]) == size for a in answers)
+
+
+async def test_small_and_large_answers_leave_in_order(
+    backend: str, wired: tuple[Pipes, int, int]
+) -> None:
+    """Small answers are written at once when the pipe has room, large ones by the writer
+    thread: the order on the wire is still the order they were sent in."""
+    pipes, _, client_out = wired
+    outbox = Outbox(pipes, None)
+    count = 60
+    received = bytearray()
+
+    def drain() -> None:
+        while chunk := os.read(client_out, 1 << 16):
+            received.extend(chunk)
+            if received.count(b"\n") == count:
+                return
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    for i in range(count):
+        await outbox.send(_answer(i, 200_000 if i % 3 == 0 else 10))
+    await asyncio.get_running_loop().run_in_executor(None, reader.join, 60)
+    assert [json.loads(line)["id"] for line in bytes(received).splitlines()] == list(range(count))

@@ -16,8 +16,11 @@ standard library, so the fast front (`front`) can start it first thing.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import stat
 import sys
+import termios
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -28,6 +31,18 @@ if TYPE_CHECKING:
 
 #: Answers waiting for the writer beyond this many bytes make senders wait.
 MAX_BACKLOG_BYTES = 4 * 1024 * 1024
+
+_FOUR_BYTES = bytes(4)
+
+
+def _pipe_size(fd: int) -> int:
+    """The capacity of the pipe `fd` writes to (Linux), or 0 when it is no pipe or unknown."""
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return 0
+        return int(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
+    except (OSError, AttributeError):
+        return 0
 
 
 class Pipes:
@@ -58,6 +73,7 @@ class Pipes:
         self._pending = 0
         self._room_waiters: list[tuple[int, Callable[[], None]]] = []
         self._broken = False  # the client closed its end of stdout
+        self._pipe_size = _pipe_size(self._out)
         self._reader = threading.Thread(target=self._read, name="mcp-stdin", daemon=True)
         self._writer = threading.Thread(target=self._write_out, name="mcp-stdout", daemon=True)
 
@@ -116,14 +132,48 @@ class Pipes:
     # -- outbound --------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> int:
-        """Queue `data` (whole messages) for the writer; the bytes now waiting to be written."""
+        """Queue `data` (whole messages) for the writer; the bytes now waiting to be written.
+
+        When nothing is queued and stdout is a pipe with room for all of `data`, it is written
+        at once instead: only this process writes to the pipe and the client's reads only make
+        room, so that write cannot block (and the writer thread need not wake)."""
         with self._written:
             if self._broken:
                 return 0
+            if not self._chunks and not self._pending and self._room() >= len(data):
+                try:
+                    written = os.write(self._out, data)
+                except OSError as exc:
+                    self._break(exc)
+                    return 0
+                if written == len(data):
+                    return 0
+                data = data[written:]
             self._chunks.append(data)
             self._pending += len(data)
             self._written.notify()
             return self._pending
+
+    def _room(self) -> int:
+        """Bytes stdout's pipe takes without blocking (0 if it is not a pipe we can measure)."""
+        if self._pipe_size <= 0:
+            return 0
+        try:
+            unread = fcntl.ioctl(self._out, termios.FIONREAD, _FOUR_BYTES)
+        except OSError:
+            self._pipe_size = 0
+            return 0
+        return self._pipe_size - int.from_bytes(unread, sys.byteorder)
+
+    def _break(self, exc: OSError) -> None:
+        """The client closed its end of stdout: drop what waits, release the waiting senders
+        (called holding `_written`)."""
+        if not self._broken:
+            print(f"roundtable mcp: cannot write stdout: {exc}", file=sys.stderr, flush=True)
+        self._broken = True
+        self._chunks.clear()
+        self._pending = 0
+        self._written.notify_all()
 
     @property
     def backlog(self) -> int:
@@ -155,11 +205,8 @@ class Pipes:
                 while view:
                     view = view[os.write(self._out, view) :]
             except OSError as exc:
-                print(f"roundtable mcp: cannot write stdout: {exc}", file=sys.stderr, flush=True)
                 with self._written:
-                    self._broken = True
-                    self._chunks.clear()
-                    self._pending = 0
+                    self._break(exc)
             with self._written:
                 self._pending = max(0, self._pending - len(data))
                 ready = [cb for limit, cb in self._room_waiters if self._pending <= limit]
