@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from roundtable import metrics
-from roundtable.store import fast_dml
+from roundtable.store import direct
 from roundtable.store.sqlite_writer import InlineConnection, SQLiteWriter
 
 Backend = Literal["sqlite", "postgresql"]
@@ -59,11 +59,18 @@ async def write_rows(
     conn: Conn, statement: Executable, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
 ) -> None:
     """Execute an INSERT or UPDATE (no RETURNING) for one row or several, when nobody reads
-    its result: on the SQLite writer straight on its cursor (`fast_dml`), else as usual."""
+    its result: on the SQLite writer straight on its cursor (`direct`), else as usual."""
     if isinstance(conn, InlineConnection):
-        fast_dml.write_rows(conn.sync, statement, rows)
+        direct.write_rows(conn.sync, statement, rows)
     else:
         await conn.execute(statement, rows)
+
+
+async def row_exists(conn: Conn, statement: Executable, params: Mapping[str, Any]) -> bool:
+    """Whether the SELECT `statement` finds a row (on the SQLite writer: `direct`)."""
+    if isinstance(conn, InlineConnection):
+        return direct.row_exists(conn.sync, statement, params)
+    return (await conn.execute(statement, params)).first() is not None
 
 
 class Database:

@@ -5,16 +5,17 @@ plain `execute`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from roundtable.ids import utcnow
 from roundtable.runtime import Roundtable
-from roundtable.store import fast_dml, tables
-from roundtable.store.engine import write_rows
+from roundtable.store import direct, tables
+from roundtable.store.engine import row_exists, write_rows
 
 EV = tables.events
 N = tables.namespaces
@@ -46,15 +47,15 @@ async def test_rows_written_directly_read_back_as_sqlalchemy_wrote_them(core: Ro
     async with core.db.write() as conn:
         await write_rows(conn, _INSERT_EVENT, one)
         await write_rows(conn, _INSERT_EVENT, many)
-    direct = await stored(core)
+    straight = await stored(core)
     async with core.db.write() as conn:
         await conn.execute(EV.delete().where(EV.c.namespace == "fast"))
         await conn.execute(_INSERT_EVENT, one)
         await conn.execute(_INSERT_EVENT, many)
-    assert direct == await stored(core)
-    assert [row["payload"]["i"] for row in direct] == [1, 2, 3, 4]
+    assert straight == await stored(core)
+    assert [row["payload"]["i"] for row in straight] == [1, 2, 3, 4]
     if core.db.backend == "sqlite":  # the direct path ran
-        plans = [plan for plan in fast_dml._PLANS.values() if plan is not None]
+        plans = [plan for plan in direct._PLANS.values() if plan is not None]
         assert any(plan.statement is _INSERT_EVENT for plan in plans)
 
 
@@ -89,8 +90,22 @@ async def test_what_it_cannot_run_alike_goes_through_sqlalchemy(core: Roundtable
         dialect = conn.dialect
     returning = insert(N).returning(N.c.name)
     defaults = insert(tables.projects)  # Python-side defaults (description, head_seq)
-    assert not fast_dml._plain(returning.compile(dialect=dialect, column_keys=["name"]))
-    assert not fast_dml._plain(
+    assert not direct._plain(returning.compile(dialect=dialect, column_keys=["name"]))
+    assert not direct._plain(
         defaults.compile(dialect=dialect, column_keys=["namespace", "name", "created_at"])
     )
-    assert fast_dml._plain(_INSERT_EVENT.compile(dialect=dialect, column_keys=sorted(event(0))))
+    assert direct._plain(_INSERT_EVENT.compile(dialect=dialect, column_keys=sorted(event(0))))
+
+
+async def test_row_exists_binds_as_sqlalchemy_does(core: Roundtable) -> None:
+    """A SELECT with bound parameters of converted types (a datetime) finds its row or not."""
+    created = utcnow()
+    query = select(N.c.name).where(
+        N.c.name == bindparam("b_name"), N.c.created_at >= bindparam("b_since")
+    )
+    async with core.db.write() as conn:
+        await conn.execute(insert(N).values(name="exists", created_at=created))
+        assert await row_exists(conn, query, {"b_name": "exists", "b_since": created})
+        later = created + timedelta(seconds=1)
+        assert not await row_exists(conn, query, {"b_name": "exists", "b_since": later})
+        assert not await row_exists(conn, query, {"b_name": "absent", "b_since": created})

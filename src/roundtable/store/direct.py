@@ -1,4 +1,5 @@
-"""INSERTs and UPDATEs whose result nobody reads, run straight on the SQLite writer's cursor.
+"""Statements run straight on the SQLite writer's cursor: INSERTs and UPDATEs whose result
+nobody reads (`write_rows`), and SELECTs asked only whether they find a row (`row_exists`).
 
 Issue 16: SQLAlchemy's per-execute work (execution context, result set-up, parameter
 processing through generic paths) cost several times what sqlite3 spends running a small
@@ -7,7 +8,8 @@ at import) the SQL, the order of its parameters and their type processors are ta
 SQLAlchemy's own compilation; each call then only converts the values exactly as SQLAlchemy
 would (`construct_params` and the same bind processors) and runs the sqlite3 statement.
 Anything this does not handle the same way (RETURNING, Python-side column defaults, expanding
-or literal parameters, rows with differing keys) goes through SQLAlchemy as before.
+or literal parameters, rows with differing keys) goes through SQLAlchemy as before. A SELECT's
+rows are never converted here: `row_exists` only looks whether there is one.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def _plain(compiled: Any) -> bool:
     statement = getattr(statement, "statement", None)
     return bool(
         isinstance(compiled, SQLCompiler)
-        and (compiled.isinsert or compiled.isupdate)
+        and not compiled.isdelete
+        and (compiled.isinsert or compiled.isupdate or bool(compiled._result_columns))
         and compiled.positional
         and compiled.positiontup is not None
         and not compiled.implicit_returning
@@ -105,3 +108,15 @@ def write_rows(
             raw.execute(plan.sql, plan.values(batch[0]))
     except sqlite3.Error as exc:
         raise DBAPIError.instance(plan.sql, None, exc, sqlite3.Error, ismulti=many) from exc
+
+
+def row_exists(sync: Connection, statement: Executable, params: Mapping[str, Any]) -> bool:
+    """Whether the SELECT `statement` finds a row (its rows are not read)."""
+    plan = _plan(sync, statement, tuple(sorted(params)))
+    if plan is None:
+        return sync.execute(statement, params).first() is not None
+    raw: Any = sync.connection.dbapi_connection
+    try:
+        return raw.execute(plan.sql, plan.values(params)).fetchone() is not None
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(plan.sql, None, exc, sqlite3.Error) from exc
