@@ -53,9 +53,17 @@ async def test_lines_reach_the_loop_in_order(backend: str, wired: tuple[Pipes, i
     pipes.attach(take)
     for i in range(3, 200):
         os.write(client_in, b'{"n": %d}\n' % i)
+        if i % 50 == 0:
+            await asyncio.sleep(0.01)
+    os.write(client_in, b'{"n": 2')  # a line in two reads
+    await asyncio.sleep(0.05)
+    os.write(client_in, b'00}\n{"n": 201}\n{"n": 20')
+    await asyncio.sleep(0.05)
+    os.write(client_in, b"2}")  # a last line without its newline
     os.close(client_in)
     await asyncio.wait_for(ended.wait(), 30)
-    assert [json.loads(line)["n"] for line in got] == list(range(200))
+    assert [json.loads(line)["n"] for line in got] == list(range(203))
+    assert pipes._on_loop  # the loop took over reading the pipe from the thread
 
 
 def _answer(i: int, size: int) -> SessionMessage:

@@ -33,6 +33,18 @@ if TYPE_CHECKING:
 MAX_BACKLOG_BYTES = 4 * 1024 * 1024
 
 _FOUR_BYTES = bytes(4)
+#: How much one read of stdin takes at most.
+_CHUNK = 1 << 16
+
+
+def _pollable(fd: int) -> bool:
+    """Whether the event loop can wait for `fd` to be readable: pipes and sockets (epoll refuses
+    regular files, and a terminal is left to the thread)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _pipe_size(fd: int) -> int:
@@ -59,13 +71,17 @@ class Pipes:
             os.dup2(null, 0)
             os.close(null)
             os.dup2(2, 1)
-        # Buffered: a raw file's `readline()` reads one byte per system call.
-        self._in = os.fdopen(fds[0], "rb")
+        self._in = fds[0]
         self._out = fds[1]
-        # Inbound: lines not yet handed over, and who takes them (on which loop).
+        # Inbound: bytes of a line not complete yet, lines not yet handed over, who takes them
+        # (on which loop), and whether the loop reads stdin itself now (`attach`).
+        self._partial = bytearray()
         self._backlog: deque[bytes] = deque()
         self._consumer: Callable[[bytes], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._pollable = _pollable(self._in)
+        self._handover = False  # the reader thread is to leave stdin to the loop
+        self._on_loop = False  # the loop reads stdin (add_reader)
         self._closed = threading.Event()  # stdin reached its end
         # Outbound: chunks for the writer thread, their size, and who waits for room.
         self._written = threading.Condition(threading.Lock())
@@ -84,14 +100,61 @@ class Pipes:
     # -- inbound ---------------------------------------------------------------------------------
 
     def _read(self) -> None:
+        """The reader thread: until a loop attaches (and can wait for stdin itself), or the end."""
         try:
-            while raw := self._in.readline():
-                self._take(raw)
+            while chunk := os.read(self._in, _CHUNK):
+                for line in self._lines(chunk):
+                    self._take(line)
+                with self._lock:
+                    if self._handover and self._loop is not None:
+                        self._loop.call_soon_threadsafe(self._read_on_loop, self._loop)
+                        return
         except OSError as exc:
             print(f"roundtable mcp: cannot read stdin: {exc}", file=sys.stderr, flush=True)
-        finally:
-            self._deliver(b"")
-            self._closed.set()
+        except RuntimeError:  # the loop it was to hand over to closed: nothing reads any more
+            return
+        self._end()
+
+    def _read_on_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """From now on the loop reads stdin when it is readable (no thread hand-off per line)."""
+        with self._lock:
+            self._on_loop = True
+        loop.add_reader(self._in, self._readable, loop)
+
+    def _readable(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            chunk = os.read(self._in, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            print(f"roundtable mcp: cannot read stdin: {exc}", file=sys.stderr, flush=True)
+            chunk = b""
+        if not chunk:
+            loop.remove_reader(self._in)
+            self._end()
+            return
+        for line in self._lines(chunk):
+            self._take(line)
+
+    def _lines(self, chunk: bytes) -> list[bytes]:
+        """The lines `chunk` completes (each with its newline); the rest waits for more."""
+        if not self._partial and chunk.endswith(b"\n") and chunk.count(b"\n") == 1:
+            return [chunk]  # the usual case: one whole request
+        if b"\n" not in chunk:
+            self._partial += chunk
+            return []
+        self._partial += chunk
+        *lines, rest = self._partial.split(b"\n")
+        self._partial = bytearray(rest)
+        return [bytes(line) + b"\n" for line in lines]
+
+    def _end(self) -> None:
+        """Stdin ended: a last line without a newline, then the end (b"")."""
+        if self._partial:
+            line, self._partial = bytes(self._partial), bytearray()
+            self._take(line)
+        self._deliver(b"")
+        self._closed.set()
 
     def _take(self, raw: bytes) -> None:
         """One line read (the front answers some itself)."""
@@ -100,18 +163,23 @@ class Pipes:
     def _deliver(self, raw: bytes) -> None:
         """Hand `raw` (b"" at the end of stdin) to the consumer, or keep it until one attaches."""
         with self._lock:
-            if self._consumer is None or self._loop is None:
+            consumer, loop = self._consumer, self._loop
+            if consumer is None or loop is None:
                 self._backlog.append(raw)
                 return
-            try:
-                self._loop.call_soon_threadsafe(self._consumer, raw)
-            except RuntimeError:  # the loop closed under us: keep the line for `detach`'s owner
-                self._consumer = self._loop = None
-                self._backlog.append(raw)
+            if not self._on_loop:
+                try:
+                    loop.call_soon_threadsafe(consumer, raw)
+                except RuntimeError:  # the loop closed under us: keep the line
+                    self._consumer = self._loop = None
+                    self._backlog.append(raw)
+                return
+        consumer(raw)  # on the loop already
 
     def attach(self, consumer: Callable[[bytes], None]) -> None:
         """Call `consumer` on the running loop with each line (b"" once stdin ends), starting
-        with those read so far."""
+        with those read so far. Where stdin can be polled (a pipe, a socket), the
+        loop then reads it itself once the reader thread's current read returns."""
         import asyncio  # here: the front starts before anything heavier is imported
 
         loop = asyncio.get_running_loop()
@@ -119,6 +187,7 @@ class Pipes:
             while self._backlog:
                 loop.call_soon(consumer, self._backlog.popleft())
             self._consumer, self._loop = consumer, loop
+            self._handover = self._pollable
 
     def detach(self) -> None:
         """Keep lines read from now on until someone attaches again (or the front refuses them)."""
