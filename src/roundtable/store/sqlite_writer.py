@@ -37,7 +37,6 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -47,6 +46,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from roundtable import metrics
+from roundtable.store.worker import Worker
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -127,7 +127,7 @@ class SQLiteWriter:
         self._busy_timeout_ms = int(busy_timeout_ms)
         #: Whether a BEGIN is tried on the loop first (see the module docstring).
         self.begin_inline = True
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="roundtable-sqlite-writer")
+        self._worker = Worker("roundtable-sqlite-writer")
         self._conn: Connection | None = None
         self._busy = False  # someone holds the turn
         self._queue: deque[asyncio.Future[None]] = deque()
@@ -149,7 +149,7 @@ class SQLiteWriter:
         return cls(engine, busy_timeout_ms=busy_timeout_ms)
 
     async def _off_loop(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        return await self._worker.run(fn)
 
     # -- turns ----------------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class SQLiteWriter:
         group = self._group
         assert group is not None
         self._group = None
-        done = asyncio.get_running_loop().run_in_executor(self._executor, self._end, group, failure)
+        done = self._worker.run(self._end, group, failure)
         done.add_done_callback(functools.partial(self._settle, group, failure))
 
     def _end(self, group: _Group, failure: BaseException | None) -> None:
@@ -302,7 +302,7 @@ class SQLiteWriter:
                 self._pass_turn()  # the open group goes to the next writer, or is rolled back
                 raise
             return group
-        begun = loop.run_in_executor(self._executor, self._begin)
+        begun = self._worker.run(self._begin)
         try:
             transaction = await asyncio.shield(begun)
         except asyncio.CancelledError:
@@ -403,9 +403,7 @@ class SQLiteWriter:
         try:
             group, self._group = self._group, None
             if group is not None:
-                done = asyncio.get_running_loop().run_in_executor(
-                    self._executor, self._end, group, None
-                )
+                done = self._worker.run(self._end, group, None)
                 await asyncio.wait([done])
                 self._settle(group, None, done, pass_turn=False)
             return await self._off_loop(fn)
@@ -420,4 +418,4 @@ class SQLiteWriter:
 
         await self._exclusive(close_connection)
         await self._off_loop(self.engine.dispose)
-        self._executor.shutdown(wait=True)
+        self._worker.shutdown()
