@@ -15,7 +15,7 @@ from sqlalchemy import Select, Text, cast, func, insert, select, text
 from roundtable.events.models import Event as Event  # defined with the read models
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of, lock_event_order
-from roundtable.store.engine import Conn, Database
+from roundtable.store.engine import Conn, Database, write_rows
 
 #: The PostgreSQL NOTIFY channel; its payload is the newest event id a transaction wrote.
 NOTIFY_CHANNEL = "roundtable_events"
@@ -59,12 +59,17 @@ def event_row(
     }
 
 
+#: Built once: building it per call cost more CPU than running it (issue 16).
+_INSERT_EVENTS = insert(tables.events)
+
+
 async def record(conn: Conn, *rows: dict[str, Any]) -> None:
     """Insert events as the last step of a write transaction (see `lock_event_order`)."""
     if not rows:
         return
     await lock_event_order(conn)
-    await conn.execute(_INSERT, list(rows))
+    # One row: a plain execute (a list of one goes through executemany).
+    await write_rows(conn, _INSERT_EVENTS, rows[0] if len(rows) == 1 else list(rows))
     if backend_of(conn) == "postgresql":
         # `currval` is this session's last id from the sequence: the newest row just inserted.
         await conn.execute(_NOTIFY_NEWEST, {"channel": NOTIFY_CHANNEL})
@@ -80,9 +85,6 @@ async def record_from(conn: Conn, rows: Select[Any], columns: tuple[str, ...]) -
     else:
         await conn.execute(statement)
 
-
-#: Built once: every write records its event (building the statement per call cost CPU).
-_INSERT = insert(tables.events)
 
 _NOTIFY_NEWEST = text(
     "SELECT pg_notify(:channel, currval(pg_get_serial_sequence('events', 'id'))::text)"

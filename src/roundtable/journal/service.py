@@ -37,7 +37,7 @@ from roundtable.journal.verify import Progress, verify_journal
 from roundtable.sessions.expensive import ExpensiveGate
 from roundtable.sessions.leases import SessionService
 from roundtable.store import tables
-from roundtable.store.engine import Conn, Database
+from roundtable.store.engine import Conn, Database, write_rows
 from roundtable.validation import check_message, check_meta, check_name, check_text
 from roundtable.witness.check import witnessed
 
@@ -190,9 +190,10 @@ class JournalService:
             segment_bytes += len(canonical)
             rows.append({**fields, "project_id": head.id, "hash": digest, "leaf_hash": leaf.hex()})
             prev = digest
-        await conn.execute(_INSERT_ENTRIES, rows)
+        await write_rows(conn, _INSERT_ENTRIES, rows[0] if len(rows) == 1 else rows)
         frontier = await tree.extend(conn, head.id, head.tree_frontier, head.head_seq, leaves)
-        await conn.execute(
+        await write_rows(
+            conn,
             _ADVANCE_HEAD,
             {
                 "b_id": head.id,

@@ -28,7 +28,7 @@ from roundtable.errors import NotFound
 from roundtable.journal import merkle
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of
-from roundtable.store.engine import Conn
+from roundtable.store.engine import Conn, write_rows
 
 E = tables.entries
 M = tables.merkle_nodes
@@ -39,13 +39,11 @@ async def extend(
 ) -> list[str]:
     stack, completed = merkle.append_leaves([bytes.fromhex(h) for h in frontier], size, leaves)
     if completed:
-        await conn.execute(
-            _upsert(conn),
-            [
-                {"project_id": project_id, "level": level, "idx": idx, "hash": digest}
-                for level, idx, digest in completed
-            ],
-        )
+        nodes = [
+            {"project_id": project_id, "level": level, "idx": idx, "hash": digest}
+            for level, idx, digest in completed
+        ]
+        await write_rows(conn, _upsert(conn), nodes[0] if len(nodes) == 1 else nodes)
     return [h.hex() for h in stack]
 
 

@@ -5,11 +5,13 @@ MCP SDK and building the 30 tools takes most of a second. The answers to those t
 are fixed for a given release, protocol version and choice of tool groups, so they are recorded
 in `snapshot.json` (by `roundtable.mcp.snapshot`, checked against the live server by
 tests/mcp/test_snapshot.py). The front, which imports nothing but the standard library, owns
-the process's stdin and stdout: a reader thread answers those two requests from the snapshot
-while the main thread imports and builds the real server, and hands every line on to it, in
-order, through a queue. The `initialize` it answered is handed on too, so the SDK's session is
-initialized like any other; the SDK's own answer to it is dropped on the way out. Everything
-else (calls, pings, malformed lines, an `initialize` the front does not recognise) is the SDK's.
+the process's stdin and stdout (`pipes.Pipes`): its reader thread answers those two requests
+from the snapshot while the main thread imports and builds the real server, and hands every
+other line on to it, in order (`stdio_wire`). Only a line that contains `"initialize"` or
+`"tools/list"` is parsed here. The `initialize` it answered is handed on too, so the SDK's
+session is initialized like any other; the SDK's own answer to it is dropped on the way out.
+Everything else (calls, pings, malformed lines, an `initialize` the front does not recognise)
+is the server's.
 
 If the server cannot start (a configuration error), every request waiting and to come is
 answered with a JSON-RPC error that says why, until the client closes stdin.
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import sys
-import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
+
+from roundtable.mcp.pipes import Pipes
 
 SNAPSHOT_PATH = Path(__file__).with_name("snapshot.json")
 
@@ -111,32 +113,21 @@ class Recorded:
         return {"tools": [entry["tool"] for entry in tools if entry["group"] in wanted]}
 
 
-class Front:
+class Front(Pipes):
     """Owns stdin and stdout for the life of `roundtable mcp` (see the module docstring)."""
 
     def __init__(self, snapshot: dict[str, Any], groups: Collection[str]) -> None:
+        super().__init__()
         self._recorded = Recorded(snapshot, groups)
-        self._lock = threading.RLock()
-        self._lines: queue.Queue[bytes] = queue.Queue()
         #: Ids of the requests the front answered whose SDK answer must not be written too.
         self._answered: set[int | str] = set()
         self._version: str | None = None  # the protocol version of the `initialize` answered
         self._failure: str | None = None
-        self._closed = threading.Event()
-        # Like the SDK's stdio transport: keep the wire on private descriptors, and point fd 0
-        # at /dev/null and fd 1 at stderr so stray reads and prints cannot corrupt it.
-        self._in = os.fdopen(os.dup(0), "rb", buffering=0)
-        self._out = os.fdopen(os.dup(1), "wb", buffering=0)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        os.close(null)
-        os.dup2(2, 1)
-        self._reader = threading.Thread(target=self._read, name="mcp-front", daemon=True)
 
     @classmethod
-    def start(cls, environ: Mapping[str, str] = os.environ) -> Front | None:
+    def start_front(cls, environ: Mapping[str, str] = os.environ) -> Front | None:
         """The front, reading already; None when it is switched off (`ROUNDTABLE_MCP_FRONT`) or
-        cannot help (unknown tool groups, no snapshot), and the SDK serves stdio alone."""
+        cannot help (unknown tool groups, no snapshot), and the server serves stdio alone."""
         groups = chosen_groups(environ)
         if groups is None or not _enabled(environ.get("ROUNDTABLE_MCP_FRONT", "true")):
             return None
@@ -145,20 +136,19 @@ class Front:
         except (OSError, ValueError):
             return None
         front = cls(snapshot, groups)
-        front._reader.start()
+        front.start()
         return front
 
     # The reader thread.
 
-    def _read(self) -> None:
-        try:
-            while raw := self._in.readline():
-                self._take(raw)
-        finally:
-            self._lines.put(b"")
-            self._closed.set()
-
     def _take(self, raw: bytes) -> None:
+        # Only an `initialize` or a `tools/list` can be the front's (a method name spelled
+        # with escapes is left to the SDK, which answers any request): parse nothing else.
+        if b'"initialize"' not in raw and b'"tools/list"' not in raw:
+            with self._lock:
+                if self._failure is None:
+                    self._deliver(raw)
+                    return
         message = _parse(raw)
         ident = None if message is None else _request_id(message)
         with self._lock:
@@ -169,97 +159,55 @@ class Front:
                     if result is not None:
                         self._version = str(result["protocolVersion"])
                         self._answered.add(ident)
-                        self._write({"jsonrpc": "2.0", "id": ident, "result": result})
-                        self._lines.put(raw)  # the SDK's session must see it too
+                        self._answer({"jsonrpc": "2.0", "id": ident, "result": result})
+                        self._deliver(raw)  # the SDK's session must see it too
                         return
                 elif method == "tools/list" and self._version is not None:
                     params = message.get("params")
                     if not isinstance(params, dict) or "cursor" not in params:
                         result = self._recorded.tools(self._version)
-                        self._write({"jsonrpc": "2.0", "id": ident, "result": result})
+                        self._answer({"jsonrpc": "2.0", "id": ident, "result": result})
                         return
             if self._failure is not None:
                 self._refuse(message)
             else:
-                self._lines.put(raw)
+                self._deliver(raw)
 
     def _refuse(self, message: dict[str, Any] | None) -> None:
         ident = None if message is None else _request_id(message)
         if ident is not None and message is not None and "method" in message:
             error = {"code": INTERNAL_ERROR, "message": self._failure}
-            self._write({"jsonrpc": "2.0", "id": ident, "error": error})
+            self._answer({"jsonrpc": "2.0", "id": ident, "error": error})
 
-    def _write(self, message: dict[str, Any]) -> None:
-        with self._lock:
-            self._out.write(_line(message))
+    def _answer(self, message: dict[str, Any]) -> None:
+        self.write(_line(message))
 
     # The server's side.
 
-    @property
-    def stdin(self) -> _Lines:
-        """Stdin for the SDK transport: the lines the front did not keep, in order."""
-        return _Lines(self._lines)
-
-    @property
-    def stdout(self) -> _Answers:
-        """Stdout for the SDK transport (it writes one message per `write`)."""
-        return _Answers(self)
-
-    def send(self, text: str) -> None:
-        """Write one message from the SDK, unless it answers a request the front answered."""
+    def swallows(self, ident: object, error: object = None) -> bool:
+        """Whether the server's answer to request `ident` must not be written: the front
+        answered that `initialize` already (`error`: the server's refusal, if it refused)."""
+        if not self._answered:
+            return False
         with self._lock:
-            if self._answered:
-                message = _parse(text.encode())
-                ident = None if message is None else _request_id(message)
-                if ident in self._answered and message is not None and "method" not in message:
-                    self._answered.discard(ident)
-                    if "error" in message:
-                        print(
-                            f"roundtable mcp: the server refused an initialize the front "
-                            f"accepted: {message['error']}",
-                            file=sys.stderr,
-                            flush=True,
-                        )
-                    return
-            self._out.write(text.encode())
+            if ident not in self._answered:
+                return False
+            self._answered.discard(ident)
+        if error is not None:
+            print(
+                f"roundtable mcp: the server refused an initialize the front accepted: {error}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return True
 
     def fail(self, reason: str) -> None:
-        """The server could not start: answer every request waiting, and those to come, with
-        `reason` (the recorded `initialize` and `tools/list` answers still stand)."""
+        """The server could not start, or stopped: answer every request waiting, and those to
+        come, with `reason` (the recorded `initialize` and `tools/list` answers still stand)."""
         with self._lock:
             self._failure = reason
-            while True:
-                try:
-                    raw = self._lines.get_nowait()
-                except queue.Empty:
-                    break
+            self._consumer = self._loop = None
+            while self._backlog:
+                raw = self._backlog.popleft()
                 if raw:
                     self._refuse(_parse(raw))
-
-    def wait_closed(self) -> None:
-        """Until the client closes stdin."""
-        self._closed.wait()
-
-
-class _Lines:
-    """A blocking `readline()` over the front's queue, for `anyio.wrap_file`."""
-
-    def __init__(self, lines: queue.Queue[bytes]) -> None:
-        self._queue = lines
-
-    def readline(self) -> bytes:
-        return self._queue.get()
-
-
-class _Answers:
-    """A text stream whose `write` goes through `Front.send`, for `anyio.wrap_file`."""
-
-    def __init__(self, front: Front) -> None:
-        self._front = front
-
-    def write(self, text: str) -> int:
-        self._front.send(text)
-        return len(text)
-
-    def flush(self) -> None:
-        """Every write is sent at once."""

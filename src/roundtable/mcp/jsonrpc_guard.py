@@ -1,30 +1,21 @@
 """Malformed JSON-RPC on stdio gets a JSON-RPC error, and the connection stays up.
 
 The SDK's stdio transport drops a line it cannot parse or validate without answering, so a
-client waiting on that request's id hangs. `GuardedStdin` stands in front of it: each line is
-checked first, and
+client waiting on that request's id hangs. Roundtable's transport (`stdio_wire`) reads each
+line with `parse_line`, and
 - bytes that are not UTF-8 JSON, or nest deeper than `MAX_DEPTH`: -32700 (parse error);
 - JSON that is not a JSON-RPC 2.0 message (`[]`, a request without `method`, a wrong
   `jsonrpc`, a line longer than `MAX_LINE_BYTES`): -32600 (invalid request);
 each answered with the request's id when one can be read from the top level (else `null`), and
-a line on stderr. Valid lines pass through unchanged to the SDK.
+a line on stderr. Valid lines reach the SDK's session as parsed messages.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
-import anyio
 import mcp_types as types
-from mcp.server.mcpserver import MCPServer
-from mcp.server.stdio import stdio_server
-from mcp.shared.message import SessionMessage
-
-log = logging.getLogger("roundtable.mcp")
 
 #: Deeper than anything a tool call needs (meta nests at most 64 levels inside a few wrappers).
 MAX_DEPTH = 200
@@ -105,7 +96,9 @@ def check_line(raw: bytes) -> tuple[str | None, types.JSONRPCError | None]:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, _error(None, types.PARSE_ERROR, f"not UTF-8: {exc.reason}")
-    if _depth(line) > MAX_DEPTH:
+    # No line with MAX_DEPTH brackets or fewer can nest deeper: count them in C first.
+    brackets = raw.count(b"{") + raw.count(b"[")
+    if brackets > MAX_DEPTH and _depth(line) > MAX_DEPTH:
         return None, _error(
             _top_level_id(line), types.PARSE_ERROR, f"JSON nested deeper than {MAX_DEPTH}"
         )
@@ -124,69 +117,27 @@ def check_line(raw: bytes) -> tuple[str | None, types.JSONRPCError | None]:
     return line, None
 
 
+def parse_line(raw: bytes) -> tuple[types.JSONRPCMessage | None, types.JSONRPCError | None]:
+    """(the message, or the error to answer with): exactly one is None. Each line is parsed
+    once when it is well formed; only a refused one is looked at again, for the right error."""
+    if len(raw) <= MAX_LINE_BYTES and raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH:
+        try:
+            message = types.jsonrpc_message_adapter.validate_json(raw, by_name=False)
+        except Exception:
+            pass
+        else:
+            return message, None
+    line, error = check_line(raw)
+    if error is not None:
+        return None, error
+    assert line is not None
+    try:
+        return types.jsonrpc_message_adapter.validate_json(line, by_name=False), None
+    except Exception as exc:  # Python's parser took what pydantic's refuses
+        return None, _error(_top_level_id(line), types.INVALID_REQUEST, f"invalid request: {exc}")
+
+
 def _error(ident: Any, code: int, message: str) -> types.JSONRPCError:
     return types.JSONRPCError(
         jsonrpc="2.0", id=ident, error=types.ErrorData(code=code, message=message)
     )
-
-
-class LineSource(Protocol):
-    """Where lines come from: the process's stdin, or the fast front's queue (`front`)."""
-
-    def readline(self) -> bytes: ...
-
-
-class TextSink(Protocol):
-    """Where messages go: the process's stdout, or through the fast front (`front`)."""
-
-    def write(self, text: str, /) -> int: ...
-
-    def flush(self) -> None: ...
-
-
-class GuardedStdin:
-    """The process's stdin as the SDK transport reads it, minus the lines it cannot handle,
-    which are answered on `replies` (the transport's write stream) instead."""
-
-    def __init__(self, source: LineSource) -> None:
-        self._source: anyio.AsyncFile[bytes] = anyio.wrap_file(source)  # type: ignore[arg-type]
-        self.replies: Any = None  # set once the transport is up (then `ready` is set)
-        self.ready = anyio.Event()
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        return self._lines()
-
-    async def _lines(self) -> AsyncIterator[str]:
-        while raw := await self._source.readline():
-            stripped = raw.strip()
-            if not stripped:
-                continue
-            line, error = check_line(stripped)
-            if line is not None:
-                yield line + "\n"
-                continue
-            assert error is not None
-            print(
-                f"roundtable mcp: refused a message ({error.error.code}): {error.error.message}",
-                file=sys.stderr,
-                flush=True,
-            )
-            await self.ready.wait()
-            await self.replies.send(SessionMessage(error))
-
-
-async def run_guarded_stdio(
-    server: MCPServer, source: LineSource | None = None, sink: TextSink | None = None
-) -> None:
-    """`server.run_stdio_async()`, with malformed input answered (see the module docstring),
-    on the process's stdin and stdout unless `source` and `sink` stand in for them."""
-    stdin = GuardedStdin(sys.stdin.buffer if source is None else source)
-    stdout = None if sink is None else anyio.wrap_file(sink)  # type: ignore[arg-type]
-    lowlevel = server._lowlevel_server  # the SDK's own run_stdio_async does the same
-    async with stdio_server(stdin=stdin, stdout=stdout) as (  # type: ignore[arg-type]
-        read_stream,
-        write_stream,
-    ):
-        stdin.replies = write_stream
-        stdin.ready.set()
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

@@ -51,7 +51,7 @@ def launch(
     if not url and not os.environ.get("ROUNDTABLE_URL"):
         from roundtable.mcp.front import Front
 
-        front = Front.start()
+        front = Front.start_front()
     try:
         return _launch(front, agent, namespace, url, token_file)
     except BaseException as exc:

@@ -21,8 +21,9 @@ from mcp.server import MCPServer
 from roundtable import tracing
 from roundtable.config import Settings
 from roundtable.mcp.common import CoreHandle, McpState
-from roundtable.mcp.jsonrpc_guard import run_guarded_stdio
+from roundtable.mcp.pipes import Pipes
 from roundtable.mcp.server import RoundtableMCP, build_server
+from roundtable.mcp.stdio_wire import run_stdio
 
 if TYPE_CHECKING:
     from roundtable.mcp.front import Front
@@ -68,9 +69,11 @@ async def serve_stdio(settings: Settings, front: Front | None = None) -> None:
 
     server = build_server(lifespan, settings.mcp_tool_groups)
     if front is None:
-        await run_guarded_stdio(server)
+        pipes = Pipes()
+        pipes.start()
+        await run_stdio(server, pipes)
     else:
-        await run_guarded_stdio(server, front.stdin, front.stdout)
+        await run_stdio(server, front, front)
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

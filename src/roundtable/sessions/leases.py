@@ -25,7 +25,7 @@ from roundtable.sessions.models import EndStatus, SessionInfo, SessionStatus
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
 from roundtable.store.dialect import iso_utc, json_object
-from roundtable.store.engine import Conn, Database
+from roundtable.store.engine import Conn, Database, row_exists
 from roundtable.store.types import UTCDateTime
 from roundtable.validation import check_meta, check_name, check_text
 
@@ -220,7 +220,8 @@ class SessionService:
         check_text("session_id", session_id)
         margin = self.ttl * self.settings.session_renew_fraction
         if margin < self.ttl:
-            held = await conn.execute(
+            held = await row_exists(
+                conn,
                 _STILL_HELD,
                 {
                     "b_session_id": session_id,
@@ -229,7 +230,7 @@ class SessionService:
                     "b_keep_until": now + margin,
                 },
             )
-            if held.first() is not None:
+            if held:
                 return
         await self.renew(conn, namespace, agent, session_id, now)
 

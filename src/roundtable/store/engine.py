@@ -18,17 +18,18 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Executable, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from roundtable import metrics
+from roundtable.store import direct
 from roundtable.store.sqlite_writer import InlineConnection, SQLiteWriter
 
 Backend = Literal["sqlite", "postgresql"]
@@ -54,6 +55,24 @@ def after_commit(hook: Callable[[], None]) -> None:
         pending.append(hook)
 
 
+async def write_rows(
+    conn: Conn, statement: Executable, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> None:
+    """Execute an INSERT or UPDATE (no RETURNING) for one row or several, when nobody reads
+    its result: on the SQLite writer straight on its cursor (`direct`), else as usual."""
+    if isinstance(conn, InlineConnection):
+        direct.write_rows(conn.sync, statement, rows)
+    else:
+        await conn.execute(statement, rows)
+
+
+async def row_exists(conn: Conn, statement: Executable, params: Mapping[str, Any]) -> bool:
+    """Whether the SELECT `statement` finds a row (on the SQLite writer: `direct`)."""
+    if isinstance(conn, InlineConnection):
+        return direct.row_exists(conn.sync, statement, params)
+    return (await conn.execute(statement, params)).first() is not None
+
+
 class Database:
     """The store's connection handles; open with `Database.connect`, close with `close`."""
 
@@ -67,9 +86,8 @@ class Database:
                 _private_sqlite_file(Path(database))
             self.sqlite_writer: SQLiteWriter | None = SQLiteWriter.for_url(
                 url,
-                lambda engine: _configure_sqlite(
-                    engine, "BEGIN IMMEDIATE", busy_timeout_ms, synchronous
-                ),
+                lambda engine: _configure_sqlite(engine, None, busy_timeout_ms, synchronous),
+                busy_timeout_ms=busy_timeout_ms,
             )
             self.reader = create_async_engine(
                 url,
@@ -253,13 +271,20 @@ def _private_sqlite_file(path: Path) -> None:
                     file.chmod(mode & 0o700)
 
 
-def _configure_sqlite(engine: Engine, begin: str, busy_timeout_ms: int, synchronous: str) -> None:
-    """Pragmas on every new connection, and our own BEGIN (deferred or IMMEDIATE)."""
+def _configure_sqlite(
+    engine: Engine, begin: str | None, busy_timeout_ms: int, synchronous: str
+) -> None:
+    """Pragmas on every new connection, and our own BEGIN (deferred or IMMEDIATE).
+
+    The writer (`begin=None`) issues its BEGIN itself (`SQLiteWriter`): without a connection
+    event listener SQLAlchemy also skips its per-statement event dispatch (issue 16)."""
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         prepare_connection(dbapi_connection, busy_timeout_ms, synchronous)
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+    if begin is not None:
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)

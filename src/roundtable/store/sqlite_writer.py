@@ -2,11 +2,14 @@
 
 Through aiosqlite every statement costs several hand-offs to the driver's thread, which made a
 small write transaction ~4 ms of mostly waiting. This writer follows datasette's model instead:
-one connection owned by the process, write blocks run one at a time. `BEGIN IMMEDIATE` (which
-may wait for another process's write lock, up to the busy timeout) and `COMMIT`/`ROLLBACK`
+one connection owned by the process, write blocks run one at a time. `COMMIT`/`ROLLBACK`
 (which fsync) run on a dedicated thread; the statements in between run inline on the event
 loop, because inside an IMMEDIATE transaction in WAL mode they never wait for a lock: they touch
-pages already in the cache or the WAL, in microseconds.
+pages already in the cache or the WAL, in microseconds. `BEGIN IMMEDIATE` may wait for another
+process's write lock (up to the busy timeout), so it is first tried inline with a busy timeout
+of 0 (issue 16: the thread round trip cost more than the BEGIN): it either takes the lock at
+once or fails with SQLITE_BUSY having changed nothing, and then runs on the thread, waiting
+as before.
 
 Group commit (D18): with `synchronous=FULL` every COMMIT is an fsync, which capped throughput at
 one write per fsync. So writers that queue up while a transaction is open share it: each
@@ -30,18 +33,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import sqlite3
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Executable, RootTransaction, create_engine
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from roundtable import metrics
+from roundtable.store.worker import Worker
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -52,6 +57,11 @@ MAX_GROUP_WRITES = 64
 MAX_GROUP_SECONDS = 0.005
 
 _SAVEPOINT = "roundtable_write"
+
+#: How every write transaction begins (issued here, on the sqlite3 connection: SQLAlchemy's
+#: statement path cost more than the BEGIN, and an engine `begin` listener would make it
+#: dispatch events around every statement).
+WRITER_BEGIN = "BEGIN IMMEDIATE"
 
 
 class GroupAborted(Exception):
@@ -112,9 +122,12 @@ class SQLiteWriter:
     to the next queued writer.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, busy_timeout_ms: int = 30_000) -> None:
         self.engine = engine
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="roundtable-sqlite-writer")
+        self._busy_timeout_ms = int(busy_timeout_ms)
+        #: Whether a BEGIN is tried on the loop first (see the module docstring).
+        self.begin_inline = True
+        self._worker = Worker("roundtable-sqlite-writer")
         self._conn: Connection | None = None
         self._busy = False  # someone holds the turn
         self._queue: deque[asyncio.Future[None]] = deque()
@@ -127,14 +140,16 @@ class SQLiteWriter:
         self.committed_writes = 0
 
     @classmethod
-    def for_url(cls, async_url: str, configure: Callable[[Engine], None]) -> SQLiteWriter:
+    def for_url(
+        cls, async_url: str, configure: Callable[[Engine], None], *, busy_timeout_ms: int = 30_000
+    ) -> SQLiteWriter:
         url = make_url(async_url).set(drivername="sqlite")
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         configure(engine)
-        return cls(engine)
+        return cls(engine, busy_timeout_ms=busy_timeout_ms)
 
     async def _off_loop(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        return await self._worker.run(fn)
 
     # -- turns ----------------------------------------------------------------------------------
 
@@ -173,7 +188,7 @@ class SQLiteWriter:
         group = self._group
         assert group is not None
         self._group = None
-        done = asyncio.get_running_loop().run_in_executor(self._executor, self._end, group, failure)
+        done = self._worker.run(self._end, group, failure)
         done.add_done_callback(functools.partial(self._settle, group, failure))
 
     def _end(self, group: _Group, failure: BaseException | None) -> None:
@@ -232,14 +247,62 @@ class SQLiteWriter:
         """BEGIN IMMEDIATE (on the writer thread), connecting first if need be."""
         if self._conn is None:
             self._conn = self.engine.connect()
-        return self._conn.begin()
+        raw = self._raw()
+        try:
+            if self.begin_inline:  # an inline try may have left its busy timeout of 0 behind
+                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            raw.execute(WRITER_BEGIN)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(WRITER_BEGIN, None, exc, sqlite3.Error) from exc
+        return self._transaction(raw)
+
+    def _transaction(self, raw: Any) -> RootTransaction:
+        """SQLAlchemy's record of the transaction BEGIN opened (it issues no BEGIN itself)."""
+        assert self._conn is not None
+        try:
+            return self._conn.begin()
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                raw.rollback()
+            raise
+
+    def _begin_now(self) -> RootTransaction | None:
+        """BEGIN IMMEDIATE on the loop if the write lock is free this instant; None when it is
+        not (another process writes) or anything else went wrong: the thread then tries."""
+        if self._conn is None or not self.begin_inline:
+            return None
+        raw = self._raw()
+        try:
+            raw.execute("PRAGMA busy_timeout = 0")
+            try:
+                raw.execute(WRITER_BEGIN)
+            finally:
+                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        except sqlite3.Error:
+            if raw.in_transaction:  # begun, then the timeout could not be restored
+                with contextlib.suppress(sqlite3.Error):
+                    raw.rollback()
+            return None
+        return self._transaction(raw)
 
     async def _open_group(self) -> _Group:
         """The open group, or a new one (BEGIN IMMEDIATE); the caller holds the turn."""
         if self._group is not None:
             return self._group
         loop = asyncio.get_running_loop()
-        begun = loop.run_in_executor(self._executor, self._begin)
+        began = self._begin_now()
+        if began is not None:
+            group = self._group = _Group(began, loop.create_future())
+            group.committed.add_done_callback(_retrieve)
+            try:
+                # As while a BEGIN waits on the thread: writers already scheduled queue now,
+                # and join this transaction instead of the next one.
+                await asyncio.sleep(0)
+            except BaseException:
+                self._pass_turn()  # the open group goes to the next writer, or is rolled back
+                raise
+            return group
+        begun = self._worker.run(self._begin)
         try:
             transaction = await asyncio.shield(begun)
         except asyncio.CancelledError:
@@ -340,9 +403,7 @@ class SQLiteWriter:
         try:
             group, self._group = self._group, None
             if group is not None:
-                done = asyncio.get_running_loop().run_in_executor(
-                    self._executor, self._end, group, None
-                )
+                done = self._worker.run(self._end, group, None)
                 await asyncio.wait([done])
                 self._settle(group, None, done, pass_turn=False)
             return await self._off_loop(fn)
@@ -357,4 +418,4 @@ class SQLiteWriter:
 
         await self._exclusive(close_connection)
         await self._off_loop(self.engine.dispose)
-        self._executor.shutdown(wait=True)
+        self._worker.shutdown()
