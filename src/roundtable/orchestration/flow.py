@@ -37,7 +37,7 @@ from roundtable.orchestration.models import (
 )
 from roundtable.store import tables
 from roundtable.store.dialect import backend_of, insert_ignore
-from roundtable.store.engine import Conn, after_commit
+from roundtable.store.engine import Conn, after_commit, write_rows
 
 S = tables.sessions
 R = tables.runs
@@ -222,7 +222,7 @@ async def enqueue(
         **output,
         **await trace_context(tx, session),
     }
-    await tx.conn.execute(st.INSERT_RUN, values)
+    await write_rows(tx.conn, st.INSERT_RUN, values)
     tx.emit(
         session.namespace,
         ev.RUN_QUEUED,

@@ -18,6 +18,7 @@ from sqlalchemy import Table, Update, bindparam, func, literal, select, update
 
 from roundtable.orchestration.models import HELD
 from roundtable.store import tables
+from roundtable.store.engine import write_rows
 
 S = tables.sessions
 R = tables.runs
@@ -120,5 +121,6 @@ def params(table: Table, row_id: Any, values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update_row(conn: Any, table: Table, row_id: Any, values: dict[str, Any]) -> None:
-    """Set `values` on the row `row_id` of `table` with a prebuilt statement."""
-    await conn.execute(update_by_id(table, frozenset(values)), params(table, row_id, values))
+    """Set `values` on the row `row_id` of `table` with a prebuilt statement (on the SQLite
+    writer straight on its cursor: `store.direct`)."""
+    await write_rows(conn, update_by_id(table, frozenset(values)), params(table, row_id, values))

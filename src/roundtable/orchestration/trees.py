@@ -43,7 +43,7 @@ from roundtable.orchestration.models import (
 )
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
-from roundtable.store.engine import Conn, Database, after_commit
+from roundtable.store.engine import Conn, Database, after_commit, write_rows
 from roundtable.structured.outputs import OutputRequest, validation_summary
 from roundtable.validation import check_name, check_text
 
@@ -212,7 +212,7 @@ class TreeService:
                 "project": project,
                 "on_parent_exit": (on_parent_exit or spec.on_parent_exit).value,
             }
-            await conn.execute(st.INSERT_SESSION, values)
+            await write_rows(conn, st.INSERT_SESSION, values)
             tx.emit(
                 namespace,
                 ev.SESSION_CREATED,
