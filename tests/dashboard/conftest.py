@@ -7,6 +7,7 @@ CI=true a missing /usr/bin/chromium fails the run, elsewhere the browser tests a
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: Where the browser tests put their screenshots: a scratch directory, unless
+#: `ROUNDTABLE_SCREENSHOTS` names one (`docs/screenshots` refreshes the docs' pictures), so a
+#: test run never rewrites files in the checkout.
+SCREENSHOTS = Path(
+    os.environ.get("ROUNDTABLE_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / "roundtable-screenshots"
+)
 
 
 @pytest.fixture(scope="module")

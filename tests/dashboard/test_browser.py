@@ -1,8 +1,9 @@
 """The dashboard in a real browser (Playwright + Debian's chromium) against a real `roundtable
 serve`, with data made by real HTTP calls: sign-in, live sessions and journal entries, verify on
 a clean and a tampered database, an inclusion proof checked in the page, a document edit into a
-conflict, stop and delete of a tree through the preview. Each page's screenshot goes to
-docs/screenshots/ (linked from the README and docs/dashboard.md)."""
+conflict, stop and delete of a tree through the preview. Each page is also photographed:
+`ROUNDTABLE_SCREENSHOTS=docs/screenshots` refreshes the pictures of the README and
+docs/dashboard.md (by default they go to a scratch directory)."""
 
 from __future__ import annotations
 

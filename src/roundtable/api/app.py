@@ -103,7 +103,12 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     openapi.install(app)
     app.add_middleware(RequestGuard, settings=settings)
     app.add_middleware(ObserveMiddleware)
+    # Routes are matched in order, one by one: the busiest routers come first (a runner's claim
+    # spent ~100 µs being matched behind the others). No request matches routes of two routers
+    # (tests/api/test_route_order.py), so the order changes nothing else.
     app.include_router(router)
+    app.include_router(agent_sessions.router)
+    app.include_router(runners.router)
     app.include_router(events.router)
     app.include_router(checkpoints.router)
     app.include_router(verify.router)
@@ -112,8 +117,6 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     app.include_router(discovery.router)
     app.include_router(metrics_api.router)
     app.include_router(blueprints.router)
-    app.include_router(agent_sessions.router)
-    app.include_router(runners.router)
     app.include_router(documents.router)
     app.include_router(schema_registry.router)
     install_dashboard(app)  # the pages at / (docs/dashboard.md)
