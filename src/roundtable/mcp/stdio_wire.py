@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from abc import ABC, abstractmethod
 from collections import deque
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import mcp_types as types
@@ -29,7 +30,26 @@ if TYPE_CHECKING:
     from roundtable.mcp.front import Front
 
 
-class Inbox:
+class _Stream(ABC):
+    """`async with` closes the stream, as the SDK's memory streams do."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close the stream (what each kind of stream does on close)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class Inbox(_Stream):
     """The session's read stream: messages from stdin, in order; ends with stdin."""
 
     def __init__(self, pipes: Pipes, outbox: Outbox) -> None:
@@ -93,19 +113,8 @@ class Inbox:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def __aenter__(self) -> Inbox:
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class Outbox:
+class Outbox(_Stream):
     """The session's write stream: each message serialised and queued for the writer thread."""
 
     def __init__(self, pipes: Pipes, front: Front | None) -> None:
@@ -142,17 +151,6 @@ class Outbox:
 
     async def aclose(self) -> None:
         self._closed = True
-
-    async def __aenter__(self) -> Outbox:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def _resolve(future: asyncio.Future[Any]) -> None:
