@@ -74,7 +74,7 @@ async def test_mcp_journal_writes_need_journal_write(live_server: LiveServer) ->
         assert (await ok(client, "read_recent", {"project": "web"}))["entries"] == []
     async with http(live_server, _token(live_server, "bob", ["journal:write"])) as client:
         appended = await ok(client, "append_entry", {"message": "m", "project": "web"})
-        assert appended["entries"][0]["seq"] == 1
+        assert appended["first_seq"] == 1
 
 
 def test_registering_a_runner_needs_admin_or_runners_register(live_server: LiveServer) -> None:

@@ -76,7 +76,7 @@ async def test_bridge_writes_to_the_servers_database(
         done = await call(raw, "set_project", {"project": "web", "create": True})
         assert done["structuredContent"]["version"] == 1
         done = await call(raw, "append_entry", {"message": "through the bridge"})
-        assert done["structuredContent"]["entries"][0]["agent"] == "alice"
+        assert done["structuredContent"]["agent"] == "alice"
 
         # Domain errors pass through unchanged, with their recovery data.
         error = error_of(await call(raw, "set_project", {"project": "web", "expected_version": 7}))
@@ -121,7 +121,7 @@ async def test_bridge_exchanges_the_admin_token_for_the_declared_agent(
     try:
         await call(raw, "set_project", {"project": "ops", "create": True})
         done = await call(raw, "append_entry", {"message": "as alice, not as admin"})
-        assert done["structuredContent"]["entries"][0]["agent"] == "alice"
+        assert done["structuredContent"]["agent"] == "alice"
     finally:
         code, stderr = await raw.close()
     assert code == 0, stderr

@@ -108,7 +108,7 @@ def check(outcome: dict[str, Any], transport: str) -> None:
         assert not step["isError"], step
         structured = step["structuredContent"]
         assert structured is not None and json.loads(step["text"][0]) == structured, step
-    assert calls[5]["structuredContent"]["entries"][0]["message"] == "hello"
+    assert calls[5]["structuredContent"]["first_seq"] == 1
     assert calls[9]["structuredContent"]["ok"] is True
     assert calls[13]["structuredContent"]["status"] == "finished"
 

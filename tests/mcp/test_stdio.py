@@ -142,6 +142,6 @@ async def test_identity_comes_from_the_environment_or_the_agent_argument(
         )
         assert (carol["agent"], carol["project"]) == ("carol", "w2")
         entry = await ok(anonymous, "append_entry", {"message": "m", "agent": "carol"})
-        assert entry["entries"][0]["agent"] == "carol" and entry["project"] == "w2"
+        assert entry["agent"] == "carol" and entry["project"] == "w2"
         await fail(anonymous, "get_project", {"agent": "not a valid name"}, "invalid_input")
         assert (await ok(anonymous, "verify_journal", {"project": "w2", "agent": "x"}))["ok"]

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from roundtable.config import Settings
-from roundtable.journal.models import AppendResult, EntryPage, VerifyReport
+from roundtable.journal.models import EntryPage, VerifyReport
+from roundtable.mcp.journal import AppendReceipt
 from roundtable.mcp.server import ProjectList
 from roundtable.sessions.models import ContextInfo, SessionInfo
 from tests.mcp.harness import READ_ONLY, Connect, all_entries, fail, ok, snapshot, together
@@ -34,7 +35,7 @@ OUTPUT_FIELDS: dict[str, set[str]] = {
     "set_project": {"project", "version"},
     "get_project": {"project", "version"},
     "list_projects": {"projects"},
-    "append_entry": {"first_seq", "last_seq", "head_hash", "entries"},
+    "append_entry": {"first_seq", "last_seq", "ts", "head_hash", "agent", "session_id"},
     "read_recent": {"entries", "next_cursor"},
     "query_entries": {"entries", "next_cursor"},
     "verify_journal": {"ok", "checked", "size", "head_hash", "first_bad_seq", "problem"},
@@ -123,7 +124,7 @@ async def test_every_tool_returns_real_results(connect: Connect, transport: str)
         assert (ctx.project, ctx.version, ctx.updated_by_session) == ("web", 1, session.id)
         assert ContextInfo.model_validate(await ok(client, "get_project")) == ctx
 
-        one = AppendResult.model_validate(
+        one = AppendReceipt.model_validate(
             await ok(
                 client,
                 "append_entry",
@@ -137,19 +138,10 @@ async def test_every_tool_returns_real_results(connect: Connect, transport: str)
             )
         )
         assert (one.project, one.first_seq, one.last_seq) == ("web", 1, 1)
-        first = one.entries[0]
-        assert (first.agent, first.session_id, first.status, first.kind) == (
-            "alice",
-            session.id,
-            "success",
-            "decision",
-        )
-        assert first.message == "chose PostgreSQL for the shared store"
-        assert first.meta == {"ticket": 7, "occurred_at": "2026-01-02T03:04:05Z"}
-        assert first.prev_hash == ZERO_HASH and first.hash == one.head_hash
-        assert len(first.hash) == 64 and int(first.hash, 16) >= 0
+        assert (one.agent, one.session_id) == ("alice", session.id)
+        assert len(one.head_hash) == 64 and int(one.head_hash, 16) >= 0
 
-        batch = AppendResult.model_validate(
+        batch = AppendReceipt.model_validate(
             await ok(
                 client,
                 "append_entry",
@@ -164,12 +156,32 @@ async def test_every_tool_returns_real_results(connect: Connect, transport: str)
             )
         )
         assert (batch.first_seq, batch.last_seq) == (2, 4)
-        assert [e.seq for e in batch.entries] == [2, 3, 4]
-        chain = [first, *batch.entries]
+        # What was acknowledged, as stored: read back, oldest first.
+        stored = EntryPage.model_validate(
+            await ok(client, "query_entries", {"projects": ["web"], "order": "oldest"})
+        ).entries
+        first = stored[0]
+        assert (first.agent, first.session_id, first.status, first.kind, first.ts) == (
+            "alice",
+            session.id,
+            "success",
+            "decision",
+            one.ts,
+        )
+        assert first.message == "chose PostgreSQL for the shared store"
+        assert first.meta == {"ticket": 7, "occurred_at": "2026-01-02T03:04:05Z"}
+        assert first.prev_hash == ZERO_HASH and first.hash == one.head_hash
+        chain = stored
+        assert [e.seq for e in chain] == [1, 2, 3, 4]
+        assert [e.message for e in chain[1:]] == [
+            "migrated users table",
+            "index build slow",
+            "deploy done",
+        ]
         for before, after in itertools.pairwise(chain):
             assert after.prev_hash == before.hash
-        assert batch.head_hash == batch.entries[-1].hash
-        assert {e.ts for e in batch.entries} == {batch.entries[0].ts}  # one atomic append
+        assert batch.head_hash == chain[-1].hash
+        assert {e.ts for e in chain[1:]} == {batch.ts}  # one atomic append
 
         projects = ProjectList.model_validate(await ok(client, "list_projects")).projects
         assert [(p.name, p.size, p.head_hash) for p in projects] == [("web", 4, batch.head_hash)]
@@ -329,7 +341,7 @@ async def test_ended_session_cannot_write(connect: Connect, settings: Settings) 
         written = await ok(
             client, "append_entry", {"message": "while live", "session_id": session["id"]}
         )
-        assert written["entries"][0]["session_id"] == session["id"]
+        assert written["session_id"] == session["id"]
 
         ended = await ok(client, "end_session", {"session_id": session["id"]})
         assert ended["status"] == "finished" and ended["ended_at"] is not None

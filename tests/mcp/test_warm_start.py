@@ -27,10 +27,10 @@ async def test_a_restarted_server_resumes_the_live_session(settings: Settings, t
 
     async with stdio(settings, "alice", log) as client:
         appended = await ok(client, "append_entry", {"message": "after a restart"})
-        assert appended["entries"][0]["session_id"] == session["id"]
+        assert appended["session_id"] == session["id"]
         await ok(client, "end_session", {"session_id": session["id"]})
         again = await ok(client, "append_entry", {"message": "session over"})
-        assert again["entries"][0]["session_id"] is None
+        assert again["session_id"] is None
     assert "warm start" not in log.read_text()  # a normal restart is quiet (INFO, not WARNING)
     assert json.loads(state_file(settings).read_text())["session_id"] is None
 
@@ -48,7 +48,7 @@ async def test_stale_or_corrupt_state_is_discarded_with_a_warning(
 
     async with stdio(settings, "alice", log) as client:
         appended = await ok(client, "append_entry", {"message": "where?"})
-        assert appended["project"] == "api" and appended["entries"][0]["session_id"] is None
+        assert appended["project"] == "api" and appended["session_id"] is None
     text = log.read_text()
     assert f"cached session {session['id']} is finished; forgetting it" in text
     assert "cached context is stale" in text

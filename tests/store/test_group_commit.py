@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, text
@@ -33,6 +35,14 @@ def one_group(core: Roundtable) -> None:
     not depend on how busy the machine is."""
     if core.db.sqlite_writer is not None:
         core.db.sqlite_writer.max_group_seconds = 3600
+
+
+@pytest.fixture(params=["thread", "loop"])
+def commit_on(request: pytest.FixtureRequest, core: Roundtable) -> str:
+    """Where the SQLite writer COMMITs: its thread (`roundtable serve`) or the event loop
+    (`roundtable mcp`, `commit_inline`). The group's guarantees are the same either way."""
+    writer(core.db).commit_inline = request.param == "loop"
+    return str(request.param)
 
 
 async def names(db: Database) -> set[str]:
@@ -112,7 +122,7 @@ async def test_acknowledged_only_after_the_shared_commit(core: Roundtable) -> No
 
 
 @pytest.mark.only_backend("sqlite")
-async def test_a_lone_writer_commits_at_once(core: Roundtable) -> None:
+async def test_a_lone_writer_commits_at_once(core: Roundtable, commit_on: str) -> None:
     """Writes one after another never wait for company: each is its own COMMIT."""
     sqlite = writer(core.db)
     before = sqlite.commits
@@ -123,7 +133,7 @@ async def test_a_lone_writer_commits_at_once(core: Roundtable) -> None:
 
 @pytest.mark.only_backend("sqlite")
 async def test_a_failed_commit_fails_every_writer_of_the_group(
-    core: Roundtable, one_group: None
+    core: Roundtable, one_group: None, commit_on: str
 ) -> None:
     """A COMMIT that fails (here: a deferred foreign key checked only at COMMIT) fails every
     write it carried, none of which is stored; the writer goes on afterwards."""
@@ -152,7 +162,7 @@ async def test_a_failed_commit_fails_every_writer_of_the_group(
 
 @pytest.mark.only_backend("sqlite")
 async def test_a_write_that_ends_the_shared_transaction_fails_the_group(
-    core: Roundtable, one_group: None
+    core: Roundtable, one_group: None, commit_on: str
 ) -> None:
     """If the shared transaction is lost under a failing block (SQLite rolls a transaction
     back by itself on some errors, such as a full disk), the writers already in the group get
@@ -187,7 +197,9 @@ async def test_a_write_that_ends_the_shared_transaction_fails_the_group(
 
 
 @pytest.mark.only_backend("sqlite")
-async def test_cancelled_writers_leave_the_group_intact(core: Roundtable, one_group: None) -> None:
+async def test_cancelled_writers_leave_the_group_intact(
+    core: Roundtable, one_group: None, commit_on: str
+) -> None:
     """A writer cancelled while queued writes nothing; one cancelled inside its block is rolled
     back alone; one cancelled while waiting for the shared COMMIT is still committed (like a
     request cancelled during its COMMIT). The other writers of the group are unaffected and
@@ -226,3 +238,38 @@ async def test_cancelled_writers_leave_the_group_intact(core: Roundtable, one_gr
     stored = {n for n in await names(db) if n.startswith("c-")}
     assert stored == {"c-a", "c-b", "c-d", "c-f"}
     await asyncio.wait_for(add(db, "c-after"), timeout=30)  # the writer is free
+
+
+@pytest.mark.only_backend("sqlite")
+async def test_commit_inline_commits_on_the_loop_after_every_write_of_the_group(
+    core: Roundtable, one_group: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `commit_inline`, the COMMIT runs on the event loop's thread, once per group, and
+    each writer is acknowledged after it, its write visible to other connections; one failing
+    write of the group still fails alone."""
+    sqlite = writer(core.db)
+    sqlite.commit_inline = True
+    await add(core.db, "first")  # connected, the writer idle
+    threads: list[str] = []
+    end = sqlite._end
+
+    def recorded(*args: Any) -> None:
+        threads.append(threading.current_thread().name)
+        end(*args)
+
+    monkeypatch.setattr(sqlite, "_end", recorded)
+
+    async def write(i: int) -> None:
+        async with core.db.write() as conn:
+            await conn.execute(insert(N).values(name=f"inline-{i}", created_at=utcnow()))
+            if i == 3:
+                raise ConflictError("refused after writing")
+        assert f"inline-{i}" in await names(core.db)
+
+    results = await asyncio.gather(*(write(i) for i in range(10)), return_exceptions=True)
+    assert [type(r).__name__ for r in results] == [
+        "ConflictError" if i == 3 else "NoneType" for i in range(10)
+    ]
+    assert threads == [threading.current_thread().name]  # one COMMIT, on the loop
+    stored = {n for n in await names(core.db) if n.startswith("inline-")}
+    assert stored == {f"inline-{i}" for i in range(10) if i != 3}

@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 from roundtable.auth.perms import require_journal_write
 from roundtable.errors import InvalidInput
 from roundtable.journal.models import (
-    AppendResult,
     EntryInput,
     EntryPage,
     MetaScalar,
@@ -41,6 +40,21 @@ from roundtable.mcp.common import (
 
 class ProjectList(BaseModel):
     projects: list[ProjectInfo]
+
+
+class AppendReceipt(BaseModel):
+    """Where an append landed and as whom: its seqs, time, the head hash now covering it
+    (the last entry's hash), and the agent and session it is attributed to. The entries are
+    not echoed back: the agent has just sent them, and every answer is read into its context
+    (`read_recent` shows them as stored; HTTP's append answer has them in full)."""
+
+    project: str
+    first_seq: int
+    last_seq: int
+    ts: datetime
+    head_hash: str
+    agent: str
+    session_id: str | None
 
 
 ROTATE = ToolAnnotations(
@@ -75,7 +89,7 @@ def register(server: MCPServer[McpState]) -> None:
         session_id: SessionArg = None,
         agent: AgentArg = None,
         namespace: NamespaceArg = None,
-    ) -> AppendResult:
+    ) -> AppendReceipt:
         """Append a message, or a batch of entries atomically, to a project's hash-chained
         journal. lease_expired: start_session; rate_limited: wait data.retry_after s."""
         c = _caller(ctx, agent, namespace)
@@ -87,8 +101,18 @@ def register(server: MCPServer[McpState]) -> None:
             if entries is not None
             else [EntryInput(message=cast(str, message), status=status, kind=kind, meta=meta or {})]
         )
-        return await c.core.journal.append(
+        done = await c.core.journal.append(
             c.namespace, c.agent, project, items, session_id=c.session(session_id)
+        )
+        first = done.entries[0]
+        return AppendReceipt(
+            project=done.project,
+            first_seq=done.first_seq,
+            last_seq=done.last_seq,
+            ts=first.ts,
+            head_hash=done.head_hash,
+            agent=first.agent,
+            session_id=first.session_id,
         )
 
     @domain_errors

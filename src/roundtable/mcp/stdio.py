@@ -52,6 +52,8 @@ async def serve_stdio(settings: Settings, front: Front | None = None) -> None:
                 from roundtable.runtime import Roundtable
 
                 core = await stack.enter_async_context(Roundtable.open(settings))
+                if core.db.sqlite_writer is not None:  # one client, waiting for each COMMIT
+                    core.db.sqlite_writer.commit_inline = True
                 state.warm = await WarmStart.load(core)
                 # Check the journals' checkpoints against those this client saw before (D16).
                 watcher = asyncio.create_task(watch(core, settings.namespace))

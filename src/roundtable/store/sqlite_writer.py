@@ -11,6 +11,11 @@ of 0 (issue 16: the thread round trip cost more than the BEGIN): it either takes
 once or fails with SQLITE_BUSY having changed nothing, and then runs on the thread, waiting
 as before.
 
+`roundtable mcp` serves one agent over stdio, whose calls wait for their COMMIT anyway: there the
+COMMIT also runs on the loop (`commit_inline`), since handing it to the thread and back (two
+wake-ups and the GIL changing hands twice) cost that lone agent more than the fsync itself. A
+server with many clients keeps it on the thread, so requests are parsed and run while it syncs.
+
 Group commit (D18): with `synchronous=FULL` every COMMIT is an fsync, which capped throughput at
 one write per fsync. So writers that queue up while a transaction is open share it: each
 writer's block runs in its own SAVEPOINT (blocks still run one at a time, in arrival order; the
@@ -127,6 +132,9 @@ class SQLiteWriter:
         self._busy_timeout_ms = int(busy_timeout_ms)
         #: Whether a BEGIN is tried on the loop first (see the module docstring).
         self.begin_inline = True
+        #: Whether COMMIT runs on the loop instead of the thread: for a process serving one
+        #: client whose calls wait for it anyway (`roundtable mcp`), see the module docstring.
+        self.commit_inline = False
         self._worker = Worker("roundtable-sqlite-writer")
         self._conn: Connection | None = None
         self._busy = False  # someone holds the turn
@@ -188,6 +196,16 @@ class SQLiteWriter:
         group = self._group
         assert group is not None
         self._group = None
+        if self.commit_inline:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            try:
+                self._end(group, failure)
+            except BaseException as exc:  # reaches the group's writers, as from the thread
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+            self._settle(group, failure, done)
+            return
         done = self._worker.run(self._end, group, failure)
         done.add_done_callback(functools.partial(self._settle, group, failure))
 
