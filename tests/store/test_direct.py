@@ -1,5 +1,6 @@
 """`write_rows`: the SQLite writer runs prebuilt INSERTs and UPDATEs straight on its cursor, and
-stores exactly what SQLAlchemy would (same SQL, same converted values); errors are SQLAlchemy's;
+stores exactly what SQLAlchemy would (same SQL, same converted values); `first_row` reads back
+what SQLAlchemy would; errors are SQLAlchemy's;
 what it cannot run the same way goes through SQLAlchemy. Also run on PostgreSQL, where it is
 plain `execute`."""
 
@@ -10,12 +11,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from roundtable.ids import utcnow
+from roundtable.journal.models import EntryInput
 from roundtable.runtime import Roundtable
 from roundtable.store import direct, tables
-from roundtable.store.engine import row_exists, write_rows
+from roundtable.store.engine import first_row, row_exists, write_rows
 
 EV = tables.events
 N = tables.namespaces
@@ -109,3 +111,48 @@ async def test_row_exists_binds_as_sqlalchemy_does(core: Roundtable) -> None:
         later = created + timedelta(seconds=1)
         assert not await row_exists(conn, query, {"b_name": "exists", "b_since": later})
         assert not await row_exists(conn, query, {"b_name": "absent", "b_since": created})
+
+
+async def test_first_row_reads_a_row_as_sqlalchemy_does(core: Roundtable) -> None:
+    """The journal head an append locks: dates, JSON and integers converted as SQLAlchemy
+    converts them, in a real `Row` (attributes and `_mapping`); None when nothing matches."""
+    from roundtable.journal.projects import _FIND_LOCKED
+
+    await core.journal.create_project("default", "a", "first-row")
+    await core.journal.append("default", "a", "first-row", [EntryInput(message="one")])
+    keys = {"b_namespace": "default", "b_name": "first-row"}
+    async with core.db.write() as conn:
+        straight = await first_row(conn, _FIND_LOCKED, keys)
+        through = (await conn.execute(_FIND_LOCKED, keys)).first()
+        missing = await first_row(conn, _FIND_LOCKED, {**keys, "b_name": "absent"})
+    assert straight is not None and through is not None and missing is None
+    assert straight == through and straight._mapping == through._mapping
+    assert straight.head_seq == 1 and isinstance(straight.tree_frontier, list)
+    assert straight.created_at == through.created_at and straight.created_at.tzinfo is not None
+    if core.db.backend == "sqlite":  # the direct path ran
+        plans = [plan for plan in direct._PLANS.values() if plan is not None]
+        assert any(plan.statement is _FIND_LOCKED and plan.make_row for plan in plans)
+
+
+async def test_constants_and_expressions_bound_as_sqlalchemy_binds_them(
+    core: Roundtable,
+) -> None:
+    """Values fixed in the statement (a constant, `column + 1`) next to the row's own."""
+    statement = (
+        update(tables.projects)
+        .where(tables.projects.c.name == bindparam("b_name"))
+        .values(head_seq=tables.projects.c.head_seq + 1, description="fixed")
+    )
+    await core.journal.create_project("default", "a", "constants")
+    async with core.db.write() as conn:
+        await write_rows(conn, statement, {"b_name": "constants"})
+        await write_rows(conn, statement, {"b_name": "constants"})
+    info = await core.journal.get_project("default", "constants")
+    assert (info.size, info.description) == (2, "fixed")
+
+
+async def test_a_missing_parameter_is_an_error_not_a_null(core: Roundtable) -> None:
+    statement = update(N).where(N.c.name == bindparam("b_name")).values(name="renamed")
+    with pytest.raises(SQLAlchemyError, match="b_name"):
+        async with core.db.write() as conn:
+            await write_rows(conn, statement, {"other": 1})

@@ -14,7 +14,7 @@ from roundtable.journal.hashing import GENESIS
 from roundtable.journal.models import ProjectInfo
 from roundtable.store import tables
 from roundtable.store.dialect import insert_ignore
-from roundtable.store.engine import Conn
+from roundtable.store.engine import Conn, first_row
 from roundtable.validation import check_name
 
 P = tables.projects
@@ -51,7 +51,7 @@ _CURRENT_LOCKED = _CURRENT.with_for_update(of=P)
 async def find(conn: Conn, namespace: str, name: str, *, lock: bool = False) -> Any | None:
     """The project row, or None. `lock=True` holds its row lock to the end of the transaction."""
     query = _FIND_LOCKED if lock else _FIND
-    return (await conn.execute(query, {"b_namespace": namespace, "b_name": name})).first()
+    return await first_row(conn, query, {"b_namespace": namespace, "b_name": name})
 
 
 async def require(conn: Conn, namespace: str, name: str, *, lock: bool = False) -> Any:
@@ -67,7 +67,7 @@ async def require(conn: Conn, namespace: str, name: str, *, lock: bool = False) 
 async def require_current(conn: Conn, namespace: str, agent: str, *, lock: bool = False) -> Any:
     """The agent's current project row, or `InvalidInput` when it has none."""
     query = _CURRENT_LOCKED if lock else _CURRENT
-    row = (await conn.execute(query, {"b_namespace": namespace, "b_agent": agent})).first()
+    row = await first_row(conn, query, {"b_namespace": namespace, "b_agent": agent})
     if row is None:
         raise InvalidInput(
             f"agent {agent!r} has no current project: call set_project first or name one",

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Engine, Executable, event
+from sqlalchemy import Engine, Executable, Row, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -64,6 +64,15 @@ async def write_rows(
         direct.write_rows(conn.sync, statement, rows)
     else:
         await conn.execute(statement, rows)
+
+
+async def first_row(
+    conn: Conn, statement: Executable, params: Mapping[str, Any]
+) -> Row[Any] | None:
+    """The first row of the SELECT `statement`, or None (on the SQLite writer: `direct`)."""
+    if isinstance(conn, InlineConnection):
+        return direct.first_row(conn.sync, statement, params)
+    return (await conn.execute(statement, params)).first()
 
 
 async def row_exists(conn: Conn, statement: Executable, params: Mapping[str, Any]) -> bool:
