@@ -34,9 +34,9 @@ SESSIONS = select(S).where(S.c.id.in_(bindparam("b_ids", expanding=True)))
 #: A run row by id, and the same locked.
 RUN = select(R).where(R.c.id == bindparam("b_id"))
 LOCK_RUN = RUN.with_for_update()
-#: The id of a run's session, locked (found and locked in one statement).
+#: A run's session row, locked (found and locked in one statement).
 LOCK_SESSION_OF_RUN = (
-    select(S.c.id)
+    select(S)
     .where(S.c.id == select(R.c.session_id).where(R.c.id == bindparam("b_id")).scalar_subquery())
     .with_for_update()
 )
