@@ -190,7 +190,13 @@ class QueueService(RunReports):
         tx = flow.Tx(conn, utcnow(), self.settings)
         # A deregistered runner is refused here, inside the claim's transaction: a long-poll
         # that outlived its runner's DELETE must never revive it or hand it runs.
-        runner = await own_runner(conn, principal, runner_id, lock=True, live=True)
+        if backend_of(conn) == "sqlite":  # the writer lock serialises claims: one statement
+            runner = await own_runner(conn, principal, runner_id, live=True, held=True)
+            held = runner.held
+        else:
+            runner = await own_runner(conn, principal, runner_id, lock=True, live=True)
+            # counted after the lock: a fresh snapshot sees what the lock's holder committed
+            held = await conn.scalar(st.HELD_BY, {"b_id": runner_id})
         if runner.state == GONE or self._renewal_due(runner, tx.now):
             renewed: dict[str, Any] = {
                 "last_heartbeat": tx.now,
@@ -200,7 +206,6 @@ class QueueService(RunReports):
                 # Declared gone by the sweeper, yet claiming: its runs were requeued; go on.
                 renewed["state"] = ONLINE
             await st.update_row(conn, RN, runner_id, renewed)
-        held = await conn.scalar(st.HELD_BY, {"b_id": runner_id})
         free = min(max_runs, runner.capacity - int(held or 0))
         if free <= 0:
             return []

@@ -24,7 +24,7 @@ from roundtable.orchestration import flow
 from roundtable.orchestration import statements as st
 from roundtable.orchestration.matching import MAX_CLAIM
 from roundtable.orchestration.models import HELD, Run, RunStatus, Strict
-from roundtable.orchestration.runners import own_runner
+from roundtable.orchestration.runners import check_runner
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
 from roundtable.structured import outputs
@@ -113,7 +113,7 @@ class RunReports:
         self, tx: flow.Tx, principal: Principal, runner_id: str, run_id: str
     ) -> tuple[Any, Any]:
         """The run's session and the run, locked (the run is not yet checked to be held)."""
-        await own_runner(tx.conn, principal, runner_id)
+        await check_runner(tx.conn, principal, runner_id)
         locked = await flow.lock_run(tx, check_text("run_id", run_id))
         if locked is None:
             raise NotFound(f"no run {run_id} (deleted?): stop working on it", run_id=run_id)
@@ -293,7 +293,7 @@ class RunReports:
 
         async def work(conn: Conn) -> list[ReportOutcome]:
             tx = flow.Tx(conn, utcnow(), self.settings)
-            await own_runner(conn, principal, runner_id)
+            await check_runner(conn, principal, runner_id)
             # every run (and its session) locked first, in the global lock order
             runs = {run.id: run for run in await flow.lock_runs(tx, ids)}
             outcomes: list[ReportOutcome] = []
