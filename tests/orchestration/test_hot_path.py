@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from roundtable.auth.tokens import ADMIN
 from roundtable.errors import NotFound
+from roundtable.orchestration import matching
 from roundtable.orchestration import statements as st
 from roundtable.orchestration.models import Mode
 from roundtable.runtime import Roundtable
@@ -90,3 +91,21 @@ async def test_a_claim_after_a_full_one_still_finds_nothing_or_is_refused(
     await core.orchestration.runners.deregister(r2.principal, r2.id)
     with pytest.raises(NotFound):  # refused inside the claim's transaction, as before
         await r2.claim(1)
+
+
+async def test_a_claim_walks_the_queue_index_in_its_own_order(core: Roundtable) -> None:
+    """SQLite: the claim's query reads `ix_runs_queue` in the claim's order (priority high
+    first, then oldest) and stops at the first match: no sort of every pending run (a temp
+    B-tree), which cost a claim O(queue) (migration 0009)."""
+    if core.db.backend != "sqlite":
+        pytest.skip("SQLite's query plan (PostgreSQL plans by table statistics)")
+    query = matching._candidates("sqlite", NS, ("echo",), ("gpu",), 1)
+    async with core.db.read() as conn:
+        compiled = query.compile(dialect=conn.dialect)
+        bound = tuple(compiled.params[name] for name in compiled.positiontup or [])
+        plan = [
+            str(row[-1])
+            for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), bound)
+        ]
+    assert any("ix_runs_queue" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan

@@ -132,14 +132,16 @@ async def lock_session(tx: Tx, session_id: str) -> Any:
     return (await tx.conn.execute(st.LOCK_SESSION, {"b_id": session_id})).first()
 
 
-async def lock_run(tx: Tx, run_id: str) -> Any:
+async def lock_run(tx: Tx, run_id: str) -> tuple[Any, Any] | None:
     """Lock a run's session, then the run: every transaction takes them in that order (a
-    stop holds the session and then its runs), so two never wait for each other."""
+    stop holds the session and then its runs), so two never wait for each other. Returns
+    (session, run) as locked, None when the run is gone."""
     # one statement: the run's session found and locked together
-    locked = await tx.conn.scalar(st.LOCK_SESSION_OF_RUN, {"b_id": run_id})
-    if locked is None:
+    session = (await tx.conn.execute(st.LOCK_SESSION_OF_RUN, {"b_id": run_id})).first()
+    if session is None:
         return None
-    return (await tx.conn.execute(st.LOCK_RUN, {"b_id": run_id})).first()
+    run = (await tx.conn.execute(st.LOCK_RUN, {"b_id": run_id})).first()
+    return None if run is None else (session, run)
 
 
 async def lock_runs(tx: Tx, run_ids: list[str]) -> list[Any]:
@@ -281,9 +283,12 @@ async def finish_run(
     result_data: Any = None,
     error: dict[str, Any] | None = None,
     usage: dict[str, Any] | None = None,
+    session: Any = None,
 ) -> dict[str, Any]:
     """End a run (completed | failed | stopped) and settle its session. Returns the run's
-    columns as this left them (settling never touches the run again)."""
+    columns as this left them (settling never touches the run again). `session`: the run's
+    session row if the caller locked it already in this transaction (and nothing changed it
+    since), else it is locked here."""
     duration = _duration(run, tx.now)
     ended = {
         "status": status,
@@ -302,7 +307,8 @@ async def finish_run(
         RunStatus.FAILED.value: ev.RUN_FAILED,
         RunStatus.STOPPED.value: ev.RUN_STOPPED,
     }[status]
-    session = await lock_session(tx, run.session_id)
+    if session is None:
+        session = await lock_session(tx, run.session_id)
     tx.emit(
         run.namespace,
         event_type,

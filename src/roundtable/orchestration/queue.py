@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -54,6 +54,12 @@ RN = tables.runners
 SHAPES = 10_000
 #: A long-polling claim checks this often (seconds) whether its client is still there.
 DISCONNECT_CHECK = 1.0
+
+
+def renewal_interval(settings: Settings) -> timedelta:
+    """How stale a runner's renewal may be before a claim rewrites it: its heartbeat interval
+    (at most a third of the run lease, as `roundtable runner` paces its heartbeats)."""
+    return timedelta(seconds=min(settings.runner_heartbeat_seconds, settings.run_lease_seconds / 3))
 
 
 class QueueService(RunReports):
@@ -184,16 +190,22 @@ class QueueService(RunReports):
         tx = flow.Tx(conn, utcnow(), self.settings)
         # A deregistered runner is refused here, inside the claim's transaction: a long-poll
         # that outlived its runner's DELETE must never revive it or hand it runs.
-        runner = await own_runner(conn, principal, runner_id, lock=True, live=True)
-        renewed: dict[str, Any] = {
-            "last_heartbeat": tx.now,
-            "lease_expires_at": tx.now + self.lease,
-        }
-        if runner.state == GONE:
-            # Declared gone by the sweeper, yet claiming: its runs were requeued; go on.
-            renewed["state"] = ONLINE
-        await st.update_row(conn, RN, runner_id, renewed)
-        held = await conn.scalar(st.HELD_BY, {"b_id": runner_id})
+        if backend_of(conn) == "sqlite":  # the writer lock serialises claims: one statement
+            runner = await own_runner(conn, principal, runner_id, live=True, held=True)
+            held = runner.held
+        else:
+            runner = await own_runner(conn, principal, runner_id, lock=True, live=True)
+            # counted after the lock: a fresh snapshot sees what the lock's holder committed
+            held = await conn.scalar(st.HELD_BY, {"b_id": runner_id})
+        if runner.state == GONE or self._renewal_due(runner, tx.now):
+            renewed: dict[str, Any] = {
+                "last_heartbeat": tx.now,
+                "lease_expires_at": tx.now + self.lease,
+            }
+            if runner.state == GONE:
+                # Declared gone by the sweeper, yet claiming: its runs were requeued; go on.
+                renewed["state"] = ONLINE
+            await st.update_row(conn, RN, runner_id, renewed)
         free = min(max_runs, runner.capacity - int(held or 0))
         if free <= 0:
             return []
@@ -280,6 +292,18 @@ class QueueService(RunReports):
         await tx.flush(self.journal.append_in)
         return claimed
 
+    def _renewal_due(self, runner: Any, now: datetime) -> bool:
+        """Whether a claim rewrites its runner's row (last heartbeat, lease): only when the
+        last renewal is older than one heartbeat interval (`renewal_interval`), so a runner
+        claiming back to back writes its row at most as often as its heartbeat does. The
+        stored lease is the only one: the sweeper retires the runner at that time, whatever
+        claims skipped the rewrite; after any claim it has at least TTL - interval left."""
+        every = renewal_interval(self.settings)
+        return bool(
+            now - runner.last_heartbeat >= every
+            or runner.lease_expires_at - now < self.lease - every
+        )
+
     async def _claimed(
         self,
         conn: Conn,
@@ -340,10 +364,9 @@ class QueueService(RunReports):
         check_text("audience", audience)
         async with self.db.write() as conn:
             tx = flow.Tx(conn, utcnow(), self.settings)
-            run = await self._held(tx, principal, runner_id, run_id)
+            session, run = await self._held(tx, principal, runner_id, run_id)
             if run.runner_id != runner_id or run.status not in HELD:
                 raise self._not_held(run, runner_id)
-            session = (await conn.execute(select(S).where(S.c.id == run.session_id))).one()
             spec = await flow.blueprint_version(
                 conn, session.namespace, session.blueprint, session.blueprint_version
             )

@@ -24,7 +24,7 @@ from roundtable.orchestration import flow
 from roundtable.orchestration import statements as st
 from roundtable.orchestration.matching import MAX_CLAIM
 from roundtable.orchestration.models import HELD, Run, RunStatus, Strict
-from roundtable.orchestration.runners import own_runner
+from roundtable.orchestration.runners import check_runner
 from roundtable.store import tables
 from roundtable.store.engine import Conn, Database
 from roundtable.structured import outputs
@@ -109,12 +109,15 @@ class RunReports:
     def lease(self) -> timedelta:
         return timedelta(seconds=self.settings.run_lease_seconds)
 
-    async def _held(self, tx: flow.Tx, principal: Principal, runner_id: str, run_id: str) -> Any:
-        await own_runner(tx.conn, principal, runner_id)
-        run = await flow.lock_run(tx, check_text("run_id", run_id))
-        if run is None:
+    async def _held(
+        self, tx: flow.Tx, principal: Principal, runner_id: str, run_id: str
+    ) -> tuple[Any, Any]:
+        """The run's session and the run, locked (the run is not yet checked to be held)."""
+        await check_runner(tx.conn, principal, runner_id)
+        locked = await flow.lock_run(tx, check_text("run_id", run_id))
+        if locked is None:
             raise NotFound(f"no run {run_id} (deleted?): stop working on it", run_id=run_id)
-        return run
+        return locked
 
     def _not_held(self, run: Any, runner_id: str) -> ConflictError:
         return ConflictError(
@@ -135,7 +138,7 @@ class RunReports:
         self, conn: Conn, principal: Principal, runner_id: str, run_id: str
     ) -> bool:
         tx = flow.Tx(conn, utcnow(), self.settings)
-        run = await self._held(tx, principal, runner_id, run_id)
+        _, run = await self._held(tx, principal, runner_id, run_id)
         if run.runner_id != runner_id or run.status not in HELD:
             raise self._not_held(run, runner_id)
         if run.status == RunStatus.CLAIMED.value:
@@ -168,7 +171,7 @@ class RunReports:
         self, conn: Conn, principal: Principal, runner_id: str, run_id: str, body: Progress
     ) -> bool:
         tx = flow.Tx(conn, utcnow(), self.settings)
-        run = await self._held(tx, principal, runner_id, run_id)
+        _, run = await self._held(tx, principal, runner_id, run_id)
         if run.runner_id != runner_id or run.status not in HELD:
             raise self._not_held(run, runner_id)
         await conn.execute(
@@ -218,10 +221,10 @@ class RunReports:
         fail: Fail | None = None,
     ) -> Run:
         tx = flow.Tx(conn, utcnow(), self.settings)
-        run = await self._held(tx, principal, runner_id, run_id)
+        session, run = await self._held(tx, principal, runner_id, run_id)
         if self._repeated(run, runner_id, status, complete):
             return Run.model_validate(dict(run._mapping))  # as locked: nothing was written
-        after = await self._end(tx, run, complete, fail)
+        after = await self._end(tx, run, complete, fail, session)
         await tx.flush(self.journal.append_in)
         if after is None:  # requeued, or its output checked: read what that left
             after = dict((await conn.execute(st.RUN, {"b_id": run_id})).one()._mapping)
@@ -241,10 +244,16 @@ class RunReports:
         return False
 
     async def _end(
-        self, tx: flow.Tx, run: Any, complete: Complete | None, fail: Fail | None
+        self,
+        tx: flow.Tx,
+        run: Any,
+        complete: Complete | None,
+        fail: Fail | None,
+        session: Any = None,
     ) -> dict[str, Any] | None:
         """Record the end; returns the run's columns after it when known without a read (the
-        run simply ended), None when it was requeued or its output checked."""
+        run simply ended), None when it was requeued or its output checked. `session`: the
+        run's session as locked in this transaction, when nothing since changed it."""
         if fail is not None and fail.retryable and not run.stop_requested:
             await flow.requeue(
                 tx, run, f"retryable failure: {fail.error.code}", cause="retryable_failure"
@@ -263,12 +272,13 @@ class RunReports:
                 result_text=complete.result_text,
                 result_data=complete.result_data,
                 usage=usage,
+                session=session,
             )
         if fail is not None:
             return await flow.finish_run(
-                tx, run, RunStatus.FAILED.value, error=fail.error.model_dump()
+                tx, run, RunStatus.FAILED.value, error=fail.error.model_dump(), session=session
             )
-        return await flow.finish_run(tx, run, RunStatus.STOPPED.value)
+        return await flow.finish_run(tx, run, RunStatus.STOPPED.value, session=session)
 
     async def finish_many(
         self, principal: Principal, runner_id: str, reports: list[Report]
@@ -283,7 +293,7 @@ class RunReports:
 
         async def work(conn: Conn) -> list[ReportOutcome]:
             tx = flow.Tx(conn, utcnow(), self.settings)
-            await own_runner(conn, principal, runner_id)
+            await check_runner(conn, principal, runner_id)
             # every run (and its session) locked first, in the global lock order
             runs = {run.id: run for run in await flow.lock_runs(tx, ids)}
             outcomes: list[ReportOutcome] = []

@@ -28,7 +28,7 @@ from roundtable.orchestration.models import (
 )
 from roundtable.sessions.registry import Registry
 from roundtable.store import tables
-from roundtable.store.engine import Conn, Database
+from roundtable.store.engine import Conn, Database, row_exists
 from roundtable.validation import check_name, check_text
 
 RN = tables.runners
@@ -237,15 +237,21 @@ def _check_tag(value: str, field: str) -> None:
 
 
 async def own_runner(
-    conn: Conn, principal: Principal, runner_id: str, *, lock: bool = False, live: bool = False
+    conn: Conn,
+    principal: Principal,
+    runner_id: str,
+    *,
+    lock: bool = False,
+    live: bool = False,
+    held: bool = False,
 ) -> Any:
     """The runner row, if the caller is that runner (or the admin). With `live`, a runner that
     deregistered is refused (404: it registers again): nothing may revive it or give it work,
-    e.g. a long-poll that outlived its `DELETE`."""
-    if not principal.admin and principal.runner_id != runner_id:
-        raise PermissionDenied("only the runner's own token (or the admin) may act for it")
-    check_text("runner_id", runner_id)
-    query = st.LOCK_RUNNER if lock else st.RUNNER
+    e.g. a long-poll that outlived its `DELETE`. With `held` the row is locked and also says
+    how many runs the runner holds (`held`; in the same statement: SQLite only, see
+    `statements.LOCK_RUNNER_HELD`)."""
+    _check_caller(principal, runner_id)
+    query = st.LOCK_RUNNER_HELD if held else st.LOCK_RUNNER if lock else st.RUNNER
     row = (await conn.execute(query, {"b_id": runner_id})).first()
     if row is None:
         raise NotFound(f"no runner {runner_id}", runner_id=runner_id)
@@ -253,3 +259,17 @@ async def own_runner(
         raise NotFound(f"runner {runner_id} deregistered: register again", runner_id=runner_id)
     check_name("namespace", row.namespace)
     return row
+
+
+async def check_runner(conn: Conn, principal: Principal, runner_id: str) -> None:
+    """`own_runner`'s checks and errors for a caller that needs only to know the runner is
+    there and is the caller's (a report: the run row says whose it is); its row is not read."""
+    _check_caller(principal, runner_id)
+    if not await row_exists(conn, st.RUNNER_EXISTS, {"b_id": runner_id}):
+        raise NotFound(f"no runner {runner_id}", runner_id=runner_id)
+
+
+def _check_caller(principal: Principal, runner_id: str) -> None:
+    if not principal.admin and principal.runner_id != runner_id:
+        raise PermissionDenied("only the runner's own token (or the admin) may act for it")
+    check_text("runner_id", runner_id)

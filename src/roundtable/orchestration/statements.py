@@ -34,9 +34,9 @@ SESSIONS = select(S).where(S.c.id.in_(bindparam("b_ids", expanding=True)))
 #: A run row by id, and the same locked.
 RUN = select(R).where(R.c.id == bindparam("b_id"))
 LOCK_RUN = RUN.with_for_update()
-#: The id of a run's session, locked (found and locked in one statement).
+#: A run's session row, locked (found and locked in one statement).
 LOCK_SESSION_OF_RUN = (
-    select(S.c.id)
+    select(S)
     .where(S.c.id == select(R.c.session_id).where(R.c.id == bindparam("b_id")).scalar_subquery())
     .with_for_update()
 )
@@ -70,6 +70,15 @@ LOCK_RUNNER = RUNNER.with_for_update()
 #: How many runs a runner holds (claimed or running).
 HELD_BY = select(func.count()).where(
     R.c.runner_id == bindparam("b_id"), R.c.status.in_([literal(status) for status in HELD])
+)
+#: A runner's id, if it is there (an existence check).
+RUNNER_EXISTS = select(RN.c.id).where(RN.c.id == bindparam("b_id"))
+#: A runner's row with how many runs it holds (`held`), locked: a claim's first read on SQLite,
+#: whose writer lock serialises claims (PostgreSQL counts after the lock, in a fresh snapshot).
+LOCK_RUNNER_HELD = (
+    select(RN, HELD_BY.scalar_subquery().label("held"))
+    .where(RN.c.id == bindparam("b_id"))
+    .with_for_update(of=RN)
 )
 #: Sessions by id (expanding `b_ids`), locked.
 LOCK_SESSIONS = select(S).where(S.c.id.in_(bindparam("b_ids", expanding=True))).with_for_update()

@@ -282,17 +282,19 @@ runs = Table(
     # runner so the run's spans join that call's trace.
     Column("traceparent", String(64)),
     Column("tracestate", String(512)),
-    # Claimers scan only pending runs, highest priority first, oldest first within one.
-    Index(
-        "ix_runs_queue",
-        "namespace",
-        "priority",
-        "created_at",
-        sqlite_where=text("status = 'pending'"),
-        postgresql_where=text("status = 'pending'"),
-    ),
     Index(None, "session_id"),
     Index(None, "runner_id", "status"),
+)
+#: Claimers scan only pending runs, in the claim's order: highest priority first, oldest first
+#: within one (then by id), so a claim stops at the first run it matches (migration 0009).
+Index(
+    "ix_runs_queue",
+    runs.c.namespace,
+    runs.c.priority.desc(),
+    runs.c.created_at,
+    runs.c.id,
+    sqlite_where=text("status = 'pending'"),
+    postgresql_where=text("status = 'pending'"),
 )
 
 #: Registered worker processes; their heartbeats renew `lease_expires_at`.
