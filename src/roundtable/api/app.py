@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -65,6 +66,17 @@ class _McpAuth:
         await self.app(scope, receive, send)
 
 
+#: FastAPI's own OpenTelemetry instrumentation (FastAPI >= 0.16x) is switched off where it exists:
+#: the server's spans are `ObserveMiddleware`'s (docs/operations.md), which would otherwise be
+#: doubled once tracing sets the global tracer provider, and FastAPI asked the global providers
+#: whether it was on at every request (issue 16: a visible share of an append's CPU).
+_WITHOUT_FASTAPI_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
 def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     """Build the app; the core (database, services) opens in the lifespan."""
     tracing.configure_from_env()
@@ -98,6 +110,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
         version=__version__,
         description="Coordination and audit server for teams of AI agents.",
         lifespan=lifespan,
+        **_WITHOUT_FASTAPI_TELEMETRY,
     )
     problems.install(app)
     openapi.install(app)
