@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__, logs, metrics, tracing
@@ -161,4 +161,15 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
         await core.keyring.reload(core.db)
         return core.keyring.jwks()
 
+    _docs_last(app)
     return app
+
+
+def _docs_last(app: FastAPI) -> None:
+    """Move FastAPI's documentation routes (added first, at construction) behind the API's:
+    every API request was tried against them first. No request matches both
+    (tests/api/test_route_order.py), so only the order of trying changes."""
+    docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url}
+    routes = app.router.routes
+    moved: list[BaseRoute] = [r for r in routes if type(r) is Route and r.path in docs]
+    routes[:] = [r for r in routes if not any(r is m for m in moved)] + moved
