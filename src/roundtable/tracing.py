@@ -127,14 +127,17 @@ def ids() -> Mapping[str, str]:
     return _ids.get()
 
 
-@contextlib.contextmanager
-def call_scope() -> Iterator[None]:
-    """Start a fresh id scope for one call; the ids set inside go when it ends."""
-    token = _ids.set(_NO_IDS)
-    try:
-        yield
-    finally:
-        _ids.reset(token)
+class call_scope:
+    """Start a fresh id scope for one call; the ids set inside go when it ends. A plain class
+    rather than a generator context manager: it wraps every HTTP request (issue 16)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _ids.set(_NO_IDS)
+
+    def __exit__(self, *exc: object) -> None:
+        _ids.reset(self._token)
 
 
 def annotate(**values: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +13,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from roundtable import tracing
+from roundtable.api.app import create_app
+from roundtable.config import Settings
 from tests.live import LiveServer
 from tests.mcp.harness import http, mint_token, ok
 
@@ -122,3 +125,13 @@ def test_tracing_is_off_unless_the_standard_variables_ask() -> None:
     with tracing.span("nothing") as off:
         assert off is None
     assert tracing.inject() == {}
+
+
+def test_fastapis_own_telemetry_is_off(tmp_path: Path) -> None:
+    """The server's spans are its own (one per request): FastAPI's built-in instrumentation,
+    where the installed FastAPI has one, would add a second once tracing sets the global
+    provider."""
+    app = create_app(Settings(data_dir=tmp_path), sweeper=False)
+    telemetry = getattr(app, "_telemetry", None)
+    if telemetry is not None:
+        assert not (telemetry["tracing"] or telemetry["metrics"] or telemetry["logs"])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roundtable import __version__, logs, metrics, tracing
@@ -65,6 +66,17 @@ class _McpAuth:
         await self.app(scope, receive, send)
 
 
+#: FastAPI's own OpenTelemetry instrumentation (FastAPI >= 0.16x) is switched off where it exists:
+#: the server's spans are `ObserveMiddleware`'s (docs/operations.md), which would otherwise be
+#: doubled once tracing sets the global tracer provider, and FastAPI asked the global providers
+#: whether it was on at every request (issue 16: a visible share of an append's CPU).
+_WITHOUT_FASTAPI_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
 def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     """Build the app; the core (database, services) opens in the lifespan."""
     tracing.configure_from_env()
@@ -98,6 +110,7 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
         version=__version__,
         description="Coordination and audit server for teams of AI agents.",
         lifespan=lifespan,
+        **_WITHOUT_FASTAPI_TELEMETRY,
     )
     problems.install(app)
     openapi.install(app)
@@ -148,4 +161,15 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
         await core.keyring.reload(core.db)
         return core.keyring.jwks()
 
+    _docs_last(app)
     return app
+
+
+def _docs_last(app: FastAPI) -> None:
+    """Move FastAPI's documentation routes (added first, at construction) behind the API's:
+    every API request was tried against them first. No request matches both
+    (tests/api/test_route_order.py), so only the order of trying changes."""
+    docs = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url}
+    routes = app.router.routes
+    moved: list[BaseRoute] = [r for r in routes if type(r) is Route and r.path in docs]
+    routes[:] = [r for r in routes if not any(r is m for m in moved)] + moved

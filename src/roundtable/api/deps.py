@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import Depends, Request
 
@@ -51,3 +51,29 @@ async def get_journal_writer(request: Request) -> Principal:
 
 #: The caller of a journal write route (create, append, checkpoint, rotate, mirror).
 JournalWriter = Annotated[Principal, Depends(get_journal_writer)]
+
+
+class Acting(NamedTuple):
+    """The core and the authenticated caller as one dependency: FastAPI resolves each dependency
+    in a step of its own on every request, and the busiest routes (append, set_project) save
+    one that way (issue 16)."""
+
+    core: Roundtable
+    caller: Principal
+
+
+async def get_acting(request: Request) -> Acting:
+    core: Roundtable = request.app.state.core
+    return Acting(core, await get_principal(request))
+
+
+async def get_acting_writer(request: Request) -> Acting:
+    """`get_acting` for a caller that may write journals (else 403)."""
+    core: Roundtable = request.app.state.core
+    return Acting(core, await get_journal_writer(request))
+
+
+#: The core and the caller (`Core` and `Caller` in one dependency).
+CoreCaller = Annotated[Acting, Depends(get_acting)]
+#: The core and a caller that may write journals (`Core` and `JournalWriter` in one).
+CoreJournalWriter = Annotated[Acting, Depends(get_acting_writer)]

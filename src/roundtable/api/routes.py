@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from roundtable.api.deps import Caller, Core, JournalWriter
+from roundtable.api.deps import Caller, Core, CoreCaller, CoreJournalWriter, JournalWriter
 from roundtable.api.schemas import (
     AppendEntries,
     CreateProject,
@@ -50,6 +50,42 @@ async def _session_agent(
     if caller.admin and agent is None:
         return (await core.sessions.get(namespace, session_id)).agent
     return caller.agent_for(agent)
+
+
+# The busiest routes first: a request is matched against the routes one by one, in order (twice,
+# by FastAPI's included routers), and an append spent ~10 µs on the routes before its own.
+# No two routes of this router take the same request, so the order changes nothing else.
+@router.post("/projects/{project}/entries", status_code=201, tags=["journal"])
+async def append_entries(
+    namespace: str, project: str, body: AppendEntries, acting: CoreJournalWriter
+) -> AppendResult:
+    """Append one entry or an atomic batch; seqs and timestamps are assigned by the server."""
+    core, caller = acting
+    return await core.journal.append(
+        _ns(caller, core, namespace),
+        caller.agent_for(body.agent),
+        project,
+        body.items(),
+        session_id=_run_session(caller, body.session_id),
+    )
+
+
+@router.put("/agents/{agent}/context", tags=["context"])
+async def set_context(
+    namespace: str, agent: str, body: SetContext, acting: CoreCaller
+) -> ContextInfo:
+    """Set the agent's current project; 409 with the current version if `expected_version` is stale."""
+    core, caller = acting
+    if body.create:  # creating a project is a journal write
+        require_journal_write(caller)
+    return await core.context.set(
+        _ns(caller, core, namespace),
+        caller.agent_for(agent),
+        body.project,
+        expected_version=body.expected_version,
+        create=body.create,
+        session_id=_run_session(caller, body.session_id),
+    )
 
 
 @router.post("/sessions", status_code=201, tags=["sessions"])
@@ -107,23 +143,6 @@ async def get_context(namespace: str, agent: str, core: Core, caller: Caller) ->
     return await core.context.get(_ns(caller, core, namespace), caller.agent_for(agent))
 
 
-@router.put("/agents/{agent}/context", tags=["context"])
-async def set_context(
-    namespace: str, agent: str, body: SetContext, core: Core, caller: Caller
-) -> ContextInfo:
-    """Set the agent's current project; 409 with the current version if `expected_version` is stale."""
-    if body.create:  # creating a project is a journal write
-        require_journal_write(caller)
-    return await core.context.set(
-        _ns(caller, core, namespace),
-        caller.agent_for(agent),
-        body.project,
-        expected_version=body.expected_version,
-        create=body.create,
-        session_id=_run_session(caller, body.session_id),
-    )
-
-
 @router.get("/projects", tags=["journal"])
 async def list_projects(namespace: str, core: Core, caller: Caller) -> list[ProjectInfo]:
     return await core.journal.list_projects(_ns(caller, core, namespace))
@@ -141,20 +160,6 @@ async def create_project(
 @router.get("/projects/{project}", tags=["journal"])
 async def get_project(namespace: str, project: str, core: Core, caller: Caller) -> ProjectInfo:
     return await core.journal.get_project(_ns(caller, core, namespace), project)
-
-
-@router.post("/projects/{project}/entries", status_code=201, tags=["journal"])
-async def append_entries(
-    namespace: str, project: str, body: AppendEntries, core: Core, caller: JournalWriter
-) -> AppendResult:
-    """Append one entry or an atomic batch; seqs and timestamps are assigned by the server."""
-    return await core.journal.append(
-        _ns(caller, core, namespace),
-        caller.agent_for(body.agent),
-        project,
-        body.items(),
-        session_id=_run_session(caller, body.session_id),
-    )
 
 
 @router.get("/projects/{project}/entries", tags=["journal"])

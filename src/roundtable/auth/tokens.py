@@ -216,8 +216,8 @@ class TokenService:
 
     def unknown_kid(self, token: str | None) -> str | None:
         """The key id a JWT names when no key we hold has it (the caller may reload the ring)."""
-        if not token or self.keyring is None:
-            return None
+        if not token or self.keyring is None or "." not in token:
+            return None  # not a JWT (the admin token): it names no key
         known = self._verified.get(token)
         if known is not None:
             kid = known.kid
