@@ -93,12 +93,11 @@ async def test_a_claim_after_a_full_one_still_finds_nothing_or_is_refused(
         await r2.claim(1)
 
 
+@pytest.mark.only_backend("sqlite")  # PostgreSQL plans by table statistics
 async def test_a_claim_walks_the_queue_index_in_its_own_order(core: Roundtable) -> None:
     """SQLite: the claim's query reads `ix_runs_queue` in the claim's order (priority high
     first, then oldest) and stops at the first match: no sort of every pending run (a temp
     B-tree), which cost a claim O(queue) (migration 0009)."""
-    if core.db.backend != "sqlite":
-        pytest.skip("SQLite's query plan (PostgreSQL plans by table statistics)")
     query = matching._candidates("sqlite", NS, ("echo",), ("gpu",), 1)
     async with core.db.read() as conn:
         compiled = query.compile(dialect=conn.dialect)
