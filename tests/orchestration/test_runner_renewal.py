@@ -25,13 +25,18 @@ async def _row(core: Roundtable, runner_id: str) -> Any:
         return (await conn.execute(select(RN).where(RN.c.id == runner_id))).one()
 
 
-async def test_a_claim_rewrites_the_runner_only_once_its_renewal_is_an_interval_old(
-    core: Roundtable,
-) -> None:
+async def runner_with_queued_runs(core: Roundtable) -> Any:
+    """A runner (capacity 8) and three `echoer` runs queued for it."""
     await blueprint(core)
     for n in range(3):
         await core.orchestration.trees.start(NS, ADMIN, "echoer", {"prompt": str(n)})
-    r1 = await runner(core, capacity=8)
+    return await runner(core, capacity=8)
+
+
+async def test_a_claim_rewrites_the_runner_only_once_its_renewal_is_an_interval_old(
+    core: Roundtable,
+) -> None:
+    r1 = await runner_with_queued_runs(core)
     registered = await _row(core, r1.id)
     assert len(await r1.claim()) == 1
     # renewed (at registration) less than an interval ago: the claim wrote nothing
@@ -59,10 +64,7 @@ async def test_a_claim_rewrites_the_runner_only_once_its_renewal_is_an_interval_
 async def test_the_runner_lease_lapses_at_the_stored_time_whatever_claims_skipped(
     core: Roundtable,
 ) -> None:
-    await blueprint(core)
-    for n in range(3):
-        await core.orchestration.trees.start(NS, ADMIN, "echoer", {"prompt": str(n)})
-    r1 = await runner(core, capacity=8)
+    r1 = await runner_with_queued_runs(core)
     held = [run.id for run in await r1.claim(2)]
     expires = (await _row(core, r1.id)).lease_expires_at
     # a sweep just before the stored expiry leaves the runner and its runs alone
