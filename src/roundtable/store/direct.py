@@ -13,8 +13,9 @@ or literal parameters, rows with differing keys) goes through SQLAlchemy as befo
 
 Which parameter feeds each placeholder is worked out once per plan, by running SQLAlchemy's
 `construct_params` on markers standing for the row's keys: a call then only picks the row's
-values in that order (`construct_params` per statement was a visible share of an append). `first_row` reads one row of a SELECT (the journal head an append locks) and converts
-it with the result processors SQLAlchemy would apply, into a real SQLAlchemy `Row`.
+values in that order (`construct_params` per statement was a visible share of an append).
+`first_row` reads one row of a SELECT (the journal head an append locks) and converts it with
+the result processors SQLAlchemy would apply, into a real SQLAlchemy `Row`.
 """
 
 from __future__ import annotations
