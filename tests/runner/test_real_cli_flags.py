@@ -1,7 +1,9 @@
 """The command lines the agent executors build, given to the real CLIs (npm
 `@anthropic-ai/claude-code`, `@openai/codex`) with no credentials: they must parse (an unknown
-option is an error there) and fail only later, for want of a conversation. Skipped unless the
-binaries are found: `ROUNDTABLE_AGENT_CLI_BIN` (a `node_modules/.bin`) or PATH."""
+option is an error there) and fail only later, for want of a conversation. The CLIs are found in
+`ROUNDTABLE_AGENT_CLI_BIN` (a `node_modules/.bin`), else in `tests/runner/clis` (`npm ci` there
+installs the pinned versions; `.ci/run` does), else on PATH. Without them the tests are skipped
+locally and fail under CI."""
 
 from __future__ import annotations
 
@@ -16,14 +18,17 @@ from roundtable.runner.executors.claude_code import claude_argv
 from roundtable.runner.executors.codex import codex_argv
 from tests.runner.helpers import claimed, context
 
-BIN = os.environ.get("ROUNDTABLE_AGENT_CLI_BIN")
+PINNED = Path(__file__).with_name("clis") / "node_modules" / ".bin"
+BIN = os.environ.get("ROUNDTABLE_AGENT_CLI_BIN") or (str(PINNED) if PINNED.is_dir() else None)
 CONVERSATION = "0199a213-81c0-7800-8aa1-bbab2a035a53"
 
 
 def find(name: str) -> str:
     found = shutil.which(name, path=BIN) if BIN else shutil.which(name)
     if found is None:
-        pytest.skip(f"{name} is not installed (set ROUNDTABLE_AGENT_CLI_BIN)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is missing: .ci/run installs it (npm ci in tests/runner/clis)")
+        pytest.skip(f"{name} is not installed (npm ci in tests/runner/clis)")
     return found
 
 
