@@ -66,6 +66,20 @@ async def test_lines_reach_the_loop_in_order(backend: str, wired: tuple[Pipes, i
     assert pipes._on_loop  # the loop took over reading the pipe from the thread
 
 
+def _draining(fd: int, lines: int, into: bytearray) -> threading.Thread:
+    """A started thread reading `fd` (as the client does) into `into` until `lines` lines."""
+
+    def drain() -> None:
+        while chunk := os.read(fd, 1 << 16):
+            into.extend(chunk)
+            if into.count(b"\n") == lines:
+                return
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    return reader
+
+
 def _answer(i: int, size: int) -> SessionMessage:
     result = {"n": i, "pad": "x" * size}
     return SessionMessage(types.JSONRPCResponse(jsonrpc="2.0", id=i, result=result))
@@ -89,15 +103,7 @@ async def test_a_client_that_stops_reading_makes_senders_wait(
     assert pipes.backlog <= MAX_BACKLOG_BYTES + 2 * size
 
     received = bytearray()
-
-    def drain() -> None:
-        while chunk := os.read(client_out, 1 << 20):
-            received.extend(chunk)
-            if received.count(b"\n") == count:
-                return
-
-    reader = threading.Thread(target=drain)
-    reader.start()
+    reader = _draining(client_out, count, received)
     await asyncio.wait_for(sending, 60)
     await asyncio.get_running_loop().run_in_executor(None, reader.join, 60)
     answers = [json.loads(line) for line in bytes(received).splitlines()]
@@ -114,15 +120,7 @@ async def test_small_and_large_answers_leave_in_order(
     outbox = Outbox(pipes, None)
     count = 60
     received = bytearray()
-
-    def drain() -> None:
-        while chunk := os.read(client_out, 1 << 16):
-            received.extend(chunk)
-            if received.count(b"\n") == count:
-                return
-
-    reader = threading.Thread(target=drain)
-    reader.start()
+    reader = _draining(client_out, count, received)
     for i in range(count):
         await outbox.send(_answer(i, 200_000 if i % 3 == 0 else 10))
     await asyncio.get_running_loop().run_in_executor(None, reader.join, 60)
