@@ -196,6 +196,38 @@ def render(extra: CollectorRegistry | None = None) -> bytes:
     return text + (generate_latest(extra) if extra is not None else b"")
 
 
+class _Silent:
+    """Stands for a metric nobody can read: takes every call a metric takes, records nothing."""
+
+    def labels(self, *values: str, **named: str) -> _Silent:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+def silence() -> None:
+    """Replace this module's metric objects with ones that record nothing.
+
+    For `roundtable mcp` without `PROMETHEUS_MULTIPROC_DIR`: its in-memory numbers are served by
+    no endpoint and shared with no other process, and updating them (a lock per counter, a
+    bucket search per histogram) was a visible share of each stdio append (issue 16).
+    """
+    for name, value in list(globals().items()):
+        if isinstance(value, Counter | Gauge | Histogram):
+            globals()[name] = _Silent()
+    labelled.cache_clear()
+
+
 def mark_process_dead(pid: int) -> None:
     """Drop an exiting process's live gauges from the shared directory (multiprocess mode)."""
     if multiprocess_dir() is not None:

@@ -9,12 +9,13 @@ and code point orders disagree), non-ASCII keys, floats, integers at the safe-in
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import rfc8785
 
-from roundtable.journal.hashing import canonical_json
+from roundtable.journal.hashing import canonical_json, format_ts
 
 CHARS = [
     "a", "Z", "0", " ", "/", "\\", '"', "\x00", "\x01", "\x08", "\t", "\n", "\x0c", "\r",
@@ -67,3 +68,18 @@ def test_canonical_json_equals_rfc8785(seed: int) -> None:
 def test_an_ordinary_entry_canonicalises_as_before() -> None:
     entry = {"v": 1, "meta": {"files": ["a.py"], "n": 3, "ok": True}, "message": "done\n"}
     assert canonical_json(entry) == rfc8785.dumps(entry)
+
+
+def test_hashed_timestamps_are_the_strftime_text() -> None:
+    """`format_ts`'s fast path (isoformat) writes exactly what the hashed form always had
+    (strftime): random instants, whole seconds (isoformat's shorter form), other time zones,
+    and years below 1000 (which strftime does not pad on glibc: the original path)."""
+    rng = random.Random(16)
+    zones = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+    for _ in range(20_000):
+        ts = datetime(
+            rng.randint(2, 9999), rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
+            rng.randint(0, 59), rng.randint(0, 59), rng.choice([0, rng.randint(0, 999_999)]),
+            tzinfo=rng.choice(zones),
+        )  # fmt: skip
+        assert format_ts(ts) == ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

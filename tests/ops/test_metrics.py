@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -17,7 +19,7 @@ import pytest
 from roundtable.config import Settings
 from tests import live
 from tests.api.conftest import Serve, mint
-from tests.mcp.harness import fail, http, mint_token, ok
+from tests.mcp.harness import fail, http, mint_token, ok, stdio
 from tests.ops.scrape import Series, parse, scrape, total, value
 from tests.pg import free_port
 
@@ -167,8 +169,9 @@ async def test_mcp_tool_latency_by_tool_and_outcome(live_server: live.LiveServer
 
 @pytest.mark.only_backend("sqlite")
 def test_multiprocess_mode_sums_every_process(settings: Settings, tmp_path: Path) -> None:
-    """Two `roundtable serve` processes sharing PROMETHEUS_MULTIPROC_DIR: either one's
-    /metrics reports the appends both made."""
+    """Two `roundtable serve` processes and a `roundtable mcp` sharing PROMETHEUS_MULTIPROC_DIR:
+    either server's /metrics reports the appends all three made (a stdio server records only
+    in this mode: otherwise nothing could read its numbers)."""
     shared = tmp_path / "prom"
     shared.mkdir()
     log = tmp_path / "serve.log"
@@ -188,10 +191,38 @@ def test_multiprocess_mode_sums_every_process(settings: Settings, tmp_path: Path
                     headers=server.headers,
                 )
                 assert r.status_code == 201, r.text
+        asyncio.run(_stdio_appends(settings, tmp_path / "mcp.log", 2, **env))
         for server in (one, two):
             series = scrape(f"{server.url}/metrics", server.headers)
-            assert total(series, "roundtable_journal_entries_appended_total") == 7
+            assert total(series, "roundtable_journal_entries_appended_total") == 9
     assert os.listdir(shared)  # the values lived in the shared directory
+
+
+async def _stdio_appends(settings: Settings, log: Path, count: int, **env: str) -> None:
+    async with stdio(settings, "a", log, **env) as client:
+        for i in range(count):
+            await ok(client, "append_entry", {"project": "mp", "message": f"stdio {i}"})
+
+
+def test_a_stdio_server_alone_records_no_metrics() -> None:
+    """`metrics.silence` (what `roundtable mcp` does without a shared directory) leaves every
+    metric callable as before and recording nothing."""
+    script = (
+        "from roundtable import metrics\n"
+        "metrics.silence()\n"
+        "metrics.JOURNAL_APPENDS.inc()\n"
+        "metrics.labelled(metrics.MCP_TOOL_SECONDS, 't', 'stdio', 'ok').observe(0.1)\n"
+        "metrics.EVENT_SUBSCRIBERS.inc()\n"
+        "text = metrics.render().decode()\n"
+        "assert 'roundtable_journal_appends_total 0.0' in text, text\n"
+        "assert 'roundtable_event_subscribers 0.0' in text, text\n"
+        "assert 'tool=\"t\"' not in text, text\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_parse_helper_reads_histograms() -> None:

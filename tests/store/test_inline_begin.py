@@ -88,3 +88,33 @@ async def test_a_write_lock_held_elsewhere_is_waited_for_on_the_thread(
     assert {"other", "after"} <= await names(db)
     timeout = sqlite._raw().execute("PRAGMA busy_timeout").fetchone()[0]
     assert timeout == core.settings.sqlite_busy_timeout_ms
+
+
+async def test_the_inline_begin_sets_the_timeout_once_and_exclusive_work_gets_it_back(
+    core: Roundtable,
+) -> None:
+    """The 0 timeout an inline BEGIN needs is set once and left (not set and restored around
+    every BEGIN); work outside transactions (`exclusive`: `PRAGMA optimize` may write) runs with
+    the configured timeout again."""
+    db = core.db
+    await add(db, "first")
+    sqlite = writer(db)
+    raw = sqlite._raw()
+    statements: list[str] = []
+    raw.set_trace_callback(statements.append)
+    try:
+        for i in range(3):
+            await add(db, f"quiet-{i}")
+    finally:
+        raw.set_trace_callback(None)
+    assert not [s for s in statements if "busy_timeout" in s]
+    assert statements.count("BEGIN IMMEDIATE") == 3
+    assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+
+    def timeout(conn: Any) -> int:
+        return int(conn.connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0])
+
+    assert await sqlite.exclusive(timeout) == core.settings.sqlite_busy_timeout_ms
+    await add(db, "after")  # inline again, at 0 again
+    assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    assert {"quiet-0", "quiet-1", "quiet-2", "after"} <= await names(db)

@@ -6,17 +6,15 @@ before it shuts the application down: it used to wait out its grace period, then
 is closed first, so every stream ends like a normal response (SSE clients reconnect with
 `Last-Event-ID`; `roundtable events tail` does so by itself) and the stop is quick and quiet.
 
-Once started, the objects that live as long as the process (modules, the app, the core and its
-caches: some 240,000) are moved out of the garbage collector's reach (`gc.freeze`). Requests
-that wait for a group commit outlive the young generations, so full collections came every
-second or so under load and each walked all of them: a third of the server's CPU at 1,000
-`set_project` calls per second (issue 16; docs/configuration.md, "Per-call cost trade-offs").
-Young collections are made rarer too (`GC_YOUNG_THRESHOLD`).
+Once started, the objects that live as long as the process are moved out of the garbage
+collector's reach and young collections are made rarer (`roundtable.heap`). Requests that wait
+for a group commit outlive the young generations, so full collections came every second or so
+under load and each walked all of them: a third of the server's CPU at 1,000 `set_project`
+calls per second (issue 16).
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import socket
 
@@ -24,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from roundtable.config import Settings
+from roundtable.heap import freeze_startup_objects
 
 #: uvicorn's logger for one line per request (`client - "GET /path HTTP/1.1" 200`).
 ACCESS_LOGGER = "uvicorn.access"
@@ -56,23 +55,6 @@ class Server(uvicorn.Server):
         captured = getattr(self, "_captured_signals", None)
         if isinstance(captured, list):
             captured.clear()
-
-
-#: Young-generation collection threshold once the server is up (CPython's default is 700).
-GC_YOUNG_THRESHOLD = 5000
-
-
-def freeze_startup_objects() -> None:
-    """Collect what start-up left behind, then exempt every surviving object from future
-    collections: they are never garbage (freed by reference counting all the same), and
-    a full collection no longer walks them. The young generation is then collected after
-    `GC_YOUNG_THRESHOLD` net allocations instead of 700: with a hundred requests in flight
-    (each holding its objects until its group commits) the count crossed 700 every ~70
-    requests, and each collection walked all of their objects (issue 16: ~4 % of an append)."""
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def run(app: FastAPI, settings: Settings) -> None:

@@ -21,6 +21,10 @@ FORMAT_VERSION = 1
 
 def format_ts(ts: datetime) -> str:
     """Timestamps hash as UTC ISO 8601 with microseconds, e.g. 2026-01-05T12:00:00.000000Z."""
+    if ts.tzinfo is UTC and ts.year >= 1000:
+        # The same text, ~3x faster than strftime (every append hashes one); `%Y` is not
+        # zero-padded below year 1000 on glibc, so those keep the original path.
+        return ts.isoformat(timespec="microseconds")[:-6] + "Z"
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -87,10 +87,12 @@ def _launch(
     if settings.url:
         return _bridge(settings, token_file)
     _say_which_database(settings)
-    from roundtable import logs
+    from roundtable import logs, metrics
     from roundtable.mcp.stdio import serve_stdio
 
     logs.configure(settings.log_format, settings.log_level or "WARNING")
+    if metrics.multiprocess_dir() is None:  # then no endpoint could ever read our numbers
+        metrics.silence()
     asyncio.run(serve_stdio(settings, front))
     return 0
 

@@ -47,6 +47,7 @@ async def serve_stdio(settings: Settings, front: Front | None = None) -> None:
             state = McpState(handle=CoreHandle(), transport="stdio")
 
             async def open_core() -> Roundtable:
+                from roundtable.heap import freeze_startup_objects
                 from roundtable.mcp.remember import watch
                 from roundtable.mcp.warm import WarmStart
                 from roundtable.runtime import Roundtable
@@ -55,6 +56,7 @@ async def serve_stdio(settings: Settings, front: Front | None = None) -> None:
                 if core.db.sqlite_writer is not None:  # one client, waiting for each COMMIT
                     core.db.sqlite_writer.commit_inline = True
                 state.warm = await WarmStart.load(core)
+                freeze_startup_objects()  # the heap is built: keep full collections off it
                 # Check the journals' checkpoints against those this client saw before (D16).
                 watcher = asyncio.create_task(watch(core, settings.namespace))
                 stack.push_async_callback(_cancel, watcher)

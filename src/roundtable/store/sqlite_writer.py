@@ -140,6 +140,8 @@ class SQLiteWriter:
         self._busy = False  # someone holds the turn
         self._queue: deque[asyncio.Future[None]] = deque()
         self._group: _Group | None = None
+        #: The raw connection whose busy timeout an inline BEGIN set to 0 (`_may_wait`).
+        self._no_wait: Any = None
         #: The group's bounds (attributes so that tests can widen them).
         self.max_group_writes = MAX_GROUP_WRITES
         self.max_group_seconds = MAX_GROUP_SECONDS
@@ -267,8 +269,7 @@ class SQLiteWriter:
             self._conn = self.engine.connect()
         raw = self._raw()
         try:
-            if self.begin_inline:  # an inline try may have left its busy timeout of 0 behind
-                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            self._may_wait(raw)
             raw.execute(WRITER_BEGIN)
         except sqlite3.Error as exc:
             raise DBAPIError.instance(WRITER_BEGIN, None, exc, sqlite3.Error) from exc
@@ -284,6 +285,18 @@ class SQLiteWriter:
                 raw.rollback()
             raise
 
+    def _may_wait(self, raw: Any) -> None:
+        """Give the connection its busy timeout back if an inline BEGIN left it at 0.
+
+        The inline BEGIN sets 0 once and leaves it: restoring it after every BEGIN was two
+        statements per append (issue 16). Inside a transaction BEGIN IMMEDIATE opened nothing
+        waits on a lock in WAL mode (the write lock is ours, readers never block), so only a
+        BEGIN on the thread and `exclusive` work (`PRAGMA optimize` may write) need it back.
+        """
+        if self._no_wait is raw:
+            raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            self._no_wait = None
+
     def _begin_now(self) -> RootTransaction | None:
         """BEGIN IMMEDIATE on the loop if the write lock is free this instant; None when it is
         not (another process writes) or anything else went wrong: the thread then tries."""
@@ -291,15 +304,11 @@ class SQLiteWriter:
             return None
         raw = self._raw()
         try:
-            raw.execute("PRAGMA busy_timeout = 0")
-            try:
-                raw.execute(WRITER_BEGIN)
-            finally:
-                raw.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            if self._no_wait is not raw:
+                raw.execute("PRAGMA busy_timeout = 0")
+                self._no_wait = raw
+            raw.execute(WRITER_BEGIN)
         except sqlite3.Error:
-            if raw.in_transaction:  # begun, then the timeout could not be restored
-                with contextlib.suppress(sqlite3.Error):
-                    raw.rollback()
             return None
         return self._transaction(raw)
 
@@ -407,6 +416,7 @@ class SQLiteWriter:
         def run() -> T:
             if self._conn is None:
                 self._conn = self.engine.connect()
+            self._may_wait(self._raw())
             return fn(self._conn)
 
         return await self._exclusive(run)
