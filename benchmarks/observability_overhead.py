@@ -3,9 +3,10 @@
 Runs `roundtable mcp` (through `observability_variant.py`, which sets up one variant and then
 starts the ordinary stdio server) in three variants on one fresh data directory:
 
-- `bare`: the metric objects replaced by no-ops, tracing off: the code as if uninstrumented;
-- `metrics`: as shipped, tracing off (the default);
-- `tracing`: as shipped, with an OpenTelemetry SDK tracer provider and a batch processor whose
+- `bare`: the metric objects replaced by no-ops, tracing off: the code as if uninstrumented
+  (and as `roundtable mcp` runs unless `PROMETHEUS_MULTIPROC_DIR` is set);
+- `metrics`: metrics recorded (as with that variable set), tracing off;
+- `tracing`: metrics recorded, with an OpenTelemetry SDK tracer provider and a batch processor whose
   exporter drops the spans (the cost of making spans, not of shipping them).
 
 Each round times `--calls` sequential `append_entry` calls per variant as bare JSON-RPC lines on

@@ -1,6 +1,7 @@
 """`roundtable mcp` in one instrumentation variant, for observability_overhead.py (not a
-benchmark itself): `bare` (metric objects replaced by no-ops, tracing off), `metrics` (as
-shipped), `tracing` (as shipped, plus an SDK tracer whose exporter drops every span).
+benchmark itself): `bare` (metric objects replaced by no-ops, as `roundtable mcp` runs without
+`PROMETHEUS_MULTIPROC_DIR`; tracing off), `metrics` (recording, as with that variable set),
+`tracing` (recording, plus an SDK tracer whose exporter drops every span).
 
     python benchmarks/observability_variant.py bare|metrics|tracing
 """
@@ -10,35 +11,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import Any
-
-from prometheus_client.metrics import MetricWrapperBase
 
 from roundtable import metrics, tracing
 from roundtable.config import Settings
 from roundtable.mcp.stdio import serve_stdio
-
-
-class _NoMetric:
-    """Accepts every call a metric object gets, and does nothing."""
-
-    def labels(self, *args: Any, **kwargs: Any) -> _NoMetric:
-        return self
-
-    def observe(self, *args: Any) -> None:
-        pass
-
-    def inc(self, *args: Any) -> None:
-        pass
-
-    def dec(self, *args: Any) -> None:
-        pass
-
-
-def strip_metrics() -> None:
-    for name in dir(metrics):
-        if isinstance(getattr(metrics, name), MetricWrapperBase):
-            setattr(metrics, name, _NoMetric())
 
 
 def drop_spans() -> None:
@@ -60,7 +36,7 @@ def drop_spans() -> None:
 
 def main(variant: str) -> None:
     if variant == "bare":
-        strip_metrics()
+        metrics.silence()
     elif variant == "tracing":
         drop_spans()
     elif variant != "metrics":
