@@ -123,6 +123,13 @@ async def test_restored_entries_are_searchable(core: Roundtable, fresh: Roundtab
     out = io.StringIO()
     await export_namespace(core, "team", out.write)
     await restore(fresh, out.getvalue().splitlines())
+    async with fresh.db.read() as conn:  # the restore indexed its entries in its transaction
+        if backend_of(conn) == "sqlite":
+            unindexed = text(
+                "SELECT count(*) FROM entries WHERE id > "
+                "(SELECT value FROM markers WHERE name = 'entries_fts_upto')"
+            )
+            assert (await conn.execute(unindexed)).scalar() == 0
     page = await fresh.journal.query("team", QueryFilter(text="needle"))
     assert [e.message for e in page.entries] == ["restored needle"]
     await fts_consistent(fresh)
