@@ -108,9 +108,8 @@ async def query_entries(
     newest = f.order == "newest"
     found: list[Any] = []
     scan = _Scan(settings.regex_scan_limit, settings.regex_budget_seconds)
-    if f.text is not None and search_words(f.text):
-        await text_index.before_search(db)
-    async with db.read() as conn:
+    searching = f.text is not None and bool(search_words(f.text))
+    async with text_index.search_snapshot(db, searching) as conn:
         base, key = _base_query(conn, namespace, f)
         if f.text is not None:
             await plan_each_query(conn)

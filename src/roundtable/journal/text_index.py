@@ -6,7 +6,7 @@ made the index ~0.05 ms of every ~0.26 ms append. So appends no longer index the
 up to it), and `catch_up` indexes the rest in one statement. Appends call it, in their own
 transaction, once this process has appended `BATCH` entries since it last did (so the
 un-indexed tail stays below `BATCH` per writing process); searches call it first whenever the
-tail is not empty (`before_search`), so a search still finds every entry committed before it
+tail is not empty (`search_snapshot`), so a search still finds every entry committed before it
 began. The delete and update triggers touch the index only for ids up to the marker.
 
 PostgreSQL indexes each row with the row itself (a generated `tsvector` column): all of this is
@@ -15,7 +15,11 @@ a no-op there.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from roundtable.store.engine import Conn, Database
 from roundtable.store.sqlite_writer import InlineConnection
@@ -69,14 +73,21 @@ async def appended(conn: Conn, count: int) -> None:
     await catch_up(conn)
 
 
-async def before_search(db: Database) -> None:
-    """Make the index hold every entry committed so far (SQLite), so a text search that reads
-    after this sees them all: a cheap read of the tail, and a short write only if it is not
-    empty. Entries committed after this are newer than the search: it may miss them."""
-    if db.backend != "sqlite":
-        return
+@asynccontextmanager
+async def search_snapshot(db: Database, searching: bool = True) -> AsyncIterator[AsyncConnection]:
+    """A read transaction (`db.read()`) whose snapshot the index covers entirely when
+    `searching` (SQLite): every entry committed before it is found by a text search in it.
+
+    The tail is read in that transaction first (one cheap statement); only when it is not empty
+    is the transaction left, the tail indexed in a short write, and a new one begun. Entries
+    committed after that are newer than the search: it may miss them."""
+    if searching and db.backend == "sqlite":
+        async with db.read() as conn:
+            upto, top = (await conn.execute(_TAIL)).one()
+            if top <= upto:
+                yield conn
+                return
+        async with db.write() as writer:
+            await catch_up(writer)
     async with db.read() as conn:
-        upto, top = (await conn.execute(_TAIL)).one()
-    if top > upto:
-        async with db.write() as conn:
-            await catch_up(conn)
+        yield conn
