@@ -120,7 +120,7 @@ async def test_entries_appended_by_two_processes_are_all_found(settings: Setting
         await core.journal.create_project(NS, "a", "p")
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", APPENDER, name, "100", env=env_for(settings), stderr=PIPE
+            sys.executable, "-c", APPENDER, name, "300", env=env_for(settings), stderr=PIPE
         )
         for name in ("one", "two")
     ]
@@ -130,7 +130,7 @@ async def test_entries_appended_by_two_processes_are_all_found(settings: Setting
     async with Roundtable.open(settings, sweeper=False) as core:
         assert await tail(core.db) < 2 * text_index.BATCH
         for name in ("one", "two"):
-            assert sorted(await found(core, name)) == sorted(f"{name} {i}" for i in range(100))
+            assert sorted(await found(core, name)) == sorted(f"{name} {i}" for i in range(300))
         await fts_consistent(core)
 
 
