@@ -23,7 +23,7 @@ from sqlalchemy import Select, false, select
 
 from roundtable.config import Settings
 from roundtable.errors import InvalidInput
-from roundtable.journal import cursor
+from roundtable.journal import cursor, text_index
 from roundtable.journal.models import EntryPage, QueryFilter
 from roundtable.journal.retention import archived_ranges
 from roundtable.journal.rows import ENTRY_COLUMNS, entry_from_row
@@ -108,7 +108,8 @@ async def query_entries(
     newest = f.order == "newest"
     found: list[Any] = []
     scan = _Scan(settings.regex_scan_limit, settings.regex_budget_seconds)
-    async with db.read() as conn:
+    searching = f.text is not None and bool(search_words(f.text))
+    async with text_index.search_snapshot(db, searching) as conn:
         base, key = _base_query(conn, namespace, f)
         if f.text is not None:
             await plan_each_query(conn)

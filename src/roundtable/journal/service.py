@@ -16,7 +16,7 @@ from roundtable.errors import InvalidInput
 from roundtable.events import log as events
 from roundtable.events.log import EventTypes
 from roundtable.ids import utcnow
-from roundtable.journal import checkpoints, cursor, merkle, projects, proofs, tree
+from roundtable.journal import checkpoints, cursor, merkle, projects, proofs, text_index, tree
 from roundtable.journal.checkpoints import CheckpointSigner
 from roundtable.journal.hashing import canonical_entry, entry_hash
 from roundtable.journal.models import (
@@ -191,6 +191,7 @@ class JournalService:
             rows.append({**fields, "project_id": head.id, "hash": digest, "leaf_hash": leaf.hex()})
             prev = digest
         await write_rows(conn, _INSERT_ENTRIES, rows[0] if len(rows) == 1 else rows)
+        await text_index.appended(conn, len(rows))
         frontier = await tree.extend(conn, head.id, head.tree_frontier, head.head_seq, leaves)
         await write_rows(
             conn,

@@ -27,7 +27,7 @@ from roundtable.errors import ConflictError, InvalidInput
 from roundtable.events import log as events
 from roundtable.events.log import EventTypes
 from roundtable.ids import utcnow
-from roundtable.journal import archive, merkle, mirror, notes, tree
+from roundtable.journal import archive, merkle, mirror, notes, text_index, tree
 from roundtable.journal.hashing import FORMAT_VERSION, GENESIS, canonical_entry, entry_hash
 from roundtable.journal.models import Status
 from roundtable.runtime import Roundtable
@@ -105,6 +105,7 @@ class Restore:
                         f"the file ends after line {self.line} without its end record (truncated)",
                         line=self.line,
                     )
+                await text_index.catch_up(conn)  # leave no big tail to the next search
                 await events.record(conn, *self.events)
         except BaseException:
             for writer in self.writers:
