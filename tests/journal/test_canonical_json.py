@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import rfc8785
 
+from roundtable.journal.autorotate import META_REPR_FACTOR
 from roundtable.journal.hashing import canonical_json, format_ts
 
 CHARS = [
@@ -83,3 +84,21 @@ def test_hashed_timestamps_are_the_strftime_text() -> None:
             tzinfo=rng.choice(zones),
         )  # fmt: skip
         assert format_ts(ts) == ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_the_rotation_check_bounds_str_meta_by_its_canonical_size() -> None:
+    """Automatic rotation skips measuring entries while even the largest allowed ones could not
+    reach `rotate_max_bytes`; that relies on `str(meta)` never exceeding META_REPR_FACTOR times
+    meta's canonical JSON bytes (what `max_meta_bytes` limits), here on adversarial values."""
+    rng = random.Random(9)
+    worst = 0.0
+    for _ in range(5_000):
+        meta = {"k": value(rng), "x" + text(rng): [value(rng) for _ in range(rng.randint(0, 6))]}
+        try:
+            size = len(canonical_json(meta))
+        except Exception:  # no canonical form: such meta is refused before any append
+            continue
+        worst = max(worst, len(str(meta)) / size)
+    for meta in ({"a": [0] * 50}, {"s": "\x01\U000e0001'\"" * 20}, {"": {"": {"": None}}}):
+        worst = max(worst, len(str(meta)) / len(canonical_json(meta)))
+    assert worst <= 2.5 < META_REPR_FACTOR

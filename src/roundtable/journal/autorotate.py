@@ -33,6 +33,9 @@ log = logging.getLogger("roundtable.rotation")
 P = tables.projects
 #: Canonical bytes of an entry beyond its message and meta (field names, hashes, ts...).
 ENTRY_OVERHEAD = 300
+#: `str(meta)` is at most this many times meta's canonical JSON bytes (at most 2.5: `\U0001xxxx`
+#: for a 4-byte non-printable character; `, ` and `: ` for `,` and `:`), with room to spare.
+META_REPR_FACTOR = 10
 BACKOFF_MIN, BACKOFF_MAX = 5.0, 300.0
 
 
@@ -70,10 +73,16 @@ class AutoRotator:
             if start is None or result.last_seq - start + 1 >= s.rotate_max_entries:
                 return True
         if s.rotate_max_bytes:
+            size = int(head.segment_bytes)
+            # Nearly every append is far below the limit even if its entries were as large as
+            # they may be: only near it are they measured (`str(meta)` was ~2 % of an append).
+            largest = ENTRY_OVERHEAD + 4 * s.max_message_chars + META_REPR_FACTOR * s.max_meta_bytes
+            if size + len(result.entries) * largest < s.rotate_max_bytes:
+                return False
             added = sum(
                 ENTRY_OVERHEAD + len(e.message.encode()) + len(str(e.meta)) for e in result.entries
             )
-            if int(head.segment_bytes) + added >= s.rotate_max_bytes:
+            if size + added >= s.rotate_max_bytes:
                 return True
         return False
 
