@@ -273,3 +273,22 @@ async def test_commit_inline_commits_on_the_loop_after_every_write_of_the_group(
     assert threads == [threading.current_thread().name]  # one COMMIT, on the loop
     stored = {n for n in await names(core.db) if n.startswith("inline-")}
     assert stored == {f"inline-{i}" for i in range(10) if i != 3}
+
+
+@pytest.mark.only_backend("sqlite")
+async def test_a_write_known_to_be_alone_does_not_wait_for_company(
+    core: Roundtable, one_group: None
+) -> None:
+    """`alone` (what `roundtable mcp` sets while its agent's call is the only one in flight):
+    a new group starts at once, so writers scheduled meanwhile form the next group; while it
+    says False, they join the first one as before."""
+    sqlite = writer(core.db)
+    sqlite.commit_inline = True
+    await add(core.db, "first")
+    for alone, commits in ((True, 2), (False, 1)):
+        sqlite.alone = lambda: alone  # noqa: B023 (read before the loop moves on)
+        before = sqlite.commits
+        await asyncio.gather(add(core.db, f"a-{alone}"), add(core.db, f"b-{alone}"))
+        assert sqlite.commits - before == commits
+    sqlite.alone = None
+    assert {"a-True", "b-True", "a-False", "b-False"} <= await names(core.db)

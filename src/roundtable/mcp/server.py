@@ -102,6 +102,8 @@ class RoundtableMCP(MCPServer[McpState]):
     transport: str = "stdio"
     #: Called once, after the first `tools/list` (stdio: then open the database).
     after_first_list: Callable[[], None] | None = None
+    #: Tool calls running now (stdio: whether a write could have company, see `SQLiteWriter`).
+    calls_in_flight: int = 0
 
     async def list_tools(self) -> list[MCPTool]:
         """The tools with lean schemas (see `lean`): the list is in every agent's context."""
@@ -135,6 +137,19 @@ class RoundtableMCP(MCPServer[McpState]):
         if context is not None:  # tools find the core open (stdio opens it lazily)
             await _state(context).handle.get()
         label = name if name in self._argument_names else "<unknown>"
+        self.calls_in_flight += 1
+        try:
+            return await self._traced_call(name, label, arguments, context)
+        finally:
+            self.calls_in_flight -= 1
+
+    async def _traced_call(
+        self,
+        name: str,
+        label: str,
+        arguments: dict[str, Any],
+        context: Context[McpState, Any] | None,
+    ) -> CallToolResult | InputRequiredResult:
         with tracing.call_scope():
             tracing.annotate(
                 agent=arguments.get("agent"),

@@ -53,8 +53,11 @@ async def serve_stdio(settings: Settings, front: Front | None = None) -> None:
                 from roundtable.runtime import Roundtable
 
                 core = await stack.enter_async_context(Roundtable.open(settings))
-                if core.db.sqlite_writer is not None:  # one client, waiting for each COMMIT
-                    core.db.sqlite_writer.commit_inline = True
+                writer = core.db.sqlite_writer
+                if writer is not None:  # one client, waiting for each COMMIT
+                    writer.commit_inline = True
+                    if isinstance(server, RoundtableMCP):  # a lone call's write has no company
+                        writer.alone = lambda: server.calls_in_flight <= 1
                 state.warm = await WarmStart.load(core)
                 freeze_startup_objects()  # the heap is built: keep full collections off it
                 # Check the journals' checkpoints against those this client saw before (D16).

@@ -11,10 +11,12 @@ of 0 (issue 16: the thread round trip cost more than the BEGIN): it either takes
 once or fails with SQLITE_BUSY having changed nothing, and then runs on the thread, waiting
 as before.
 
-`roundtable mcp` serves one agent over stdio, whose calls wait for their COMMIT anyway: there the
-COMMIT also runs on the loop (`commit_inline`), since handing it to the thread and back (two
+`roundtable mcp` serves one agent over stdio, whose calls wait for their COMMIT anyway: there
+the COMMIT also runs on the loop (`commit_inline`), since handing it to the thread and back (two
 wake-ups and the GIL changing hands twice) cost that lone agent more than the fsync itself. A
 server with many clients keeps it on the thread, so requests are parsed and run while it syncs.
+A new group lets the loop run once before its first block, so that writers already scheduled
+join it; `roundtable mcp` skips that when the agent's call is the only one in flight (`alone`).
 
 Group commit (D18): with `synchronous=FULL` every COMMIT is an fsync, which capped throughput at
 one write per fsync. So writers that queue up while a transaction is open share it: each
@@ -135,6 +137,10 @@ class SQLiteWriter:
         #: Whether COMMIT runs on the loop instead of the thread: for a process serving one
         #: client whose calls wait for it anyway (`roundtable mcp`), see the module docstring.
         self.commit_inline = False
+        #: Whether no other write can be on its way now (set by `roundtable mcp`: it is running
+        #: the only tool call). A new group then starts at once instead of first letting the
+        #: loop run once so that writers already scheduled can join it (~0.04 ms per write).
+        self.alone: Callable[[], bool] | None = None
         self._worker = Worker("roundtable-sqlite-writer")
         self._conn: Connection | None = None
         self._busy = False  # someone holds the turn
@@ -324,7 +330,8 @@ class SQLiteWriter:
             try:
                 # As while a BEGIN waits on the thread: writers already scheduled queue now,
                 # and join this transaction instead of the next one.
-                await asyncio.sleep(0)
+                if self.alone is None or not self.alone():
+                    await asyncio.sleep(0)
             except BaseException:
                 self._pass_turn()  # the open group goes to the next writer, or is rolled back
                 raise
