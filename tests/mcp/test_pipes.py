@@ -15,6 +15,7 @@ import mcp_types as types
 import pytest
 from mcp.shared.message import SessionMessage
 
+from roundtable.mcp import pipes as pipes_module
 from roundtable.mcp.pipes import MAX_BACKLOG_BYTES, Pipes
 from roundtable.mcp.stdio_wire import Outbox
 
@@ -125,3 +126,42 @@ async def test_small_and_large_answers_leave_in_order(
         await outbox.send(_answer(i, 200_000 if i % 3 == 0 else 10))
     await asyncio.get_running_loop().run_in_executor(None, reader.join, 60)
     assert [json.loads(line)["id"] for line in bytes(received).splitlines()] == list(range(count))
+
+
+async def test_a_line_over_the_limit_is_refused_as_it_arrives(
+    backend: str, wired: tuple[Pipes, int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line longer than MAX_LINE_BYTES is never held whole: what arrived of it is dropped,
+    the client gets -32600 with a null id, and the lines around it arrive intact."""
+    limit = 4096
+    monkeypatch.setattr(pipes_module, "MAX_LINE_BYTES", limit)
+    pipes, client_in, client_out = wired
+    got: list[bytes] = []
+    pipes.attach(lambda raw: got.append(raw))
+    await asyncio.sleep(0.05)  # the loop takes over reading
+    held: list[int] = []
+    os.write(client_in, b'{"n": 0}\n{"pad": "')
+    for _ in range(40):  # one line of ~40 limits, in pieces
+        os.write(client_in, b"x" * 1000)
+        await asyncio.sleep(0.002)
+        held.append(len(pipes._partial))
+    os.write(client_in, b'"}\n{"n": 1}\n')
+    os.write(client_in, b'{"pad": "' + b"y" * (2 * limit) + b'"}\n{"n": 2}\n')  # in one read
+    received = bytearray()
+    reader = _draining(client_out, 2, received)
+    await asyncio.get_running_loop().run_in_executor(None, reader.join, 30)
+    await asyncio.sleep(0.05)
+    assert [json.loads(line) for line in got] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert max(held) <= limit + 1000, "no more than the limit of a line is ever held"
+    errors = [json.loads(line) for line in bytes(received).splitlines()]
+    assert (
+        errors
+        == [
+            {
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {"code": -32600, "message": f"message over {limit} bytes"},
+            }
+        ]
+        * 2
+    )

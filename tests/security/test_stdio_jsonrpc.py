@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from roundtable.config import Settings
+from roundtable.mcp.pipes import MAX_LINE_BYTES
 from tests.live import env_for, roundtable_exe
 
 INIT = {
@@ -71,6 +72,9 @@ def test_malformed_lines_get_jsonrpc_errors_and_the_connection_survives(
         deep = b'{"jsonrpc": "2.0", "id": 42, "method": "ping", "params": {"x": ' + (
             b"[" * 5000 + b"]" * 5000 + b"}}"
         )
+        huge = b'{"jsonrpc": "2.0", "id": 9, "method": "ping", "params": {"pad": "%s"}}' % (
+            b"x" * MAX_LINE_BYTES
+        )
         cases: list[tuple[bytes, int, Any]] = [
             (b"this is not json", -32700, None),
             (b'{"jsonrpc": "2.0", "id": 3, "method": "ping"\xff\xfe}', -32700, None),
@@ -80,6 +84,7 @@ def test_malformed_lines_get_jsonrpc_errors_and_the_connection_survives(
             (b'{"jsonrpc": "1.0", "id": 8, "method": "ping"}', -32600, 8),
             (b"42", -32600, None),
             (deep, -32700, 42),
+            (huge, -32600, None),  # refused as it arrives: its id is never read
         ]
         for line, code, ident in cases:
             raw.send(line)
@@ -92,4 +97,4 @@ def test_malformed_lines_get_jsonrpc_errors_and_the_connection_survives(
         assert answer["id"] == 99 and answer["result"]["tools"], answer
     finally:
         raw.close()
-    assert stderr.read_text().count("refused a message") == 8
+    assert stderr.read_text().count("refused a message") == 9

@@ -2,14 +2,25 @@
 domain errors as RFC 9457 problem details (`errors.py` maps each to its status) and the HTTP
 layer's own refusals (400 malformed request, 413 body too large, 421/403 Host or Origin refused
 with authentication disabled). The fuzzing gate (tests/security/test_fuzz_openapi.py) holds the
-server to it: every status documented, every body conforming."""
+server to it: every status documented, every body conforming.
+
+The document (~260 KB of JSON) takes a few hundred milliseconds of CPU to build, and FastAPI
+builds it on the event loop at the first request, stalling every other request meanwhile. Here
+the first request builds and encodes it once in a worker thread (`OpenAPIDocument`); every later
+one is answered from the encoded bytes."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -64,3 +75,37 @@ def install(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    routes = app.router.routes
+    for i, route in enumerate(routes):
+        if type(route) is Route and route.path == app.openapi_url:
+            routes[i] = Route(route.path, OpenAPIDocument(app).answer, include_in_schema=False)
+
+
+class OpenAPIDocument:
+    """The endpoint serving `app`'s OpenAPI document, built off the event loop, once."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._body: bytes | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def answer(self, request: Request) -> Response:
+        if self._body is None:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:  # concurrent first requests build it once
+                if self._body is None:
+                    self._body = await anyio.to_thread.run_sync(self._encode)
+        root_path = request.scope.get("root_path", "").rstrip("/")
+        if root_path and self._app.root_path_in_servers:  # as FastAPI's own endpoint does
+            schema = dict(self._app.openapi())
+            servers = schema.get("servers", [])
+            if root_path not in {s.get("url") for s in servers}:
+                schema["servers"] = [{"url": root_path}, *servers]
+            return JSONResponse(schema)
+        return Response(self._body, media_type="application/json")
+
+    def _encode(self) -> bytes:
+        """What `JSONResponse` would send for the document."""
+        return json.dumps(
+            self._app.openapi(), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode()

@@ -5,7 +5,8 @@ client waiting on that request's id hangs. Roundtable's transport (`stdio_wire`)
 line with `parse_line`, and
 - bytes that are not UTF-8 JSON, or nest deeper than `MAX_DEPTH`: -32700 (parse error);
 - JSON that is not a JSON-RPC 2.0 message (`[]`, a request without `method`, a wrong
-  `jsonrpc`, a line longer than `MAX_LINE_BYTES`): -32600 (invalid request);
+  `jsonrpc`, a line longer than `MAX_LINE_BYTES`, which `pipes` refuses as it arrives): -32600
+  (invalid request);
 each answered with the request's id when one can be read from the top level (else `null`), and
 a line on stderr. Valid lines reach the SDK's session as parsed messages.
 """
@@ -17,10 +18,10 @@ from typing import Any
 
 import mcp_types as types
 
+from roundtable.mcp.pipes import MAX_LINE_BYTES
+
 #: Deeper than anything a tool call needs (meta nests at most 64 levels inside a few wrappers).
 MAX_DEPTH = 200
-#: One message on one line; far above the largest append batch.
-MAX_LINE_BYTES = 64 * 1024 * 1024
 
 
 def _top_level_id(line: str) -> Any:

@@ -6,7 +6,8 @@ thread reads lines (buffered) and hands each to the event loop with one
 `call_soon_threadsafe`; answers are queued for a writer thread that writes them in order, so
 the loop never waits for a write. A client that stops reading gets backpressure: once more
 than `MAX_BACKLOG_BYTES` wait to be written, senders wait (`when_below`) instead of the queue
-growing without bound.
+growing without bound. Inbound, a line is held only up to `MAX_LINE_BYTES`: a longer one is
+dropped as it arrives (nothing more of it is kept) and answered with a JSON-RPC error.
 
 Lines read before a consumer attaches (the fast front reads while the server is still being
 imported) are kept and handed over, in order, when it does. Nothing here imports more than the
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
 
 #: Answers waiting for the writer beyond this many bytes make senders wait.
 MAX_BACKLOG_BYTES = 4 * 1024 * 1024
+#: The longest line (one JSON-RPC message) taken in; far above the largest append batch.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+#: What a longer line is answered with: JSON-RPC's "invalid request", its id unread.
+_TOO_LONG = (
+    b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"message over %d bytes"}}\n'
+)
 
 _FOUR_BYTES = bytes(4)
 #: How much one read of stdin takes at most.
@@ -76,6 +83,7 @@ class Pipes:
         # Inbound: bytes of a line not complete yet, lines not yet handed over, who takes them
         # (on which loop), and whether the loop reads stdin itself now (`attach`).
         self._partial = bytearray()
+        self._dropping = False  # inside a line over MAX_LINE_BYTES: skip to its end
         self._backlog: deque[bytes] = deque()
         self._consumer: Callable[[bytes], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -137,16 +145,51 @@ class Pipes:
             self._take(line)
 
     def _lines(self, chunk: bytes) -> list[bytes]:
-        """The lines `chunk` completes (each with its newline); the rest waits for more."""
-        if not self._partial and chunk.endswith(b"\n") and chunk.count(b"\n") == 1:
+        """The lines `chunk` completes (each with its newline); the rest waits for more. A line
+        over `MAX_LINE_BYTES` is refused instead, without being held whole."""
+        if self._dropping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                return []
+            self._dropping = False
+            chunk = chunk[end + 1 :]
+        if (
+            not self._partial
+            and chunk.endswith(b"\n")
+            and chunk.count(b"\n") == 1
+            and len(chunk) <= MAX_LINE_BYTES + 1
+        ):
             return [chunk]  # the usual case: one whole request
-        if b"\n" not in chunk:
-            self._partial += chunk
-            return []
         self._partial += chunk
-        *lines, rest = self._partial.split(b"\n")
+        if b"\n" not in chunk:  # a long line goes on (split only once its end arrives)
+            if len(self._partial) > MAX_LINE_BYTES:
+                self._drop_partial()
+            return []
+        *complete, rest = self._partial.split(b"\n")
         self._partial = bytearray(rest)
-        return [bytes(line) + b"\n" for line in lines]
+        lines = []
+        for line in complete:
+            if len(line) > MAX_LINE_BYTES:
+                self._refuse_too_long()
+            else:
+                lines.append(bytes(line) + b"\n")
+        if len(self._partial) > MAX_LINE_BYTES:
+            self._drop_partial()
+        return lines
+
+    def _drop_partial(self) -> None:
+        """The line being read is over the limit before its end: refuse it, skip to its end."""
+        self._partial = bytearray()
+        self._dropping = True
+        self._refuse_too_long()
+
+    def _refuse_too_long(self) -> None:
+        print(
+            f"roundtable mcp: refused a message over {MAX_LINE_BYTES} bytes",
+            file=sys.stderr,
+            flush=True,
+        )
+        self.write(_TOO_LONG % MAX_LINE_BYTES)
 
     def _end(self) -> None:
         """Stdin ended: a last line without a newline, then the end (b"")."""
