@@ -4,39 +4,17 @@ acknowledged entry, and its journal still verifies after a restart."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from roundtable.config import Settings
+from tests.crash import ENV, assert_acknowledged_kept, kill_when
 from tests.live import subprocess_server
 
 WORKERS = 8
 KILL_AFTER = 300  # acknowledged entries before the kill
-ENV = {
-    "ROUNDTABLE_WRITE_RATE_PER_SECOND": "1000000",
-    "ROUNDTABLE_WRITE_BURST": "1000000",
-    "ROUNDTABLE_SWEEP_INTERVAL_SECONDS": "3600",
-}
-
-
-async def read_all(client: httpx.AsyncClient) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        r = await client.post(
-            "/entries/query",
-            json={"projects": ["crash"], "order": "oldest", "limit": 500, "cursor": cursor},
-        )
-        assert r.status_code == 200, r.text
-        entries.extend(r.json()["entries"])
-        cursor = r.json()["next_cursor"]
-        if cursor is None:
-            return entries
 
 
 @pytest.mark.slow
@@ -71,28 +49,14 @@ async def test_sigkill_mid_storm_loses_no_acknowledged_entry(
                         enough.set()
 
             workers = [asyncio.create_task(worker(n)) for n in range(WORKERS)]
-            await asyncio.wait_for(enough.wait(), timeout=300)
-            assert server.process is not None
-            os.kill(server.process.pid, signal.SIGKILL)
-            await asyncio.gather(*workers)
-            assert server.process.wait(timeout=30) == -signal.SIGKILL
+            await kill_when(server, enough, workers)
 
     assert len(acked) >= KILL_AFTER
     with subprocess_server(settings, log, **ENV) as server:
         async with httpx.AsyncClient(
             base_url=server.api(), headers=server.headers, timeout=30
         ) as client:
-            stored = await read_all(client)
-            by_seq = {e["seq"]: e for e in stored}
-            assert [e["seq"] for e in stored] == list(range(1, len(stored) + 1))
-            for seq, (digest, message) in acked.items():
-                assert seq in by_seq, f"acknowledged entry {seq} was lost"
-                assert (by_seq[seq]["hash"], by_seq[seq]["message"]) == (digest, message)
-            # Anything beyond the acknowledged entries was in flight, never invented.
-            assert {e["message"] for e in stored} <= attempted
-            assert len({e["message"] for e in stored}) == len(stored)
-            report = (await client.get("/projects/crash/verify")).json()
-            assert report["ok"] and report["checked"] == len(stored), report
+            stored = await assert_acknowledged_kept(client, "crash", acked, attempted)
 
             # The journal goes on from where it was.
             r = await client.post(

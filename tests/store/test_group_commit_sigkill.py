@@ -6,15 +6,13 @@ restart, and its journal verifies."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from pathlib import Path
 
 import httpx
 import pytest
 
 from roundtable.config import Settings
-from tests.api.test_sigkill import ENV, read_all
+from tests.crash import ENV, assert_acknowledged_kept, kill_when
 from tests.live import subprocess_server
 
 SWITCHERS = 12  # agents calling set_project
@@ -84,7 +82,7 @@ async def test_sigkill_mid_storm_loses_no_acknowledged_write(
 
             workers = [asyncio.create_task(switcher(f"s{n}")) for n in range(SWITCHERS)]
             workers += [asyncio.create_task(appender(f"a{n}")) for n in range(APPENDERS)]
-            await asyncio.wait_for(enough.wait(), timeout=300)
+            await asyncio.wait_for(enough.wait(), timeout=300)  # then look before the kill
             if settings.effective_database_url.startswith("sqlite"):
                 scrape = (await client.get(f"{server.url}/metrics")).text
                 group = dict(
@@ -98,25 +96,14 @@ async def test_sigkill_mid_storm_loses_no_acknowledged_write(
                     )
                 )
                 assert float(group["sum"]) > float(group["count"]), "no COMMIT was shared"
-            assert server.process is not None
-            os.kill(server.process.pid, signal.SIGKILL)
-            await asyncio.gather(*workers)
-            assert server.process.wait(timeout=30) == -signal.SIGKILL
+            await kill_when(server, enough, workers)
 
     assert acked >= KILL_AFTER and entries and contexts
     with subprocess_server(settings, log, **ENV) as server:
         async with httpx.AsyncClient(
             base_url=server.api(), headers=server.headers, timeout=30
         ) as client:
-            stored = await read_all(client)
-            by_seq = {e["seq"]: e for e in stored}
-            assert [e["seq"] for e in stored] == list(range(1, len(stored) + 1))
-            for seq, (digest, message) in entries.items():
-                assert seq in by_seq, f"acknowledged entry {seq} was lost"
-                assert (by_seq[seq]["hash"], by_seq[seq]["message"]) == (digest, message)
-            assert {e["message"] for e in stored} <= attempted  # in flight at most, not invented
-            report = (await client.get("/projects/crash/verify")).json()
-            assert report["ok"] and report["checked"] == len(stored), report
+            await assert_acknowledged_kept(client, "crash", entries, attempted)
 
             for agent, (version, project) in contexts.items():
                 info = (await client.get(f"/agents/{agent}/context")).json()
