@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from roundtable.api.app import create_app
 from roundtable.config import Settings
@@ -59,10 +60,15 @@ def _wait_ready(
 @contextmanager
 def in_thread(settings: Settings) -> Iterator[LiveServer]:
     """Serve `create_app(settings)` on a free loopback port from a background thread."""
+    with serving(create_app(settings), settings) as server:
+        yield server
+
+
+@contextmanager
+def serving(app: ASGIApp, settings: Settings) -> Iterator[LiveServer]:
+    """Serve `app` (built with `settings`) on a free loopback port from a background thread."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -135,34 +136,39 @@ def create_app(settings: Settings, *, sweeper: bool = True) -> FastAPI:
     install_dashboard(app)  # the pages at / (docs/dashboard.md)
     app.include_router(mcp_servers.router)
 
-    @app.get("/healthz", tags=["meta"])
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["meta"])
-    async def readyz() -> Any:
-        """The database answers and its schema is at the newest migration."""
-        core: Roundtable = app.state.core
-        current = await migrate.current_revision(core.db)
-        head = migrate.head_revision()
-        ready = current == head
-        body = {"status": "ready" if ready else "migrating", "schema": current, "expected": head}
-        if ready:
-            return body
-        from fastapi.responses import JSONResponse
-
-        return JSONResponse(body, status_code=503)
-
-    @app.get("/.well-known/jwks.json", tags=["meta"])
-    async def jwks() -> dict[str, Any]:
-        """Every registered public key (current and retired): agent tokens and checkpoints."""
-        core: Roundtable = app.state.core
-        await core.keyring.reload(core.db)
-        return core.keyring.jwks()
-
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["meta"])
+    app.add_api_route("/readyz", readyz, methods=["GET"], tags=["meta"])
+    app.add_api_route("/.well-known/jwks.json", jwks, methods=["GET"], tags=["meta"])
     _docs_last(app)
     return app
+
+
+# The meta endpoints are module functions, not closures over the app: FastAPI caches facts
+# about each endpoint in module-level caches, which would keep every app ever built alive.
+
+
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+async def readyz(request: Request) -> Any:
+    """The database answers and its schema is at the newest migration."""
+    core: Roundtable = request.app.state.core
+    current = await migrate.current_revision(core.db)
+    head = migrate.head_revision()
+    ready = current == head
+    body = {"status": "ready" if ready else "migrating", "schema": current, "expected": head}
+    if ready:
+        return body
+    return JSONResponse(body, status_code=503)
+
+
+async def jwks(request: Request) -> dict[str, Any]:
+    """Every registered public key (current and retired): agent tokens and checkpoints."""
+    core: Roundtable = request.app.state.core
+    await core.keyring.reload(core.db)
+    return core.keyring.jwks()
 
 
 def _docs_last(app: FastAPI) -> None:
