@@ -138,9 +138,14 @@ async def test_a_line_over_the_limit_is_refused_as_it_arrives(
     pipes, client_in, client_out = wired
     got: list[bytes] = []
     pipes.attach(lambda raw: got.append(raw))
-    await asyncio.sleep(0.05)  # the loop takes over reading
+    os.write(client_in, b'{"n": 0}\n')
+    for _ in range(3000):  # the thread reads that line, then the loop takes over reading
+        if pipes._on_loop:
+            break
+        await asyncio.sleep(0.01)
+    assert pipes._on_loop  # so each read below is handled whole before `held` looks
     held: list[int] = []
-    os.write(client_in, b'{"n": 0}\n{"pad": "')
+    os.write(client_in, b'{"pad": "')
     for _ in range(40):  # one line of ~40 limits, in pieces
         os.write(client_in, b"x" * 1000)
         await asyncio.sleep(0.002)
