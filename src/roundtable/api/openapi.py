@@ -12,7 +12,6 @@ one is answered from the encoded bytes."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import anyio.to_thread
@@ -105,7 +104,5 @@ class OpenAPIDocument:
         return Response(self._body, media_type="application/json")
 
     def _encode(self) -> bytes:
-        """What `JSONResponse` would send for the document."""
-        return json.dumps(
-            self._app.openapi(), ensure_ascii=False, allow_nan=False, separators=(",", ":")
-        ).encode()
+        """The document's bytes, exactly as FastAPI's own endpoint sends them."""
+        return bytes(JSONResponse(self._app.openapi()).body)
